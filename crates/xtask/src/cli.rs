@@ -1,0 +1,59 @@
+//! Command-line interface of `cargo xtask`. Every option CI may want to set also
+//! reads a `COLDSTART_*` environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::setup::platform::{Backend, BlasChoice};
+
+/// mlx-coldstart project commands.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub task: Task,
+}
+
+/// The tasks.
+#[derive(Debug, Subcommand)]
+pub enum Task {
+    /// Make upstream mlx-rs build and run on this machine (Linux); idempotent.
+    Setup {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Print only the path of the generated Cargo configuration on stdout.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Set-up if needed, then fmt check, clippy -D warnings and the whole test suite.
+    Test {
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
+    /// Set-up if needed, then the benchmark workloads.
+    Bench {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Fewer samples (also COLDSTART_BENCH_MODE=quick).
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+/// Options shared by every task that sets up the platform.
+#[derive(Debug, Args, Clone)]
+pub struct PlatformArgs {
+    /// MLX backend to set up.
+    #[arg(long, value_enum, default_value = "cpu", env = "COLDSTART_BACKEND")]
+    pub backend: Backend,
+    /// BLAS for MLX's CPU backend.
+    #[arg(long, value_enum, default_value = "auto", env = "COLDSTART_BLAS")]
+    pub blas: BlasChoice,
+    /// Cache directory (default: $XDG_CACHE_HOME/mlx-coldstart or ~/.cache/mlx-coldstart).
+    #[arg(long, env = "COLDSTART_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Take wheels only from this directory instead of the package index (offline set-up).
+    #[arg(long, env = "COLDSTART_WHEEL_DIR")]
+    pub wheel_dir: Option<PathBuf>,
+}

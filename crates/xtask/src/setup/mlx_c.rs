@@ -1,0 +1,114 @@
+//! mlx-c: found inside the mlx-sys package Cargo downloaded, built as a static
+//! library against the unpacked MLX distribution with CMake.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Result, TaskError};
+use crate::process;
+use crate::setup::cache::Cache;
+use crate::setup::tools::Toolchain;
+
+/// The mlx-sys version whose build script the platform layer replaces.
+pub const MLX_SYS_VERSION: &str = "0.7.0";
+
+/// The mlx-c sources shipped in the mlx-sys crate.
+#[derive(Debug, Clone)]
+pub struct MlxCSources {
+    /// `.../mlx-sys-0.7.0/src/mlx-c`.
+    pub root: PathBuf,
+}
+
+/// Asks Cargo where mlx-sys lives (running `cargo fetch` first when it is not
+/// downloaded yet).
+pub fn locate(workspace: &Path) -> Result<MlxCSources> {
+    let manifest = workspace.join("Cargo.toml");
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(&manifest)
+        .exec()
+        .map_err(|e| TaskError::Fetch {
+            what: format!("`cargo metadata` for {} failed: {e}", manifest.display()),
+            remedy: "make sure the crates registry is reachable (or the crates are vendored) and Cargo.toml is valid".into(),
+        })?;
+    let pkg = metadata
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == "mlx-sys" && p.version.to_string() == MLX_SYS_VERSION)
+        .ok_or_else(|| TaskError::Unsupported {
+            what: format!("mlx-sys {MLX_SYS_VERSION} is not in the dependency graph of {}", manifest.display()),
+            remedy: "depend on mlx-rs = \"=0.33.0\", which pins mlx-sys 0.7.0, the version this set-up supports".into(),
+        })?;
+    let root = pkg
+        .manifest_path
+        .parent()
+        .expect("a manifest lies in a directory")
+        .join("src")
+        .join("mlx-c")
+        .into_std_path_buf();
+    if !root.join("CMakeLists.txt").exists() {
+        return Err(TaskError::Integrity {
+            what: format!("{} has no CMakeLists.txt", root.display()),
+            remedy: "the mlx-sys package in Cargo's registry is incomplete; run `cargo fetch` (or delete that directory and run it) and try again".into(),
+        });
+    }
+    Ok(MlxCSources { root })
+}
+
+/// Builds `libmlxc.a` into `lib_dir`.
+pub fn build(
+    sources: &MlxCSources,
+    mlx_prefix: &Path,
+    compat_header: &Path,
+    tools: &Toolchain,
+    cache: &Cache,
+    build_dir: &Path,
+    lib_dir: &Path,
+) -> Result<()> {
+    let mlx_cmake_dir = mlx_prefix.join("share").join("cmake").join("MLX");
+    let remedy = "read the log; a compiler or CMake too old for C++20 is the usual cause (gcc 10+, CMake 3.16+)";
+    let mut configure = Command::new(&tools.cmake);
+    configure
+        .arg("-S")
+        .arg(&sources.root)
+        .arg("-B")
+        .arg(build_dir)
+        .args(["-G", "Ninja"])
+        .arg(format!("-DCMAKE_MAKE_PROGRAM={}", tools.ninja.display()))
+        .arg(format!("-DCMAKE_C_COMPILER={}", tools.cc.display()))
+        .arg(format!("-DCMAKE_CXX_COMPILER={}", tools.cxx.display()))
+        .arg("-DCMAKE_BUILD_TYPE=Release")
+        .arg("-DBUILD_SHARED_LIBS=OFF")
+        .arg("-DMLX_C_BUILD_EXAMPLES=OFF")
+        .arg("-DMLX_C_USE_SYSTEM_MLX=ON")
+        .arg(format!("-DMLX_DIR={}", mlx_cmake_dir.display()))
+        .arg(format!(
+            "-DCMAKE_CXX_FLAGS=-include {}",
+            compat_header.display()
+        ));
+    process::run_logged(
+        &mut configure,
+        "CMake configure of mlx-c",
+        &cache.log("mlx-c-configure"),
+        remedy,
+    )?;
+
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut build = Command::new(&tools.cmake);
+    build
+        .arg("--build")
+        .arg(build_dir)
+        .args(["--target", "mlxc", "--parallel"])
+        .arg(jobs.to_string());
+    process::run_logged(
+        &mut build,
+        "CMake build of mlx-c",
+        &cache.log("mlx-c-build"),
+        remedy,
+    )?;
+
+    let built = build_dir.join("libmlxc.a");
+    fs::create_dir_all(lib_dir).map_err(|e| TaskError::io("create", lib_dir, e))?;
+    fs::copy(&built, lib_dir.join("libmlxc.a")).map_err(|e| TaskError::io("copy", &built, e))?;
+    Ok(())
+}
