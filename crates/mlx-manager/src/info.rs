@@ -1,0 +1,207 @@
+//! Facts about the MLX runtime in this process: version, device, BLAS.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// MLX could not answer a question about itself.
+#[derive(Debug, thiserror::Error)]
+#[error("MLX could not report {what} (mlx-c returned status {status})")]
+pub struct InfoError {
+    what: &'static str,
+    status: i32,
+}
+
+/// Which kind of BLAS library MLX's CPU backend is using.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlasKind {
+    /// OpenBLAS (fast; what set-up links where the system has it).
+    OpenBlas,
+    /// The reference BLAS bundled in MLX's Linux wheel (correct but slow).
+    BundledReference,
+    /// Apple's Accelerate framework.
+    Accelerate,
+    /// Another BLAS found in the process.
+    Other,
+    /// No BLAS library found among the process's mappings.
+    Unknown,
+}
+
+/// The BLAS library loaded into this process, as the process's memory map shows it
+/// (so it reflects what was really loaded, not what was configured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlasInfo {
+    /// The kind.
+    pub kind: BlasKind,
+    /// The library file, with symlinks resolved by the loader.
+    pub path: Option<PathBuf>,
+}
+
+impl fmt::Display for BlasInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.kind {
+            BlasKind::OpenBlas => "OpenBLAS",
+            BlasKind::BundledReference => "reference BLAS bundled with MLX",
+            BlasKind::Accelerate => "Accelerate",
+            BlasKind::Other => "system BLAS",
+            BlasKind::Unknown => "unknown BLAS",
+        };
+        match &self.path {
+            Some(p) => write!(f, "{name} ({})", p.display()),
+            None => f.write_str(name),
+        }
+    }
+}
+
+/// Version, default device and BLAS of the MLX in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    /// MLX's own version string (`0.32.2`).
+    pub mlx_version: String,
+    /// The default device as mlx-rs describes it.
+    pub default_device: String,
+    /// The BLAS library in use.
+    pub blas: BlasInfo,
+}
+
+impl RuntimeInfo {
+    /// Asks MLX (this initialises it if nothing else has).
+    pub fn detect() -> Result<Self, InfoError> {
+        Ok(RuntimeInfo {
+            mlx_version: mlx_version()?,
+            default_device: mlx_rs::Device::default().to_string(),
+            blas: loaded_blas(),
+        })
+    }
+}
+
+impl fmt::Display for RuntimeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "MLX {} on {}, BLAS: {}",
+            self.mlx_version, self.default_device, self.blas
+        )
+    }
+}
+
+/// MLX's version string, through mlx-c (mlx-rs does not wrap it).
+pub fn mlx_version() -> Result<String, InfoError> {
+    // SAFETY: mlx-c's string API: create, fill, read while alive, free once.
+    unsafe {
+        let mut s = mlx_sys::mlx_string_new();
+        let status = mlx_sys::mlx_version(&mut s);
+        let text = if status == 0 {
+            let data = mlx_sys::mlx_string_data(s);
+            (!data.is_null()).then(|| CStr::from_ptr(data).to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        mlx_sys::mlx_string_free(s);
+        text.ok_or(InfoError {
+            what: "its version",
+            status,
+        })
+    }
+}
+
+/// The BLAS library mapped into this process (Linux: from `/proc/self/maps`).
+pub fn loaded_blas() -> BlasInfo {
+    if cfg!(target_os = "macos") {
+        return BlasInfo {
+            kind: BlasKind::Accelerate,
+            path: None,
+        };
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    blas_from_maps(&maps)
+}
+
+/// Finds the BLAS among the file paths of a `/proc/<pid>/maps` text.
+pub fn blas_from_maps(maps: &str) -> BlasInfo {
+    let mut found: Option<(BlasKind, PathBuf)> = None;
+    for path in maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .map(Path::new)
+    {
+        let Some(kind) = classify(path) else { continue };
+        // OpenBLAS wins over a reference BLAS mapped beside it.
+        if found.as_ref().is_none_or(|(k, _)| *k != BlasKind::OpenBlas) {
+            found = Some((kind, path.to_path_buf()));
+        }
+    }
+    match found {
+        Some((kind, path)) => BlasInfo {
+            kind,
+            path: Some(path),
+        },
+        None => BlasInfo {
+            kind: BlasKind::Unknown,
+            path: None,
+        },
+    }
+}
+
+fn classify(path: &Path) -> Option<BlasKind> {
+    let name = path.file_name()?.to_str()?;
+    let text = path.to_string_lossy();
+    if text.contains("openblas") {
+        Some(BlasKind::OpenBlas)
+    } else if name.starts_with("libblas-") && text.contains(".libs/") {
+        // auditwheel's hashed name inside a wheel's `<pkg>.libs` directory.
+        Some(BlasKind::BundledReference)
+    } else if name.starts_with("libblas") {
+        Some(BlasKind::Other)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAPS: &str = "\
+7f00-7f01 r-xp 00000000 08:01 1 /c/dist/mlx-cpu/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0
+7f02-7f03 r-xp 00000000 08:01 2 /usr/lib/x86_64-linux-gnu/libstdc++.so.6
+7f04-7f05 rw-p 00000000 00:00 0
+";
+
+    #[test]
+    fn bundled_reference_blas_is_recognised() {
+        let b = blas_from_maps(MAPS);
+        assert_eq!(b.kind, BlasKind::BundledReference);
+        assert!(b.to_string().contains("libblas-bd8a282c"));
+    }
+
+    #[test]
+    fn openblas_wins() {
+        let maps = format!(
+            "{MAPS}7f06-7f07 r-xp 0 08:01 3 /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3\n"
+        );
+        assert_eq!(blas_from_maps(&maps).kind, BlasKind::OpenBlas);
+    }
+
+    #[test]
+    fn nothing_mapped_is_unknown() {
+        assert_eq!(blas_from_maps("").kind, BlasKind::Unknown);
+    }
+
+    #[test]
+    fn version_comes_from_the_linked_mlx() {
+        let v = mlx_version().unwrap();
+        let parts: Vec<&str> = v.split('.').collect();
+        assert!(
+            parts.len() >= 3 && parts[..3].iter().all(|p| p.parse::<u32>().is_ok()),
+            "{v}"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_blas_is_loaded_on_linux() {
+        mlx_version().unwrap();
+        assert_ne!(loaded_blas().kind, BlasKind::Unknown);
+    }
+}
