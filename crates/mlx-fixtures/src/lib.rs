@@ -2,7 +2,7 @@
 //!
 //! Everything here is reproducible: inputs come from closed-form generators, not
 //! from a random state, so a result computed with MLX can be checked against the
-//! same computation done in plain Rust ([`reference`]).
+//! same computation done in plain Rust ([`reference`](mod@reference)).
 //!
 //! ```
 //! use mlx_fixtures::{data, reference, workloads};

@@ -47,10 +47,13 @@ fn quick_gelu(x: &Array) -> Result<Array, Exception> {
     x.multiply(ops::sigmoid(scaled)?)
 }
 
+/// A function from one array to one array, as `compile` returns it.
+type ArrayFn = Box<dyn FnMut(&Array) -> Result<Array, Exception>>;
+
 /// A compiled (fused) activation: the first call JIT-compiles the fused kernel
 /// (on Linux CPU MLX runs a C++ compiler for it), later calls reuse it.
 pub struct CompiledActivation {
-    f: Box<dyn FnMut(&Array) -> Result<Array, Exception>>,
+    f: ArrayFn,
 }
 
 impl CompiledActivation {

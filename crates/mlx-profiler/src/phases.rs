@@ -57,7 +57,7 @@ impl PhaseTimings {
                 )
             })
             .collect();
-        ranked.sort_by(|a, b| b.0.duration.cmp(&a.0.duration));
+        ranked.sort_by_key(|r| std::cmp::Reverse(r.0.duration));
         ranked
     }
 }

@@ -7,6 +7,58 @@ use crate::cli::{PlatformArgs, Task};
 use crate::error::{Result, TaskError};
 use crate::setup::{self, SetupOptions, SetupReport, wheel::WheelSource};
 
+/// The rustflags override the `cargo xtask` alias uses (see `.cargo/config.toml`).
+const XTASK_RUSTFLAGS: &str = "target.'cfg(all())'.rustflags=[]";
+
+/// What `cargo xtask test` runs after set-up: name, cargo arguments, remedy.
+const TEST_STEPS: &[(&str, &[&str], &str)] = &[
+    (
+        "formatting check",
+        &["fmt", "--all", "--", "--check"],
+        "run `cargo fmt --all` and commit the result",
+    ),
+    (
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        "fix the lints clippy printed above",
+    ),
+    (
+        "tests",
+        &["test", "--workspace", "--exclude", "xtask", "--all-targets"],
+        "see the failing tests above",
+    ),
+    (
+        "doctests",
+        &["test", "--workspace", "--exclude", "xtask", "--doc"],
+        "see the failing doctests above",
+    ),
+    (
+        "documentation",
+        &[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--config",
+            "build.rustdocflags=[\"-D\", \"warnings\"]",
+        ],
+        "fix the rustdoc warnings printed above",
+    ),
+    // xtask links no MLX: built with the same empty rustflags as `cargo xtask` itself,
+    // its tests reuse that build's dependencies instead of compiling them again.
+    (
+        "xtask tests",
+        &["test", "--package", "xtask", "--config", XTASK_RUSTFLAGS],
+        "see the failing tests above",
+    ),
+];
+
 /// The workspace root (this crate lives in `crates/xtask`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,47 +76,17 @@ pub fn run(task: Task) -> Result<()> {
             print_config,
         } => {
             let report = run_setup(&platform)?;
-            if let Some(r) = report {
-                if print_config {
-                    println!("{}", r.config.display());
-                }
+            if let Some(r) = report.filter(|_| print_config) {
+                println!("{}", r.config.display());
             }
             Ok(())
         }
         Task::Test { platform } => {
             run_setup(&platform)?;
             let ws = workspace_root();
-            cargo(
-                &ws,
-                "formatting check",
-                &["fmt", "--all", "--", "--check"],
-                "run `cargo fmt --all` and commit the result",
-            )?;
-            cargo(
-                &ws,
-                "clippy",
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-                "fix the lints clippy printed above",
-            )?;
-            cargo(
-                &ws,
-                "tests",
-                &["test", "--workspace", "--all-targets"],
-                "see the failing tests above",
-            )?;
-            cargo(
-                &ws,
-                "doctests",
-                &["test", "--workspace", "--doc"],
-                "see the failing doctests above",
-            )?;
+            for (what, args, remedy) in TEST_STEPS {
+                cargo(&ws, what, args, remedy)?;
+            }
             Ok(())
         }
         Task::Bench { platform, quick } => {

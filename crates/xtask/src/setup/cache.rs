@@ -199,10 +199,8 @@ fn verify(dir: &Path, key: &str) -> std::result::Result<(), String> {
         if &have != want {
             return Err(format!("{rel} differs from what was recorded"));
         }
-        if let Recorded::Symlink { .. } = want {
-            if fs::metadata(&path).is_err() {
-                return Err(format!("{rel} points to a file that no longer exists"));
-            }
+        if matches!(want, Recorded::Symlink { .. }) && fs::metadata(&path).is_err() {
+            return Err(format!("{rel} points to a file that no longer exists"));
         }
     }
     Ok(())

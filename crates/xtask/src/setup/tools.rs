@@ -182,3 +182,23 @@ fn wheel_tool(
     }
     Ok(main)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiler_without_cxx20_is_a_missing_tool() {
+        let scratch = tempfile::tempdir().unwrap();
+        // `false` accepts any arguments and fails, like a compiler that rejects C++20.
+        let err = check_cxx20(Path::new("false"), scratch.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 4);
+        assert!(err.to_string().contains("C++20"), "{err}");
+    }
+
+    #[test]
+    fn system_cxx_speaks_cxx20() {
+        let scratch = tempfile::tempdir().unwrap();
+        check_cxx20(Path::new("c++"), scratch.path()).unwrap();
+    }
+}
