@@ -18,6 +18,7 @@ const MATMUL_N: usize = 1024;
 
 fn quick_mode() -> bool {
     std::env::var("COLDSTART_BENCH_MODE").is_ok_and(|m| m == "quick")
+        || std::env::args().any(|a| a == "--quick")
 }
 
 /// Median and range of GFLOP/s over `runs` timed products (after one warm-up).

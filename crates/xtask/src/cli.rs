@@ -31,6 +31,11 @@ pub enum Task {
         #[command(flatten)]
         platform: PlatformArgs,
     },
+    /// Set-up if needed, then upstream mlx-rs 0.33.0's own test suite on this machine.
+    UpstreamTest {
+        #[command(flatten)]
+        platform: PlatformArgs,
+    },
     /// Set-up if needed, then the benchmark workloads.
     Bench {
         #[command(flatten)]

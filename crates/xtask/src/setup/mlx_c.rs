@@ -8,6 +8,7 @@ use std::process::Command;
 use crate::error::{Result, TaskError};
 use crate::process;
 use crate::setup::cache::Cache;
+use crate::setup::registry;
 use crate::setup::tools::Toolchain;
 
 /// The mlx-sys version whose build script the platform layer replaces.
@@ -20,36 +21,15 @@ pub struct MlxCSources {
     pub root: PathBuf,
 }
 
-/// Asks Cargo where mlx-sys lives (running `cargo fetch` first when it is not
-/// downloaded yet).
+/// Finds mlx-c inside the mlx-sys package Cargo resolved for `workspace`.
 pub fn locate(workspace: &Path) -> Result<MlxCSources> {
-    let manifest = workspace.join("Cargo.toml");
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .manifest_path(&manifest)
-        .exec()
-        .map_err(|e| TaskError::Fetch {
-            what: format!("`cargo metadata` for {} failed: {e}", manifest.display()),
-            remedy: "make sure the crates registry is reachable (or the crates are vendored) and Cargo.toml is valid".into(),
-        })?;
-    let pkg = metadata
-        .packages
-        .iter()
-        .find(|p| p.name.as_str() == "mlx-sys" && p.version.to_string() == MLX_SYS_VERSION)
-        .ok_or_else(|| TaskError::Unsupported {
-            what: format!("mlx-sys {MLX_SYS_VERSION} is not in the dependency graph of {}", manifest.display()),
-            remedy: "depend on mlx-rs = \"=0.33.0\", which pins mlx-sys 0.7.0, the version this set-up supports".into(),
-        })?;
-    let root = pkg
-        .manifest_path
-        .parent()
-        .expect("a manifest lies in a directory")
+    let root = registry::package_dir(workspace, "mlx-sys", MLX_SYS_VERSION)?
         .join("src")
-        .join("mlx-c")
-        .into_std_path_buf();
+        .join("mlx-c");
     if !root.join("CMakeLists.txt").exists() {
         return Err(TaskError::Integrity {
             what: format!("{} has no CMakeLists.txt", root.display()),
-            remedy: "the mlx-sys package in Cargo's registry is incomplete; run `cargo fetch` (or delete that directory and run it) and try again".into(),
+            remedy: "the mlx-sys package in Cargo's registry is incomplete; delete that directory, run `cargo fetch` and try again".into(),
         });
     }
     Ok(MlxCSources { root })

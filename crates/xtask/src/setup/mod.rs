@@ -14,6 +14,7 @@ pub mod cargo_config;
 pub mod mlx_c;
 pub mod pins;
 pub mod platform;
+pub mod registry;
 pub mod shim;
 pub mod tools;
 pub mod wheel;
@@ -61,6 +62,8 @@ pub struct SetupReport {
     pub workspace_config: PathBuf,
     /// The BLAS MLX will load.
     pub blas: String,
+    /// The cache root set-up used.
+    pub cache_root: PathBuf,
     /// Whether any step did work (false: everything was already in place).
     pub changed: bool,
 }
@@ -206,6 +209,7 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         config,
         workspace_config,
         blas: blas.name(),
+        cache_root: cache.root().to_path_buf(),
         changed,
     }))
 }

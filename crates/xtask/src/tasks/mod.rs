@@ -1,4 +1,8 @@
-//! The tasks behind the CLI: set-up, test and bench.
+//! The tasks behind the CLI, one module each, and the helpers they share.
+
+mod bench;
+mod test;
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,56 +12,7 @@ use crate::error::{Result, TaskError};
 use crate::setup::{self, SetupOptions, SetupReport, wheel::WheelSource};
 
 /// The rustflags override the `cargo xtask` alias uses (see `.cargo/config.toml`).
-const XTASK_RUSTFLAGS: &str = "target.'cfg(all())'.rustflags=[]";
-
-/// What `cargo xtask test` runs after set-up: name, cargo arguments, remedy.
-const TEST_STEPS: &[(&str, &[&str], &str)] = &[
-    (
-        "formatting check",
-        &["fmt", "--all", "--", "--check"],
-        "run `cargo fmt --all` and commit the result",
-    ),
-    (
-        "clippy",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        "fix the lints clippy printed above",
-    ),
-    (
-        "tests",
-        &["test", "--workspace", "--exclude", "xtask", "--all-targets"],
-        "see the failing tests above",
-    ),
-    (
-        "doctests",
-        &["test", "--workspace", "--exclude", "xtask", "--doc"],
-        "see the failing doctests above",
-    ),
-    (
-        "documentation",
-        &[
-            "doc",
-            "--workspace",
-            "--no-deps",
-            "--config",
-            "build.rustdocflags=[\"-D\", \"warnings\"]",
-        ],
-        "fix the rustdoc warnings printed above",
-    ),
-    // xtask links no MLX: built with the same empty rustflags as `cargo xtask` itself,
-    // its tests reuse that build's dependencies instead of compiling them again.
-    (
-        "xtask tests",
-        &["test", "--package", "xtask", "--config", XTASK_RUSTFLAGS],
-        "see the failing tests above",
-    ),
-];
+pub const XTASK_RUSTFLAGS: &str = "target.'cfg(all())'.rustflags=[]";
 
 /// The workspace root (this crate lives in `crates/xtask`).
 pub fn workspace_root() -> PathBuf {
@@ -82,25 +37,21 @@ pub fn run(task: Task) -> Result<()> {
             Ok(())
         }
         Task::Test { platform } => {
-            run_setup(&platform)?;
-            let ws = workspace_root();
-            for (what, args, remedy) in TEST_STEPS {
-                cargo(&ws, what, args, remedy)?;
-            }
-            Ok(())
+            let report = run_setup(&platform)?;
+            test::run(&workspace_root(), report.as_ref())
         }
         Task::Bench { platform, quick } => {
             run_setup(&platform)?;
-            let ws = workspace_root();
-            let mut args = vec!["bench", "--workspace"];
-            if quick {
-                args.extend(["--", "--quick"]);
-            }
-            cargo(&ws, "benchmarks", &args, "see the output above")
+            bench::run(&workspace_root(), quick)
+        }
+        Task::UpstreamTest { platform } => {
+            let report = run_setup(&platform)?;
+            upstream::run(&workspace_root(), report.as_ref())
         }
     }
 }
 
+/// Runs set-up with the command line's platform options, reporting on stderr.
 fn run_setup(p: &PlatformArgs) -> Result<Option<SetupReport>> {
     let opts = SetupOptions {
         backend: p.backend,
@@ -132,13 +83,13 @@ fn run_setup(p: &PlatformArgs) -> Result<Option<SetupReport>> {
     Ok(report)
 }
 
-/// Runs `cargo <args>` in the workspace, failing with the step's name and remedy.
-fn cargo(ws: &Path, what: &str, args: &[&str], remedy: &str) -> Result<()> {
+/// Runs `cargo <args>` in `dir`, failing with the step's name and remedy.
+fn cargo(dir: &Path, what: &str, args: &[&str], remedy: &str) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("==> cargo {}", args.join(" "));
+    eprintln!("==> {what}: cargo {}", args.join(" "));
     let status = Command::new(cargo)
         .args(args)
-        .current_dir(ws)
+        .current_dir(dir)
         .status()
         .map_err(|e| TaskError::MissingTool {
             what: format!("could not run cargo: {e}"),
