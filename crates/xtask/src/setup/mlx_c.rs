@@ -35,11 +35,26 @@ pub fn locate(workspace: &Path) -> Result<MlxCSources> {
     Ok(MlxCSources { root })
 }
 
-/// Builds `libmlxc.a` into `lib_dir`.
+/// Stand-ins for the CUDA toolkit and cuDNN, which MLX's CMake package requires of
+/// a CUDA build but mlx-c does not use (file name, content).
+pub const CUDA_STUBS: [(&str, &str); 2] = [
+    (
+        "CUDAToolkitConfig.cmake",
+        include_str!("../../native/cuda-stubs/CUDAToolkitConfig.cmake"),
+    ),
+    (
+        "CUDNNConfig.cmake",
+        include_str!("../../native/cuda-stubs/CUDNNConfig.cmake"),
+    ),
+];
+
+/// Builds `libmlxc.a` into `lib_dir`; with `cuda`, CMake gets [`CUDA_STUBS`].
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     sources: &MlxCSources,
     mlx_prefix: &Path,
     compat_header: &Path,
+    cuda: bool,
     tools: &Toolchain,
     cache: &Cache,
     build_dir: &Path,
@@ -66,6 +81,18 @@ pub fn build(
             "-DCMAKE_CXX_FLAGS=-include {}",
             compat_header.display()
         ));
+    if cuda {
+        let stubs = build_dir.with_file_name("cuda-stubs");
+        fs::create_dir_all(&stubs).map_err(|e| TaskError::io("create", &stubs, e))?;
+        for (name, text) in CUDA_STUBS {
+            let path = stubs.join(name);
+            fs::write(&path, text).map_err(|e| TaskError::io("write", &path, e))?;
+        }
+        configure
+            .arg("-DCMAKE_FIND_PACKAGE_PREFER_CONFIG=ON")
+            .arg(format!("-DCUDAToolkit_DIR={}", stubs.display()))
+            .arg(format!("-DCUDNN_DIR={}", stubs.display()));
+    }
     process::run_logged(
         &mut configure,
         "CMake configure of mlx-c",

@@ -93,7 +93,7 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     let dist_key = format!("{}-{}-{}", w.package, w.version, w.arch);
     let (dist, outcome) = cache.ensure("dist", &dist_key, |out, scratch| {
         eprintln!(
-            "  fetching {}=={} ({}) from the package index",
+            "  fetching {}=={} ({}) with pip",
             w.package, w.version, w.file
         );
         let whl = pip()?.fetch(
@@ -134,6 +134,7 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
             &sources,
             &mlx_prefix,
             &header,
+            opts.backend == Backend::Cuda,
             &tools,
             &cache,
             &scratch.join("build"),
@@ -225,7 +226,8 @@ fn report_step(what: &str, path: &Path, outcome: Outcome, changed: &mut bool) {
 }
 
 /// A short hash of every input that shapes the native build besides the MLX wheel:
-/// our header and shim, the bindgen and libclang versions, the C++ compiler.
+/// our header, shim and CMake stand-ins, the bindgen and libclang versions, the C++
+/// compiler.
 fn native_fingerprint(pins: &Pins, arch: &str) -> String {
     let cxx = std::env::var_os("CXX")
         .filter(|v| !v.is_empty())
@@ -239,9 +241,12 @@ fn native_fingerprint(pins: &Pins, arch: &str) -> String {
             .unwrap_or_default(),
     };
     let mut h = Sha256::new();
+    let [(_, cuda_toolkit), (_, cudnn)] = mlx_c::CUDA_STUBS;
     for part in [
         COMPAT_HEADER,
         shim::SOURCE,
+        cuda_toolkit,
+        cudnn,
         bindings::BINDGEN_VERSION,
         &libclang,
         &cxx_version,

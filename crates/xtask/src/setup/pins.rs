@@ -146,6 +146,11 @@ mod tests {
         let cpu = pins.mlx(Backend::Cpu, "x86_64").unwrap();
         // mlx-c 0.7.0 (mlx-sys 0.7.0) is written against MLX 0.32.2.
         assert_eq!(cpu.wheel.version, "0.32.2");
+        let cuda = pins.mlx(Backend::Cuda, "x86_64").unwrap();
+        assert_eq!(
+            (cuda.wheel.package.as_str(), cuda.wheel.version.as_str()),
+            ("mlx-cuda-13", "0.32.2")
+        );
         assert!(pins.tool("cmake", "x86_64").is_ok());
         assert!(pins.tool("ninja", "x86_64").is_ok());
         assert!(pins.tool("libclang", "x86_64").is_ok());

@@ -160,7 +160,7 @@ fn wheel_tool(
     let key = format!("{}-{}-{}", pin.name, pin.wheel.version, pin.wheel.arch);
     let (dir, _) = cache.ensure("tools", &key, |out, scratch| {
         eprintln!(
-            "  fetching {} {} from the package index",
+            "  fetching {} {} with pip",
             pin.wheel.package, pin.wheel.version
         );
         let whl = pip()?.fetch(
