@@ -178,8 +178,9 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     };
     if blas == blas::Blas::Bundled && opts.backend == Backend::Cpu {
         eprintln!(
-            "  note: MLX uses the wheel's reference BLAS (about 6 GFLOP/s for a 1024x1024 matmul here); \
-             install OpenBLAS (Debian: apt-get install libopenblas0-pthread) and run set-up again for ~30x"
+            "  note: MLX uses the wheel's slow reference BLAS (a few GFLOP/s for a 1024x1024 matmul); \
+             install OpenBLAS (Debian: apt-get install libopenblas0-pthread) and run set-up again \
+             for tens of times more"
         );
     }
 
