@@ -1,0 +1,105 @@
+//! Strategies, presets and the configuration that combines them.
+
+use std::time::Duration;
+
+/// How instances are handed to callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// A fresh instance for every `get()`, dropped with its handle (nothing reused).
+    Fresh,
+    /// One instance per manager, handed to every caller in turn (serialised access:
+    /// a handle holds the instance exclusively until dropped).
+    Shared,
+    /// Up to `size` instances, each checked out exclusively and returned when its
+    /// handle drops; a caller waits up to `checkout_timeout` for one to come back.
+    Pooled {
+        /// Most instances alive at once.
+        size: usize,
+        /// How long `get()` waits when all are checked out.
+        checkout_timeout: Duration,
+    },
+}
+
+/// A manager configuration: each strategy switchable on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerConfig {
+    /// How instances are shared.
+    pub sharing: Sharing,
+    /// Build (and warm up) the first instance on a background thread as soon as the
+    /// manager exists, so the first `get()` waits only for what is left.
+    pub prewarm: bool,
+    /// Touch nothing of MLX until the first `get()` (ignored with `prewarm`).
+    /// When false and not pre-warming, the first instance is built in the constructor.
+    pub lazy: bool,
+    /// MLX buffer-cache limit in bytes while the manager lives (restored on drop);
+    /// `None` leaves MLX's own setting alone.
+    pub cache_limit: Option<usize>,
+}
+
+/// The presets. Each one's choices are documented on its variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Pre-warm + a pool of 2 reused instances; MLX's buffer cache left at its
+    /// default (buffers are reused across calls: fastest, most memory).
+    Aggressive,
+    /// Lazy + one shared instance; buffer cache capped at 1 GiB.
+    Balanced,
+    /// A fresh instance for every `get()`, nothing reused or pre-built: what a suite
+    /// without a manager does, and the baseline the other presets are measured
+    /// against. MLX's cache setting is left alone so the baseline is the plain one.
+    Conservative,
+}
+
+/// The default pool checkout timeout.
+pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Preset {
+    /// This preset's configuration.
+    ///
+    /// ```
+    /// use mlx_manager::config::{Preset, Sharing};
+    /// assert_eq!(Preset::Balanced.config().sharing, Sharing::Shared);
+    /// assert!(Preset::Aggressive.config().prewarm);
+    /// ```
+    pub fn config(self) -> ManagerConfig {
+        match self {
+            Preset::Aggressive => ManagerConfig {
+                sharing: Sharing::Pooled {
+                    size: 2,
+                    checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+                },
+                prewarm: true,
+                lazy: false,
+                cache_limit: None,
+            },
+            Preset::Balanced => ManagerConfig {
+                sharing: Sharing::Shared,
+                prewarm: false,
+                lazy: true,
+                cache_limit: Some(1 << 30),
+            },
+            Preset::Conservative => ManagerConfig {
+                sharing: Sharing::Fresh,
+                prewarm: false,
+                lazy: true,
+                cache_limit: None,
+            },
+        }
+    }
+
+    /// Parses `aggressive`, `balanced` or `conservative` (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "aggressive" => Some(Preset::Aggressive),
+            "balanced" => Some(Preset::Balanced),
+            "conservative" => Some(Preset::Conservative),
+            _ => None,
+        }
+    }
+}
+
+impl From<Preset> for ManagerConfig {
+    fn from(p: Preset) -> Self {
+        p.config()
+    }
+}

@@ -1,0 +1,76 @@
+//! Errors the manager reports.
+
+use std::time::Duration;
+
+/// An error from a user's factory or warm-up, kept as text so it can be handed to
+/// every caller that waited for the same build.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why `get()` could not hand out an instance.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ManagerError {
+    /// The factory returned an error.
+    #[error("building the instance failed: {message}")]
+    BuildFailed {
+        /// The factory's error, with its sources.
+        message: String,
+    },
+    /// The warm-up function returned an error.
+    #[error("warming up the instance failed: {message}")]
+    WarmUpFailed {
+        /// The warm-up's error, with its sources.
+        message: String,
+    },
+    /// The factory or the warm-up panicked (on the caller's thread or the pre-warm thread).
+    #[error("the {stage} panicked: {message}")]
+    Panicked {
+        /// `factory` or `warm-up`.
+        stage: &'static str,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+    /// Every pooled instance stayed checked out for the whole timeout.
+    #[error(
+        "all {size} pooled instances stayed checked out for {waited:?}; raise the pool size or the checkout timeout, or return handles sooner"
+    )]
+    PoolExhausted {
+        /// Pool size.
+        size: usize,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+    /// A test asked for the real MLX runtime while `COLDSTART_TEST_MODE=unit` forbids it.
+    #[error(
+        "this test needs the real MLX runtime, but COLDSTART_TEST_MODE=unit selects mocks only; run it with COLDSTART_TEST_MODE=integration or mixed"
+    )]
+    RealRuntimeDisabled,
+    /// MLX refused a runtime setting (for instance the cache limit).
+    #[error("MLX runtime call failed: {message}")]
+    Runtime {
+        /// MLX's message.
+        message: String,
+    },
+}
+
+/// The chain of an error's messages, `outer: inner: ...`.
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_string()
+    }
+}
