@@ -12,6 +12,23 @@ pub enum FixtureError {
         #[source]
         source: mlx_rs::error::Exception,
     },
+    /// A fixture file could not be written or read.
+    #[error("fixture file {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A weights file is unreadable or lacks a tensor.
+    #[error("weights file {path}: {message}; delete it to have it written again")]
+    Weights {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Shapes that cannot be combined.
     #[error("{workload}: incompatible shapes {left:?} and {right:?}")]
     Shape {
@@ -26,7 +43,7 @@ pub enum FixtureError {
 
 impl FixtureError {
     /// Wraps an MLX exception raised by `workload`.
-    pub fn mlx(workload: &'static str) -> impl FnOnce(mlx_rs::error::Exception) -> Self {
+    pub fn mlx(workload: &'static str) -> impl Fn(mlx_rs::error::Exception) -> Self {
         move |source| FixtureError::Mlx { workload, source }
     }
 }

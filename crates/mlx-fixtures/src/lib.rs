@@ -18,6 +18,7 @@
 pub mod data;
 pub mod error;
 pub mod reference;
+pub mod tiny;
 pub mod workloads;
 
 pub use error::FixtureError;

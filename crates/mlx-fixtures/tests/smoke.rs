@@ -52,3 +52,18 @@ fn square_matmul_runs() {
     assert_eq!(w.flops(), 2.0 * 64f64.powi(3));
     w.run().unwrap();
 }
+
+#[test]
+fn tiny_model_loads_from_its_file_and_matches_rust() {
+    let model = mlx_fixtures::tiny::TinyModel::load().unwrap();
+    assert!(
+        mlx_fixtures::tiny::TinyModel::weights_file()
+            .unwrap()
+            .exists()
+    );
+    let x = data::matrix(8, mlx_fixtures::tiny::INPUT, 9);
+    let got = model.forward(&x).unwrap();
+    let want = mlx_fixtures::tiny::ReferenceTiny::new().forward(&x);
+    let err = reference::max_relative_error(got.values(), want.values());
+    assert!(err < 1e-4, "max relative error {err}");
+}

@@ -36,6 +36,14 @@ pub enum Task {
         #[command(flatten)]
         platform: PlatformArgs,
     },
+    /// Measure the manager presets and mocks on the fixture suite; writes docs/manager-claims.md.
+    ManagerClaims {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Rounds (each runs every variant once, interleaved).
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+    },
     /// Set-up if needed, then the benchmark workloads.
     Bench {
         #[command(flatten)]

@@ -1,6 +1,7 @@
 //! The tasks behind the CLI, one module each, and the helpers they share.
 
 mod bench;
+mod claims;
 mod test;
 mod upstream;
 
@@ -43,6 +44,10 @@ pub fn run(task: Task) -> Result<()> {
         Task::Bench { platform, quick } => {
             run_setup(&platform)?;
             bench::run(&workspace_root(), quick)
+        }
+        Task::ManagerClaims { platform, runs } => {
+            run_setup(&platform)?;
+            claims::run(&workspace_root(), runs)
         }
         Task::UpstreamTest { platform } => {
             let report = run_setup(&platform)?;

@@ -1,0 +1,136 @@
+//! The tiny fixture model: a two-layer perceptron (64 → 256 → 32, quick-GELU between)
+//! whose weights come from the deterministic generator, are written once as a
+//! safetensors file, and are read from that file by every build — so building an
+//! instance costs a real file read plus MLX's first use, as loading a model does.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use mlx_rs::{Array, ops};
+
+use crate::data::{Matrix, matrix};
+use crate::error::FixtureError;
+use crate::reference;
+
+/// Input width.
+pub const INPUT: usize = 64;
+/// Hidden width.
+pub const HIDDEN: usize = 256;
+/// Output width.
+pub const OUTPUT: usize = 32;
+/// Bumped whenever the weights or the file layout change (part of the file name).
+const WEIGHTS_VERSION: u32 = 1;
+
+/// The weights as plain matrices: (w1, w2).
+pub fn weights() -> (Matrix, Matrix) {
+    (matrix(INPUT, HIDDEN, 101), matrix(HIDDEN, OUTPUT, 102))
+}
+
+/// The tiny model's forward pass in plain Rust: the reference, and the mock's model.
+#[derive(Debug, Clone)]
+pub struct ReferenceTiny {
+    w1: Matrix,
+    w2: Matrix,
+}
+
+impl ReferenceTiny {
+    /// Builds it from [`weights`].
+    pub fn new() -> Self {
+        let (w1, w2) = weights();
+        ReferenceTiny { w1, w2 }
+    }
+
+    /// `quick_gelu(x @ w1) @ w2`.
+    pub fn forward(&self, x: &Matrix) -> Matrix {
+        let h = reference::matmul(x, &self.w1);
+        let h = Matrix::new(
+            h.rows(),
+            h.cols(),
+            h.values()
+                .iter()
+                .map(|&v| reference::quick_gelu(v))
+                .collect(),
+        );
+        reference::matmul(&h, &self.w2)
+    }
+}
+
+impl Default for ReferenceTiny {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The tiny model in MLX, its weights evaluated (safe to use from any thread).
+pub struct TinyModel {
+    w1: Array,
+    w2: Array,
+}
+
+impl TinyModel {
+    /// Where the weights file lives: `$TMPDIR/mlx-coldstart-fixtures/`, named by
+    /// version and shape; written (atomically) the first time it is needed.
+    pub fn weights_file() -> Result<PathBuf, FixtureError> {
+        let dir = std::env::temp_dir().join("mlx-coldstart-fixtures");
+        let path = dir.join(format!(
+            "tiny-v{WEIGHTS_VERSION}-{INPUT}x{HIDDEN}x{OUTPUT}.safetensors"
+        ));
+        if path.exists() {
+            return Ok(path);
+        }
+        let io = |e: std::io::Error| FixtureError::Io {
+            path: dir.clone(),
+            source: e,
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let (w1, w2) = weights();
+        let arrays = HashMap::from([
+            (
+                "w1".to_string(),
+                Array::from_slice(w1.values(), &[INPUT as i32, HIDDEN as i32]),
+            ),
+            (
+                "w2".to_string(),
+                Array::from_slice(w2.values(), &[HIDDEN as i32, OUTPUT as i32]),
+            ),
+        ]);
+        // A unique temporary name per process, renamed into place: concurrent test
+        // processes never see a half-written file.
+        let tmp = dir.join(format!("tiny-{}.tmp.safetensors", std::process::id()));
+        Array::save_safetensors(&arrays, None, &tmp).map_err(|e| FixtureError::Weights {
+            path: tmp.clone(),
+            message: e.to_string(),
+        })?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(path)
+    }
+
+    /// Loads the weights from [`TinyModel::weights_file`] and evaluates them.
+    pub fn load() -> Result<Self, FixtureError> {
+        let path = Self::weights_file()?;
+        let mut arrays = Array::load_safetensors(&path).map_err(|e| FixtureError::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut take = |name: &str| {
+            arrays.remove(name).ok_or_else(|| FixtureError::Weights {
+                path: path.clone(),
+                message: format!("no tensor named {name}"),
+            })
+        };
+        let (w1, w2) = (take("w1")?, take("w2")?);
+        mlx_rs::transforms::eval([&w1, &w2]).map_err(FixtureError::mlx("loading tiny weights"))?;
+        Ok(TinyModel { w1, w2 })
+    }
+
+    /// `quick_gelu(x @ w1) @ w2` through MLX.
+    pub fn forward(&self, x: &Matrix) -> Result<Matrix, FixtureError> {
+        let mlx = FixtureError::mlx("tiny forward");
+        let x_arr = Array::from_slice(x.values(), &[x.rows() as i32, x.cols() as i32]);
+        let h = ops::matmul(&x_arr, &self.w1).map_err(&mlx)?;
+        let gate = ops::sigmoid(h.multiply(Array::from_f32(1.702)).map_err(&mlx)?).map_err(&mlx)?;
+        let y = ops::matmul(h.multiply(gate).map_err(&mlx)?, &self.w2).map_err(&mlx)?;
+        y.eval().map_err(&mlx)?;
+        Ok(Matrix::new(x.rows(), OUTPUT, y.as_slice::<f32>().to_vec()))
+    }
+}
