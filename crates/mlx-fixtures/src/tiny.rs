@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlx_rs::{Array, ops};
 
@@ -94,14 +95,25 @@ impl TinyModel {
                 Array::from_slice(w2.values(), &[HIDDEN as i32, OUTPUT as i32]),
             ),
         ]);
-        // A unique temporary name per process, renamed into place: concurrent test
-        // processes never see a half-written file.
-        let tmp = dir.join(format!("tiny-{}.tmp.safetensors", std::process::id()));
+        // A unique temporary name per writer, renamed into place: concurrent writers
+        // (threads or processes) never expose a half-written file, and the loser of
+        // the race finds the winner's identical file in place.
+        static WRITERS: AtomicU64 = AtomicU64::new(0);
+        let tmp = dir.join(format!(
+            "tiny-{}-{}.tmp.safetensors",
+            std::process::id(),
+            WRITERS.fetch_add(1, Ordering::Relaxed)
+        ));
         Array::save_safetensors(&arrays, None, &tmp).map_err(|e| FixtureError::Weights {
             path: tmp.clone(),
             message: e.to_string(),
         })?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            let _ = std::fs::remove_file(&tmp);
+            if !path.exists() {
+                return Err(io(e));
+            }
+        }
         Ok(path)
     }
 
