@@ -248,9 +248,11 @@ fn render(results: &[Vec<Run>], runs: usize) -> String {
         out,
         "\n\"test impact\": the share of the tests' own time spent waiting for the model. \
          \"floor\": one start-up plus the test bodies plus process overhead (the run's wall time \
-         with every start-up but the longest removed). In this suite MLX's one-time \
-         initialisation and the process itself dominate; the per-instance build is a few \
-         milliseconds, so the strategies can only remove that part."
+         with every start-up but the longest removed). The strategies can remove only the per-instance build (a \
+         file read, evaluation and warm-up: milliseconds for the tiny model); the rest is process \
+         start, MLX's one-time initialisation and the tests' own work (in integration mode each \
+         test also checks its results against a plain-Rust reference, which the mock's tests \
+         cannot do)."
     );
     out
 }
