@@ -18,7 +18,6 @@ bench-compare *ARGS:
     @echo "bench-compare does not exist yet: the baseline store and regression gate are an open issue" >&2
     @exit 1
 
-# Profile MLX start-up (MODE: quick, comprehensive, ci): not built yet.
-profile MODE:
-    @echo "profile {{MODE}} does not exist yet: the profiler CLI (mlx-profile) is an open issue" >&2
-    @exit 1
+# Profile MLX start-up (MODE: quick, comprehensive, ci); reports land in reports/.
+profile MODE *ARGS:
+    cargo xtask profile {{MODE}} {{ARGS}}

@@ -17,6 +17,7 @@
 
 pub mod data;
 pub mod error;
+pub mod probe;
 pub mod reference;
 pub mod tiny;
 pub mod workloads;

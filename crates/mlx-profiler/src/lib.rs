@@ -1,10 +1,14 @@
 //! Cold- and warm-start profiling of MLX.
 //!
-//! The profiler measures where MLX start-up time goes, phase by phase. This first
-//! part is the timing core every measurement goes through: a [`clock::Clock`]
-//! abstraction (a monotonic clock for real runs, a manual clock for deterministic
-//! tests) and the [`phases::PhaseRecorder`] that turns timestamps into phase
-//! durations.
+//! A cold start can only be measured in a fresh process: the profiler spawns the
+//! `mlx-probe` binary (from mlx-fixtures) under explicit cache states
+//! ([`cache_state`]), reads its phase marks ([`probe_runner`]), summarises them
+//! ([`cold`]), finds bottlenecks and suggestions ([`analysis`]), grades the result
+//! ([`grade`]) into a [`report::Profile`], and writes it out ([`export`]). The CLI is
+//! `mlx-profile`.
+//!
+//! The timing core: a [`clock::Clock`] (monotonic for real runs, manual for
+//! deterministic tests) and the [`phases::PhaseRecorder`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,5 +27,14 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analysis;
+pub mod cache_state;
 pub mod clock;
+pub mod cold;
+pub mod error;
+pub mod export;
+pub mod grade;
+pub mod page_cache;
 pub mod phases;
+pub mod probe_runner;
+pub mod report;

@@ -44,6 +44,14 @@ pub enum Task {
         #[arg(long, default_value_t = 7)]
         runs: usize,
     },
+    /// Profile MLX start-up: `cargo xtask profile quick|comprehensive|ci [mlx-profile options]`.
+    Profile {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Mode and options passed to mlx-profile.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
     /// Set-up if needed, then the benchmark workloads.
     Bench {
         #[command(flatten)]

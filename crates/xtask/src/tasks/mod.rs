@@ -2,6 +2,7 @@
 
 mod bench;
 mod claims;
+mod profile;
 mod test;
 mod upstream;
 
@@ -48,6 +49,10 @@ pub fn run(task: Task) -> Result<()> {
         Task::ManagerClaims { platform, runs } => {
             run_setup(&platform)?;
             claims::run(&workspace_root(), runs)
+        }
+        Task::Profile { platform, args } => {
+            run_setup(&platform)?;
+            profile::run(&workspace_root(), &args)
         }
         Task::UpstreamTest { platform } => {
             let report = run_setup(&platform)?;

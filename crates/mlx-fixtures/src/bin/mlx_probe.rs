@@ -1,0 +1,133 @@
+//! `mlx-probe`: one cold start of MLX, phase by phase, reported as JSON on stdout.
+//!
+//! Spawned by the profiler in a fresh process. Exit codes: 0 success, 2 usage error,
+//! 3 MLX or the fixture failed (a JSON error document is still printed).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mlx_fixtures::data::matrix;
+use mlx_fixtures::probe::{
+    PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome, ProbeReport, monotonic_ns,
+};
+use mlx_fixtures::tiny::{INPUT, TinyModel};
+use mlx_fixtures::workloads::CompiledActivation;
+
+/// Runs one MLX cold start and prints its phases as JSON.
+#[derive(Debug, Parser)]
+#[command(name = "mlx-probe", version)]
+struct Args {
+    /// Fixture model.
+    #[arg(long, default_value = "tiny", value_parser = ["tiny"])]
+    fixture: String,
+    /// MLX device.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    device: String,
+}
+
+struct Recorder {
+    marks: Vec<PhaseMark>,
+}
+
+impl Recorder {
+    fn mark(&mut self, name: &str, at_ns: u64) {
+        let rss_bytes = memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64);
+        let mlx = |f: fn() -> mlx_rs::error::Result<usize>| f().unwrap_or(0) as u64;
+        // Before the first MLX call these would initialise MLX: report zero instead.
+        let started = !self.marks.is_empty();
+        self.marks.push(PhaseMark {
+            name: name.to_string(),
+            at_ns,
+            rss_bytes,
+            mlx_active_bytes: if started {
+                mlx(mlx_rs::memory::active_memory)
+            } else {
+                0
+            },
+            mlx_peak_bytes: if started {
+                mlx(mlx_rs::memory::peak_memory)
+            } else {
+                0
+            },
+            mlx_cache_bytes: if started {
+                mlx(mlx_rs::memory::cache_memory)
+            } else {
+                0
+            },
+        });
+    }
+
+    fn now(&mut self, name: &str) {
+        self.mark(name, monotonic_ns());
+    }
+}
+
+/// The failure of `phase`, for the error document.
+fn fail(phase: &str, e: impl std::fmt::Display) -> (String, String) {
+    (phase.to_string(), e.to_string())
+}
+
+fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)> {
+    if args.device == "gpu" {
+        mlx_rs::Device::set_default(&mlx_rs::Device::gpu());
+    }
+    let one = mlx_rs::Array::from_f32(1.0);
+    one.eval().map_err(|e| fail("runtime_init", e))?;
+    rec.now("runtime_init");
+
+    let a = matrix(32, 32, 1);
+    mlx_fixtures::workloads::matmul(&a, &a).map_err(|e| fail("first_eval", e))?;
+    rec.now("first_eval");
+
+    let model = TinyModel::load().map_err(|e| fail("weights_load", e))?;
+    rec.now("weights_load");
+
+    // The forward pass plus a compiled (fused) activation: on first use MLX
+    // JIT-compiles its kernel, which a cold kernel cache makes expensive.
+    let x = matrix(8, INPUT, 2);
+    let mut act = CompiledActivation::new();
+    let forward = |act: &mut CompiledActivation, model: &TinyModel, phase: &str| {
+        let y = model.forward(&x).map_err(|e| fail(phase, e))?;
+        act.apply(&y).map_err(|e| fail(phase, e))
+    };
+    forward(&mut act, &model, "first_forward")?;
+    rec.now("first_forward");
+    forward(&mut act, &model, "second_forward")?;
+    rec.now("second_forward");
+
+    // A second instance in the same process: the warm-start cost.
+    let again = TinyModel::load().map_err(|e| fail("second_instance", e))?;
+    forward(&mut act, &again, "second_instance")?;
+    rec.now("second_instance");
+
+    drop((model, again, act));
+    mlx_rs::memory::clear_cache().map_err(|e| fail("teardown", e))?;
+    rec.now("teardown");
+
+    Ok(ProbeReport {
+        fixture: args.fixture.clone(),
+        device: mlx_rs::Device::default().to_string(),
+        pid: std::process::id(),
+        phases: std::mem::take(&mut rec.marks),
+    })
+}
+
+fn main() -> ExitCode {
+    let entered = monotonic_ns();
+    let args = Args::parse();
+    let mut rec = Recorder { marks: Vec::new() };
+    rec.mark("main", entered);
+    let (outcome, code) = match run(&args, &mut rec) {
+        Ok(report) => (ProbeOutcome::Ok(report), 0),
+        Err((phase, message)) => (ProbeOutcome::Error { phase, message }, 3),
+    };
+    let doc = ProbeDocument {
+        schema_version: PROBE_SCHEMA_VERSION,
+        outcome,
+    };
+    println!(
+        "{}",
+        serde_json::to_string(&doc).expect("the probe document serialises")
+    );
+    ExitCode::from(code)
+}

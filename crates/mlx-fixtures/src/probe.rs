@@ -1,0 +1,114 @@
+//! The probe protocol: what `mlx-probe` prints on stdout, one JSON document per run.
+//!
+//! The profiler spawns `mlx-probe` in a fresh process (a cold start can only be
+//! measured in one) and reads this document back. Timestamps are `CLOCK_MONOTONIC`
+//! nanoseconds, which both processes read from the same system clock, so the parent
+//! can measure spawn-to-main too.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the probe document format.
+pub const PROBE_SCHEMA_VERSION: u32 = 1;
+
+/// The phases a probe marks, in order. Each mark ends the phase of that name.
+pub const PHASES: [&str; 8] = [
+    "main",
+    "runtime_init",
+    "first_eval",
+    "weights_load",
+    "first_forward",
+    "second_forward",
+    "second_instance",
+    "teardown",
+];
+
+/// One phase mark: when it ended and the memory at that moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseMark {
+    /// Phase name (one of [`PHASES`]).
+    pub name: String,
+    /// `CLOCK_MONOTONIC` nanoseconds when the phase ended.
+    pub at_ns: u64,
+    /// Resident set size of the process, bytes.
+    pub rss_bytes: u64,
+    /// MLX active bytes (0 before MLX is initialised).
+    pub mlx_active_bytes: u64,
+    /// MLX peak bytes.
+    pub mlx_peak_bytes: u64,
+    /// MLX buffer-cache bytes.
+    pub mlx_cache_bytes: u64,
+}
+
+/// A successful probe run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// The fixture it ran (`tiny`).
+    pub fixture: String,
+    /// MLX's device (`Device(cpu, 0)`).
+    pub device: String,
+    /// The probe's process id.
+    pub pid: u32,
+    /// Phase marks in order.
+    pub phases: Vec<PhaseMark>,
+}
+
+/// What the probe prints: its result or the failure that stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// Every phase ran.
+    Ok(ProbeReport),
+    /// MLX (or the fixture) failed in `phase`.
+    Error {
+        /// The phase that failed.
+        phase: String,
+        /// The error, with its sources.
+        message: String,
+    },
+}
+
+/// The document on the probe's stdout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeDocument {
+    /// [`PROBE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The outcome.
+    #[serde(flatten)]
+    pub outcome: ProbeOutcome,
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_round_trip_with_an_outcome_tag() {
+        let doc = ProbeDocument {
+            schema_version: PROBE_SCHEMA_VERSION,
+            outcome: ProbeOutcome::Error {
+                phase: "weights_load".into(),
+                message: "no such file".into(),
+            },
+        };
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(text.contains("\"outcome\":\"error\""), "{text}");
+        assert_eq!(serde_json::from_str::<ProbeDocument>(&text).unwrap(), doc);
+    }
+
+    #[test]
+    fn monotonic_clock_advances() {
+        let a = monotonic_ns();
+        assert!(monotonic_ns() >= a);
+    }
+}

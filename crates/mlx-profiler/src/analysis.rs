@@ -1,0 +1,193 @@
+//! Bottlenecks (phases ranked by share of the cold start, with cause and evidence)
+//! and the suggestions they lead to, with gains measured in the same run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache_state::CacheState;
+use crate::cold::StateSummary;
+
+/// What a phase's time is spent on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Process spawn and loading libmlx (dynamic linking, static initialisers).
+    LibraryLoad,
+    /// MLX's first call: device and allocator set-up.
+    RuntimeInit,
+    /// Kernels compiled on first use.
+    KernelJit,
+    /// Reading weight files.
+    WeightIo,
+    /// Building buffers and instances.
+    Allocation,
+    /// Freeing and exiting.
+    Teardown,
+}
+
+impl Cause {
+    fn of_phase(name: &str) -> Cause {
+        match name {
+            "spawn_to_main" => Cause::LibraryLoad,
+            "runtime_init" => Cause::RuntimeInit,
+            "first_eval" => Cause::Allocation,
+            "weights_load" => Cause::WeightIo,
+            "first_forward" => Cause::KernelJit,
+            "second_forward" | "second_instance" => Cause::Allocation,
+            _ => Cause::Teardown,
+        }
+    }
+
+    /// Words for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cause::LibraryLoad => "process spawn and library load",
+            Cause::RuntimeInit => "runtime initialisation",
+            Cause::KernelJit => "kernel JIT",
+            Cause::WeightIo => "weight I/O",
+            Cause::Allocation => "allocation and instance build",
+            Cause::Teardown => "teardown",
+        }
+    }
+}
+
+/// A phase that takes a large share of the cold start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bottleneck {
+    /// Phase name.
+    pub phase: String,
+    /// Its median, milliseconds.
+    pub median_ms: f64,
+    /// Its share of the reference state's total, in [0, 1].
+    pub share: f64,
+    /// Cause class.
+    pub cause: Cause,
+    /// The numbers that back the cause.
+    pub evidence: String,
+}
+
+/// Advice for a bottleneck, with the gain measured in this run where possible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The cause it addresses.
+    pub cause: Cause,
+    /// What to do.
+    pub advice: String,
+    /// Measured gain per process, milliseconds, where this run measured it.
+    pub measured_gain_ms: Option<f64>,
+}
+
+/// The state bottlenecks are ranked in: kernel-cold when measured (the true cold
+/// start), else the first state.
+pub fn reference_state(states: &[StateSummary]) -> Option<&StateSummary> {
+    states
+        .iter()
+        .find(|s| s.state == CacheState::KernelCold)
+        .or_else(|| states.first())
+}
+
+fn state(states: &[StateSummary], s: CacheState) -> Option<&StateSummary> {
+    states.iter().find(|x| x.state == s)
+}
+
+/// Phases ranked by share of the reference state's total, those of at least
+/// `min_share` (and always the largest).
+pub fn bottlenecks(states: &[StateSummary], min_share: f64) -> Vec<Bottleneck> {
+    let Some(reference) = reference_state(states) else {
+        return Vec::new();
+    };
+    let total = reference.total.median_ms.max(f64::MIN_POSITIVE);
+    let mut ranked: Vec<&crate::cold::PhaseSummary> = reference.phases.iter().collect();
+    ranked.sort_by(|a, b| b.duration.median_ms.total_cmp(&a.duration.median_ms));
+    ranked
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || p.duration.median_ms / total >= min_share)
+        .map(|(_, p)| Bottleneck {
+            phase: p.name.clone(),
+            median_ms: p.duration.median_ms,
+            share: p.duration.median_ms / total,
+            cause: Cause::of_phase(&p.name),
+            evidence: evidence(states, reference, &p.name, p.duration.median_ms),
+        })
+        .collect()
+}
+
+fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: f64) -> String {
+    let in_state = |s: CacheState| state(states, s).and_then(|x| x.phase_ms(phase));
+    match phase {
+        "first_forward" => {
+            let warm_ref = reference.phase_ms("second_forward").unwrap_or(0.0);
+            let mut text = format!(
+                "first forward {ms:.1} ms vs {warm_ref:.1} ms for the second (warm reference) in {}",
+                reference.state
+            );
+            if let Some(kw) = in_state(CacheState::KernelWarm)
+                .filter(|_| reference.state == CacheState::KernelCold)
+            {
+                text.push_str(&format!("; kernel-warm state cuts it to {kw:.1} ms ({} kernels compiled per cold process)", reference.kernels_compiled));
+            }
+            text
+        }
+        "weights_load" => match (in_state(CacheState::PageCold), in_state(CacheState::Warm)) {
+            (Some(pc), Some(w)) => format!("weights load {pc:.1} ms page-cold vs {w:.1} ms warm"),
+            _ => format!("weights load {ms:.1} ms"),
+        },
+        "spawn_to_main" => format!(
+            "{ms:.1} ms from spawn to main (dynamic loading of libmlx included), paid by every process"
+        ),
+        "second_instance" => format!("a second instance in a warm process costs {ms:.1} ms"),
+        _ => format!("{phase} {ms:.1} ms in {}", reference.state),
+    }
+}
+
+/// Advice for each bottleneck's cause (once per cause), plus the mock runtime.
+pub fn suggestions(states: &[StateSummary], bottlenecks: &[Bottleneck]) -> Vec<Suggestion> {
+    let gain = |phase: &str, from: CacheState, to: CacheState| {
+        let a = state(states, from)?.phase_ms(phase)?;
+        let b = state(states, to)?.phase_ms(phase)?;
+        Some(a - b)
+    };
+    let mut out: Vec<Suggestion> = Vec::new();
+    for b in bottlenecks {
+        if out.iter().any(|s| s.cause == b.cause) {
+            continue;
+        }
+        let (advice, measured_gain_ms) = match b.cause {
+            Cause::KernelJit => (
+                "Persist MLX's kernel cache between CI jobs and test processes: MLX (CPU) writes it under $TMPDIR/mlx/<version>/cpu, so cache that directory (keyed by MLX version) or point TMPDIR at a persistent one; then pre-warm at suite start (mlx-manager's Aggressive preset) so the first test does not pay the rest".to_string(),
+                gain("first_forward", CacheState::KernelCold, CacheState::KernelWarm),
+            ),
+            Cause::WeightIo => (
+                "Load weights once per process and share the instance (mlx-manager's Balanced or Aggressive preset); keep weight files on local disk".to_string(),
+                gain("weights_load", CacheState::PageCold, CacheState::Warm),
+            ),
+            Cause::LibraryLoad => (
+                "Every process pays this: run tests as threads of one process (cargo test) where you can; cargo-nextest's process per test defeats in-process sharing, so persist the kernel cache there instead".to_string(),
+                None,
+            ),
+            Cause::RuntimeInit => (
+                "Paid once per process: pre-warm at suite start (mlx-manager pre-warm) so it overlaps other set-up".to_string(),
+                None,
+            ),
+            Cause::Allocation => (
+                "Share instances instead of building one per test (mlx-manager's Balanced preset), and set a buffer-cache limit if memory matters more than speed".to_string(),
+                reference_state(states).and_then(|r| r.phase_ms("second_instance")),
+            ),
+            Cause::Teardown => (
+                "Set a buffer-cache limit (mlx-manager presets do) so less memory is held and freed at exit".to_string(),
+                None,
+            ),
+        };
+        out.push(Suggestion {
+            cause: b.cause,
+            advice,
+            measured_gain_ms,
+        });
+    }
+    out.push(Suggestion {
+        cause: Cause::RuntimeInit,
+        advice: "For unit tests of the code around the model, use the mock runtime (COLDSTART_TEST_MODE=unit with mlx-manager's SuiteInstance): no MLX start-up at all".to_string(),
+        measured_gain_ms: reference_state(states).map(|r| r.total.median_ms),
+    });
+    out
+}

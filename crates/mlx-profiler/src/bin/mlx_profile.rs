@@ -1,0 +1,184 @@
+//! `mlx-profile`: MLX cold-start profile in fresh processes, per cache state.
+//!
+//! Exit codes: 0 done; 1 (ci mode) the overall grade is below `--min-grade`;
+//! 2 bad input (option value, thresholds file); 4 the probe is missing, crashed,
+//! hung or printed malformed output; 5 a report could not be written.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use mlx_profiler::cache_state::{CacheDirs, CacheState};
+use mlx_profiler::cold::{StateSummary, run_cold};
+use mlx_profiler::error::ProfileError;
+use mlx_profiler::export::{self, Exporter, json::Json, markdown::Markdown, terminal};
+use mlx_profiler::grade::{Grade, Thresholds};
+use mlx_profiler::probe_runner::ProcessProbe;
+use mlx_profiler::report;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Tiny fixture, 3 samples per state.
+    Quick,
+    /// Every fixture, 10 samples per state.
+    Comprehensive,
+    /// Machine-readable JSON on stdout, 5 samples; fails below --min-grade.
+    Ci,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mlx-profile",
+    version,
+    about = "Profile MLX start-up in fresh processes"
+)]
+struct Args {
+    /// quick, comprehensive or ci.
+    #[arg(value_enum, env = "COLDSTART_PROFILE_MODE")]
+    mode: Mode,
+    /// Fixture model.
+    #[arg(long, default_value = "tiny", value_parser = ["tiny"], env = "COLDSTART_FIXTURE")]
+    fixture: String,
+    /// Probe processes per cache state (default by mode: 3, 10, 5).
+    #[arg(long, env = "COLDSTART_SAMPLES", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    samples: Option<u32>,
+    /// Cache states to measure (default: all).
+    #[arg(long, value_enum, value_delimiter = ',', env = "COLDSTART_STATES")]
+    states: Vec<CacheState>,
+    /// Report directory.
+    #[arg(long, default_value = "reports", env = "COLDSTART_REPORT_DIR")]
+    out: PathBuf,
+    /// Print the JSON document on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Thresholds TOML file (default: the original design's thresholds).
+    #[arg(long, env = "COLDSTART_THRESHOLDS")]
+    thresholds: Option<PathBuf>,
+    /// ci mode: lowest acceptable overall grade.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "acceptable",
+        env = "COLDSTART_MIN_GRADE"
+    )]
+    min_grade: Grade,
+    /// Seconds a probe may run before it is killed.
+    #[arg(long, default_value_t = 120, env = "COLDSTART_PROBE_TIMEOUT")]
+    timeout: u64,
+    /// The mlx-probe executable (default: next to this one).
+    #[arg(long, env = "COLDSTART_PROBE")]
+    probe: Option<PathBuf>,
+    /// MLX device for the probe.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"], env = "COLDSTART_DEVICE")]
+    device: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<u8, ProfileError> {
+    let thresholds = match &args.thresholds {
+        Some(p) => Thresholds::from_file(p)?,
+        None => Thresholds::default(),
+    };
+    let samples = args.samples.map_or(
+        match args.mode {
+            Mode::Quick => 3,
+            Mode::Comprehensive => 10,
+            Mode::Ci => 5,
+        },
+        |n| n as usize,
+    );
+    let states = if args.states.is_empty() {
+        CacheState::ALL.to_vec()
+    } else {
+        args.states.clone()
+    };
+    let runtime =
+        mlx_manager::info::RuntimeInfo::detect().map_or_else(|e| e.to_string(), |i| i.to_string());
+    let probe = ProcessProbe {
+        exe: args.probe.clone().unwrap_or_else(ProcessProbe::default_exe),
+        fixture: args.fixture.clone(),
+        device: args.device.clone(),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    // The profiler owns this directory (MLX's JIT caches of the run) and removes it.
+    let scratch = tempfile::Builder::new()
+        .prefix("mlx-profile-")
+        .tempdir()
+        .map_err(|e| ProfileError::io("create a scratch directory in", &std::env::temp_dir(), e))?;
+    let dirs = CacheDirs::new(scratch.path().join("cache"))?;
+    let evict = eviction_targets()?;
+
+    let bar = ProgressBar::new((samples * states.len()) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} probes {pos}/{len} [{elapsed}] {msg}")
+            .expect("a valid template"),
+    );
+    if args.json || args.mode == Mode::Ci {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let raw = run_cold(&probe, &dirs, &states, samples, &evict, || bar.inc(1))?;
+    bar.finish_and_clear();
+
+    let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
+    let mode = format!("{:?}", args.mode).to_lowercase();
+    let profile = report::build(&mode, &args.fixture, runtime, summaries, &thresholds);
+    let exporters: [&dyn Exporter; 2] = [&Json, &Markdown];
+    let written = export::write_all(&args.out, &profile, &exporters)?;
+
+    if args.json || args.mode == Mode::Ci {
+        print!("{}", Json.render(&profile));
+    } else {
+        print!("{}", terminal::summary(&profile));
+        for w in &written {
+            println!("written: {}", w.display());
+        }
+    }
+    if args.mode == Mode::Ci && profile.overall.is_some_and(|g| g > args.min_grade) {
+        eprintln!(
+            "overall grade {:?} is below the floor {:?}",
+            profile.overall.expect("checked"),
+            args.min_grade
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// Files page-cold evicts: libmlx and its BLAS/LAPACK (as this process loaded them,
+/// the same files the probe loads) and the tiny weights.
+fn eviction_targets() -> Result<Vec<PathBuf>, ProfileError> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut files: Vec<PathBuf> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| {
+            let name = p.rsplit('/').next().unwrap_or("");
+            name == "libmlx.so"
+                || ["blas", "lapack", "gfortran"]
+                    .iter()
+                    .any(|k| name.contains(k))
+        })
+        .map(PathBuf::from)
+        .collect();
+    files.sort();
+    files.dedup();
+    let weights =
+        mlx_fixtures::tiny::TinyModel::weights_file().map_err(|e| ProfileError::BadInput {
+            what: "the tiny fixture's weights".into(),
+            detail: e.to_string(),
+        })?;
+    files.push(weights);
+    Ok(files)
+}

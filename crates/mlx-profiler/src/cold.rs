@@ -1,0 +1,207 @@
+//! Cold-start runs: N fresh probe processes per cache state, then their summary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use statrs::statistics::{Data, Max, Median, Min};
+
+use crate::cache_state::{CacheDirs, CacheState};
+use crate::error::ProfileError;
+use crate::page_cache::Residency;
+use crate::probe_runner::{ProbeRunner, ProbeSample};
+
+/// The samples of one cache state.
+#[derive(Debug, Clone)]
+pub struct StateSamples {
+    /// The state.
+    pub state: CacheState,
+    /// One per probe process.
+    pub samples: Vec<ProbeSample>,
+    /// Page-cold only: residency of the evicted files after the last eviction.
+    pub eviction: Vec<Residency>,
+    /// Kernels MLX compiled into the state's JIT directory (kernel-cold: per sample).
+    pub kernels_compiled: usize,
+}
+
+/// Runs `samples` probes in each state. Warm states share a JIT directory primed by
+/// one discarded run; `evict` lists the files page-cold pushes out first.
+pub fn run_cold(
+    runner: &dyn ProbeRunner,
+    dirs: &CacheDirs,
+    states: &[CacheState],
+    samples: usize,
+    evict: &[PathBuf],
+    mut tick: impl FnMut(),
+) -> Result<Vec<StateSamples>, ProfileError> {
+    let mut primed = false;
+    let mut out = Vec::new();
+    for &state in states {
+        if state != CacheState::KernelCold && !primed {
+            let env = dirs.prepare(CacheState::Warm, evict)?;
+            runner.run(state, 0, &env)?;
+            primed = true;
+        }
+        let mut got = Vec::new();
+        let mut eviction = Vec::new();
+        let mut kernels = 0;
+        for i in 1..=samples {
+            let env = dirs.prepare(state, evict)?;
+            got.push(runner.run(state, i, &env)?);
+            if state == CacheState::KernelCold {
+                kernels = CacheDirs::compiled_kernels(&env.tmpdir);
+            }
+            eviction = env.eviction;
+            tick();
+        }
+        if state != CacheState::KernelCold {
+            kernels = CacheDirs::compiled_kernels(&dirs.warm_dir());
+        }
+        out.push(StateSamples {
+            state,
+            samples: got,
+            eviction,
+            kernels_compiled: kernels,
+        });
+    }
+    Ok(out)
+}
+
+/// Median and range of a set of durations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Median, milliseconds.
+    pub median_ms: f64,
+    /// Smallest, milliseconds.
+    pub min_ms: f64,
+    /// Largest, milliseconds.
+    pub max_ms: f64,
+}
+
+impl Spread {
+    /// Of durations given in nanoseconds.
+    pub fn of_ns(values: impl IntoIterator<Item = u64>) -> Self {
+        let ms: Vec<f64> = values.into_iter().map(|v| v as f64 / 1e6).collect();
+        if ms.is_empty() {
+            return Spread {
+                median_ms: 0.0,
+                min_ms: 0.0,
+                max_ms: 0.0,
+            };
+        }
+        let data = Data::new(ms);
+        Spread {
+            median_ms: data.median(),
+            min_ms: data.min(),
+            max_ms: data.max(),
+        }
+    }
+
+    /// The median as a [`Duration`].
+    pub fn median(&self) -> Duration {
+        Duration::from_secs_f64(self.median_ms / 1e3)
+    }
+}
+
+/// One phase across the samples of a state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    /// Phase name (`spawn_to_main` for the first).
+    pub name: String,
+    /// Duration across samples.
+    pub duration: Spread,
+    /// Median RSS at the phase's end, bytes.
+    pub rss_bytes: u64,
+    /// Median MLX active bytes at the phase's end.
+    pub mlx_active_bytes: u64,
+    /// Median MLX peak bytes at the phase's end.
+    pub mlx_peak_bytes: u64,
+}
+
+/// A state's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateSummary {
+    /// The state.
+    pub state: CacheState,
+    /// Number of probe processes.
+    pub samples: usize,
+    /// Phases in order, from spawn to teardown.
+    pub phases: Vec<PhaseSummary>,
+    /// From the last mark to the parent seeing the exit (never hidden).
+    pub unattributed: Spread,
+    /// Spawn to exit.
+    pub total: Spread,
+    /// MLX over the process baseline: median of (largest RSS − RSS at main), bytes.
+    pub memory_overhead_bytes: u64,
+    /// Kernels compiled into the JIT directory.
+    pub kernels_compiled: usize,
+    /// Page-cold: what stayed resident after eviction.
+    pub eviction: Vec<Residency>,
+}
+
+impl StateSummary {
+    /// Summarises a state's samples (phases as the first sample names them).
+    pub fn of(s: &StateSamples) -> Self {
+        let first = &s.samples[0].report.phases;
+        let median_u64 = |v: Vec<u64>| {
+            Data::new(v.iter().map(|&x| x as f64).collect::<Vec<_>>()).median() as u64
+        };
+        let mut phases = Vec::new();
+        for (i, mark) in first.iter().enumerate() {
+            let durations = s.samples.iter().map(|x| {
+                let p = &x.report.phases;
+                let start = if i == 0 { x.spawned_ns } else { p[i - 1].at_ns };
+                p[i].at_ns.saturating_sub(start)
+            });
+            let at = |f: fn(&mlx_fixtures::probe::PhaseMark) -> u64| {
+                median_u64(s.samples.iter().map(|x| f(&x.report.phases[i])).collect())
+            };
+            phases.push(PhaseSummary {
+                name: if i == 0 {
+                    "spawn_to_main".into()
+                } else {
+                    mark.name.clone()
+                },
+                duration: Spread::of_ns(durations),
+                rss_bytes: at(|m| m.rss_bytes),
+                mlx_active_bytes: at(|m| m.mlx_active_bytes),
+                mlx_peak_bytes: at(|m| m.mlx_peak_bytes),
+            });
+        }
+        let overhead = median_u64(
+            s.samples
+                .iter()
+                .map(|x| {
+                    let p = &x.report.phases;
+                    let peak = p.iter().map(|m| m.rss_bytes).max().unwrap_or(0);
+                    peak.saturating_sub(p[0].rss_bytes)
+                })
+                .collect(),
+        );
+        StateSummary {
+            state: s.state,
+            samples: s.samples.len(),
+            phases,
+            unattributed: Spread::of_ns(s.samples.iter().map(|x| {
+                x.exited_ns
+                    .saturating_sub(x.report.phases.last().map_or(x.spawned_ns, |m| m.at_ns))
+            })),
+            total: Spread::of_ns(
+                s.samples
+                    .iter()
+                    .map(|x| x.exited_ns.saturating_sub(x.spawned_ns)),
+            ),
+            memory_overhead_bytes: overhead,
+            kernels_compiled: s.kernels_compiled,
+            eviction: s.eviction.clone(),
+        }
+    }
+
+    /// The median duration of phase `name`.
+    pub fn phase_ms(&self, name: &str) -> Option<f64> {
+        self.phases
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.duration.median_ms)
+    }
+}

@@ -1,0 +1,84 @@
+//! Errors of the profiler, each mapped to a documented exit code of `mlx-profile`.
+
+use std::path::Path;
+
+/// Why a profile could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// A file or directory could not be read or written.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The probe could not be started.
+    #[error(
+        "could not start the probe {exe}: {source}; build it with `cargo build -p mlx-fixtures --bin mlx-probe` or pass --probe"
+    )]
+    ProbeMissing {
+        /// The probe's path.
+        exe: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The probe crashed, failed, or exceeded its timeout.
+    #[error("probe run {sample} in state {state} failed: {detail}")]
+    ProbeFailed {
+        /// The cache state.
+        state: String,
+        /// The sample number.
+        sample: usize,
+        /// What happened (exit status, MLX's message, timeout).
+        detail: String,
+    },
+    /// The probe printed something that is not a probe document.
+    #[error(
+        "probe run {sample} in state {state} printed malformed output ({detail}); first bytes: {head:?}"
+    )]
+    ProbeMalformed {
+        /// The cache state.
+        state: String,
+        /// The sample number.
+        sample: usize,
+        /// The parse error.
+        detail: String,
+        /// The start of what it printed.
+        head: String,
+    },
+    /// A thresholds file or option value is invalid.
+    #[error("invalid input {what}: {detail}")]
+    BadInput {
+        /// The file or value.
+        what: String,
+        /// What is wrong and how to fix it.
+        detail: String,
+    },
+}
+
+impl ProfileError {
+    /// An I/O failure on `path`.
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        ProfileError::Io {
+            action,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// The exit code of `mlx-profile` for this error (see the README).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ProfileError::BadInput { .. } => 2,
+            ProfileError::ProbeMissing { .. }
+            | ProfileError::ProbeFailed { .. }
+            | ProfileError::ProbeMalformed { .. } => 4,
+            ProfileError::Io { .. } => 5,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Markdown export: a report a person reads (and a CI job can post).
+
+use std::fmt::Write as _;
+
+use super::Exporter;
+use crate::report::Profile;
+
+/// The Markdown report.
+pub struct Markdown;
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1u64 << 20) as f64)
+}
+
+impl Exporter for Markdown {
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+
+    fn render(&self, p: &Profile) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "# MLX start-up profile ({} mode, fixture `{}`)\n",
+            p.mode, p.fixture
+        );
+        let _ = writeln!(
+            o,
+            "{} · {} {} · {} ({} cores) · {} · git {} · mlx-profiler {}\n",
+            p.created_utc,
+            p.host.os,
+            p.host.arch,
+            p.host.cpu,
+            p.host.cores,
+            p.runtime,
+            p.git_revision.as_deref().unwrap_or("unknown"),
+            p.tool_version
+        );
+        let _ = writeln!(o, "## Grades\n");
+        let _ = writeln!(o, "| metric | value | grade |\n|---|---|---|");
+        for g in &p.grades {
+            let value = g
+                .value
+                .map_or("not measured".to_string(), |v| format!("{v:.3} {}", g.unit));
+            let grade = g.grade.map_or("—".to_string(), |g| format!("{g:?}"));
+            let _ = writeln!(o, "| {} | {value} | {grade} |", g.metric);
+        }
+        let _ = writeln!(
+            o,
+            "\nOverall: **{}**\n",
+            p.overall
+                .map_or("not graded".to_string(), |g| format!("{g:?}"))
+        );
+
+        let _ = writeln!(o, "## Cold start by phase (median ms, range in brackets)\n");
+        let mut header = String::from("| phase |");
+        let mut rule = String::from("|---|");
+        for s in &p.states {
+            let _ = write!(header, " {} (n={}) |", s.state, s.samples);
+            rule.push_str("---|");
+        }
+        let _ = writeln!(o, "{header}\n{rule}");
+        if let Some(first) = p.states.first() {
+            for (i, ph) in first.phases.iter().enumerate() {
+                let mut row = format!("| {} |", ph.name);
+                for s in &p.states {
+                    let d = &s.phases[i].duration;
+                    let _ = write!(
+                        row,
+                        " {:.1} [{:.1}–{:.1}] |",
+                        d.median_ms, d.min_ms, d.max_ms
+                    );
+                }
+                let _ = writeln!(o, "{row}");
+            }
+            let mut row = String::from("| unattributed (last mark to exit) |");
+            let mut total = String::from("| **total (spawn to exit)** |");
+            for s in &p.states {
+                let _ = write!(row, " {:.1} |", s.unattributed.median_ms);
+                let _ = write!(
+                    total,
+                    " **{:.1}** [{:.1}–{:.1}] |",
+                    s.total.median_ms, s.total.min_ms, s.total.max_ms
+                );
+            }
+            let _ = writeln!(o, "{row}\n{total}");
+        }
+
+        let _ = writeln!(o, "\n## Memory (median, MiB at the end of each phase)\n");
+        for s in &p.states {
+            let _ = writeln!(
+                o,
+                "**{}**: overhead over the process baseline {} MiB; kernels compiled: {}.",
+                s.state,
+                mib(s.memory_overhead_bytes),
+                s.kernels_compiled
+            );
+            for r in &s.eviction {
+                let _ = writeln!(
+                    o,
+                    "- page cache: {} ({} MiB) {:.0} % resident after eviction{}",
+                    r.path.display(),
+                    mib(r.bytes),
+                    100.0 * r.resident_after,
+                    if r.resident_after > 0.5 {
+                        " — eviction did not take (mapped by a running process, or an in-memory file system)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        if let Some(first) = p.states.first() {
+            let _ = writeln!(
+                o,
+                "\n| phase | RSS | MLX active | MLX peak |\n|---|---|---|---|"
+            );
+            for ph in &first.phases {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    ph.name,
+                    mib(ph.rss_bytes),
+                    mib(ph.mlx_active_bytes),
+                    mib(ph.mlx_peak_bytes)
+                );
+            }
+            let _ = writeln!(o, "\n(state {})", first.state);
+        }
+
+        let _ = writeln!(o, "\n## Bottlenecks\n");
+        for b in &p.bottlenecks {
+            let _ = writeln!(
+                o,
+                "- **{}** {:.1} ms, {:.0} % of the cold start — {}: {}",
+                b.phase,
+                b.median_ms,
+                100.0 * b.share,
+                b.cause.describe(),
+                b.evidence
+            );
+        }
+        let _ = writeln!(o, "\n## Suggestions\n");
+        for s in &p.suggestions {
+            let gain = s.measured_gain_ms.map_or(String::new(), |g| {
+                format!(" (measured here: {g:.1} ms per process)")
+            });
+            let _ = writeln!(o, "- {}{gain}", s.advice);
+        }
+        o
+    }
+}

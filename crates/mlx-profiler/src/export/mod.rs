@@ -1,0 +1,53 @@
+//! Exports of a profile: one file per format behind one small trait, written
+//! atomically under a timestamped name with a `latest` copy.
+
+pub mod json;
+pub mod markdown;
+pub mod terminal;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::ProfileError;
+use crate::report::Profile;
+
+/// A file format for profiles.
+pub trait Exporter {
+    /// File extension (`json`, `md`).
+    fn extension(&self) -> &'static str;
+    /// The profile in this format.
+    fn render(&self, profile: &Profile) -> String;
+}
+
+/// Writes `profile` with each exporter into `dir` as `mlx-profile-<stamp>.<ext>` and
+/// `latest.<ext>`; returns the timestamped paths. Nothing partial is left on failure.
+pub fn write_all(
+    dir: &Path,
+    profile: &Profile,
+    exporters: &[&dyn Exporter],
+) -> Result<Vec<PathBuf>, ProfileError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ProfileError::io("create the report directory", dir, e))?;
+    let stamp = profile.created_utc.replace([':', '-'], "");
+    let mut written = Vec::new();
+    for e in exporters {
+        let text = e.render(profile);
+        let named = dir.join(format!("mlx-profile-{stamp}.{}", e.extension()));
+        write_atomic(&named, &text)?;
+        write_atomic(&dir.join(format!("latest.{}", e.extension())), &text)?;
+        written.push(named);
+    }
+    Ok(written)
+}
+
+/// Temporary file in the same directory, then rename.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ProfileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| ProfileError::io("create a temporary file in", dir, e))?;
+    tmp.write_all(text.as_bytes())
+        .map_err(|e| ProfileError::io("write", tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| ProfileError::io("write", path, e.error))?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Running the probe: a trait, so the analysis can be tested on recorded output, and
+//! the real implementation that spawns `mlx-probe` (argv, never a shell string).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mlx_fixtures::probe::{ProbeDocument, ProbeOutcome, ProbeReport, monotonic_ns};
+
+use crate::cache_state::{CacheState, Prepared};
+use crate::error::ProfileError;
+
+/// One probe run as the parent saw it.
+#[derive(Debug, Clone)]
+pub struct ProbeSample {
+    /// The probe's report.
+    pub report: ProbeReport,
+    /// `CLOCK_MONOTONIC` ns just before the spawn.
+    pub spawned_ns: u64,
+    /// `CLOCK_MONOTONIC` ns when the parent saw the process exit.
+    pub exited_ns: u64,
+}
+
+/// Runs probes.
+pub trait ProbeRunner {
+    /// Runs one probe for `state` in the prepared environment.
+    fn run(
+        &self,
+        state: CacheState,
+        sample: usize,
+        env: &Prepared,
+    ) -> Result<ProbeSample, ProfileError>;
+}
+
+/// Spawns the `mlx-probe` binary.
+#[derive(Debug, Clone)]
+pub struct ProcessProbe {
+    /// The probe executable.
+    pub exe: PathBuf,
+    /// Fixture name.
+    pub fixture: String,
+    /// MLX device (`cpu` or `gpu`).
+    pub device: String,
+    /// Longest a probe may run before it is killed.
+    pub timeout: Duration,
+}
+
+impl ProcessProbe {
+    /// `mlx-probe` next to the running executable (Cargo builds both into one
+    /// directory), or `$COLDSTART_PROBE`.
+    pub fn default_exe() -> PathBuf {
+        if let Some(p) = std::env::var_os("COLDSTART_PROBE") {
+            return PathBuf::from(p);
+        }
+        let here = std::env::current_exe().unwrap_or_default();
+        let dir = here.parent().map(PathBuf::from).unwrap_or_default();
+        // Test binaries live one level deeper, in deps/.
+        [dir.join("mlx-probe"), dir.join("..").join("mlx-probe")]
+            .into_iter()
+            .find(|p| p.exists())
+            .unwrap_or_else(|| dir.join("mlx-probe"))
+    }
+}
+
+impl ProbeRunner for ProcessProbe {
+    fn run(
+        &self,
+        state: CacheState,
+        sample: usize,
+        env: &Prepared,
+    ) -> Result<ProbeSample, ProfileError> {
+        let failed = |detail: String| ProfileError::ProbeFailed {
+            state: state.to_string(),
+            sample,
+            detail,
+        };
+        let spawned_ns = monotonic_ns();
+        let mut child = Command::new(&self.exe)
+            .args(["--fixture", &self.fixture, "--device", &self.device])
+            .env("TMPDIR", &env.tmpdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ProfileError::ProbeMissing {
+                exe: self.exe.display().to_string(),
+                source,
+            })?;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+                break status;
+            }
+            if started.elapsed() > self.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "no result within {:?}; killed (raise --timeout if the machine is slow)",
+                    self.timeout
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let exited_ns = monotonic_ns();
+        let mut out = String::new();
+        let mut err = String::new();
+        child.stdout.take().map(|mut s| s.read_to_string(&mut out));
+        child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+        let doc: ProbeDocument = match serde_json::from_str(out.trim()) {
+            Ok(doc) => doc,
+            Err(e) if status.success() => {
+                return Err(ProfileError::ProbeMalformed {
+                    state: state.to_string(),
+                    sample,
+                    detail: e.to_string(),
+                    head: out.chars().take(120).collect(),
+                });
+            }
+            Err(_) => {
+                return Err(failed(format!(
+                    "exited with {status}; stderr: {}",
+                    err.trim()
+                )));
+            }
+        };
+        match doc.outcome {
+            ProbeOutcome::Ok(report) => Ok(ProbeSample {
+                report,
+                spawned_ns,
+                exited_ns,
+            }),
+            ProbeOutcome::Error { phase, message } => {
+                Err(failed(format!("MLX failed in {phase}: {message}")))
+            }
+        }
+    }
+}
