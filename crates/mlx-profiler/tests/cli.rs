@@ -64,12 +64,32 @@ fn quick_profile_writes_json_and_markdown_reports() {
     assert!(json["states"][0]["kernels_compiled"].as_u64().unwrap() >= 1);
     let md = std::fs::read_to_string(out.path().join("latest.md")).unwrap();
     assert!(md.contains("## Bottlenecks"));
-    let timestamped = std::fs::read_dir(out.path())
+    let names: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("mlx-profile-"))
-        .count();
-    assert_eq!(timestamped, 2);
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let stamped = |suffix: &str| {
+        names
+            .iter()
+            .filter(|n| n.starts_with("mlx-profile-") && n.ends_with(suffix))
+            .count()
+    };
+    assert_eq!((stamped(".json"), stamped(".md")), (1, 1), "{names:?}");
+    for plot in ["waterfall", "states", "memory"] {
+        for ext in ["svg", "png"] {
+            let suffix = format!("-{plot}.{ext}");
+            assert_eq!(stamped(&suffix), 1, "{suffix} in {names:?}");
+        }
+        assert!(
+            md.contains(&format!("-{plot}.svg)")),
+            "the report links its {plot} plot"
+        );
+    }
+    assert!(
+        !names.iter().any(|n| n.contains(".tmp.")),
+        "temporary files left: {names:?}"
+    );
 }
 
 #[test]

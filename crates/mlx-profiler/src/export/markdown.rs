@@ -36,6 +36,18 @@ impl Exporter for Markdown {
             p.git_revision.as_deref().unwrap_or("unknown"),
             p.tool_version
         );
+        let stem = super::stem(p);
+        for (name, alt) in [
+            ("waterfall", "Cold start phases"),
+            ("states", "Start-up per cache state"),
+            ("memory", "Memory at each phase"),
+        ] {
+            let _ = writeln!(o, "![{alt}]({stem}-{name}.svg)\n");
+        }
+        let _ = writeln!(
+            o,
+            "PNG versions: `{stem}-{{waterfall,states,memory}}.png`.\n"
+        );
         let _ = writeln!(o, "## Grades\n");
         let _ = writeln!(o, "| metric | value | grade |\n|---|---|---|");
         for g in &p.grades {

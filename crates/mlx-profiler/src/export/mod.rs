@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod markdown;
+pub mod plots;
 pub mod terminal;
 
 use std::io::Write;
@@ -19,8 +20,18 @@ pub trait Exporter {
     fn render(&self, profile: &Profile) -> String;
 }
 
-/// Writes `profile` with each exporter into `dir` as `mlx-profile-<stamp>.<ext>` and
-/// `latest.<ext>`; returns the timestamped paths. Nothing partial is left on failure.
+/// The file stem of a profile's reports: `mlx-profile-<UTC stamp>`.
+pub fn stem(profile: &Profile) -> String {
+    format!(
+        "mlx-profile-{}",
+        profile.created_utc.replace([':', '-'], "")
+    )
+}
+
+/// Writes the plots, then `profile` with each exporter, into `dir` as
+/// `<stem>.<ext>` and `latest.<ext>`; returns the timestamped paths. Every file is
+/// written under a temporary name and renamed, plots first, so a report never names
+/// a missing plot and nothing half-written is left.
 pub fn write_all(
     dir: &Path,
     profile: &Profile,
@@ -28,11 +39,11 @@ pub fn write_all(
 ) -> Result<Vec<PathBuf>, ProfileError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| ProfileError::io("create the report directory", dir, e))?;
-    let stamp = profile.created_utc.replace([':', '-'], "");
-    let mut written = Vec::new();
+    let stem = stem(profile);
+    let mut written = plots::write_plots(dir, &stem, profile)?;
     for e in exporters {
         let text = e.render(profile);
-        let named = dir.join(format!("mlx-profile-{stamp}.{}", e.extension()));
+        let named = dir.join(format!("{stem}.{}", e.extension()));
         write_atomic(&named, &text)?;
         write_atomic(&dir.join(format!("latest.{}", e.extension())), &text)?;
         written.push(named);
