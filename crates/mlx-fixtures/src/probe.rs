@@ -39,6 +39,15 @@ pub struct PhaseMark {
     pub mlx_cache_bytes: u64,
 }
 
+/// One reading of the memory sampler that runs beside the phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemorySample {
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    pub at_ns: u64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+}
+
 /// A successful probe run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeReport {
@@ -50,6 +59,10 @@ pub struct ProbeReport {
     pub pid: u32,
     /// Phase marks in order.
     pub phases: Vec<PhaseMark>,
+    /// RSS sampled about every millisecond from `main` to teardown by a thread that
+    /// never calls MLX (so it cannot change when MLX initialises).
+    #[serde(default)]
+    pub timeline: Vec<MemorySample>,
 }
 
 /// What the probe prints: its result or the failure that stopped it.

@@ -103,6 +103,13 @@ impl Spread {
     }
 }
 
+/// The sample whose spawn-to-exit time is the median one (lower middle).
+fn median_sample(s: &StateSamples) -> Option<&ProbeSample> {
+    let mut by_total: Vec<&ProbeSample> = s.samples.iter().collect();
+    by_total.sort_by_key(|x| x.exited_ns.saturating_sub(x.spawned_ns));
+    by_total.get(by_total.len().saturating_sub(1) / 2).copied()
+}
+
 /// One phase across the samples of a state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSummary {
@@ -137,6 +144,19 @@ pub struct StateSummary {
     pub kernels_compiled: usize,
     /// Page-cold: what stayed resident after eviction.
     pub eviction: Vec<Residency>,
+    /// The memory timeline of the sample with the median total: RSS against time
+    /// since spawn.
+    #[serde(default)]
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// One point of a memory timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Milliseconds since the spawn.
+    pub ms: f64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
 }
 
 impl StateSummary {
@@ -194,10 +214,20 @@ impl StateSummary {
             memory_overhead_bytes: overhead,
             kernels_compiled: s.kernels_compiled,
             eviction: s.eviction.clone(),
+            timeline: median_sample(s).map_or_else(Vec::new, |x| {
+                x.report
+                    .timeline
+                    .iter()
+                    .map(|m| TimelinePoint {
+                        ms: m.at_ns.saturating_sub(x.spawned_ns) as f64 / 1e6,
+                        rss_bytes: m.rss_bytes,
+                    })
+                    .collect()
+            }),
         }
     }
 
-    /// The median duration of phase `name`.
+    /// The median duration of phase `name`, milliseconds.
     pub fn phase_ms(&self, name: &str) -> Option<f64> {
         self.phases
             .iter()

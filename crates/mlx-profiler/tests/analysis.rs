@@ -1,6 +1,6 @@
 //! Analysis, grading and exports on recorded probe output: deterministic, no MLX.
 
-use mlx_fixtures::probe::{PHASES, PhaseMark, ProbeReport};
+use mlx_fixtures::probe::{MemorySample, PHASES, PhaseMark, ProbeReport};
 use mlx_profiler::analysis::Cause;
 use mlx_profiler::cache_state::{CacheState, Prepared};
 use mlx_profiler::cold::{StateSamples, StateSummary, run_cold};
@@ -38,6 +38,16 @@ fn sample(ms: [u64; 8], unattributed: u64) -> ProbeSample {
             device: "Device(cpu, 0)".into(),
             pid: 1,
             phases,
+            timeline: vec![
+                MemorySample {
+                    at_ns: spawned_ns + MS,
+                    rss_bytes: 9 << 20,
+                },
+                MemorySample {
+                    at_ns: at,
+                    rss_bytes: 17 << 20,
+                },
+            ],
         },
         spawned_ns,
         exited_ns: at + unattributed * MS,
@@ -88,6 +98,10 @@ fn phases_account_for_the_whole_wall_time() {
     assert_eq!(s.phase_ms("first_forward"), Some(540.0));
     assert_eq!(s.phases[4].duration.min_ms, 520.0);
     assert_eq!(s.memory_overhead_bytes, 7 << 20);
+    // The timeline comes from one real sample, in ms since its spawn.
+    assert_eq!(s.timeline.len(), 2);
+    assert_eq!(s.timeline[0].ms, 1.0);
+    assert_eq!(s.timeline[1].rss_bytes, 17 << 20);
 }
 
 #[test]

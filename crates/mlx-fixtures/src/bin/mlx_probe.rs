@@ -7,8 +7,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mlx_fixtures::data::matrix;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use mlx_fixtures::probe::{
-    PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome, ProbeReport, monotonic_ns,
+    MemorySample, PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome, ProbeReport,
+    monotonic_ns,
 };
 use mlx_fixtures::tiny::{INPUT, TinyModel};
 use mlx_fixtures::workloads::CompiledActivation;
@@ -109,6 +114,23 @@ fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)>
         device: mlx_rs::Device::default().to_string(),
         pid: std::process::id(),
         phases: std::mem::take(&mut rec.marks),
+        timeline: Vec::new(),
+    })
+}
+
+/// Samples RSS every millisecond until told to stop; touches nothing of MLX.
+fn start_sampler(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<MemorySample>> {
+    std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let rss_bytes = memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64);
+            samples.push(MemorySample {
+                at_ns: monotonic_ns(),
+                rss_bytes,
+            });
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        samples
     })
 }
 
@@ -117,8 +139,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut rec = Recorder { marks: Vec::new() };
     rec.mark("main", entered);
-    let (outcome, code) = match run(&args, &mut rec) {
-        Ok(report) => (ProbeOutcome::Ok(report), 0),
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = start_sampler(Arc::clone(&stop));
+    let result = run(&args, &mut rec);
+    stop.store(true, Ordering::Relaxed);
+    let timeline = sampler.join().unwrap_or_default();
+    let (outcome, code) = match result {
+        Ok(mut report) => {
+            report.timeline = timeline;
+            (ProbeOutcome::Ok(report), 0)
+        }
         Err((phase, message)) => (ProbeOutcome::Error { phase, message }, 3),
     };
     let doc = ProbeDocument {

@@ -176,8 +176,8 @@ where
     Ok(())
 }
 
-/// RSS and MLX active memory at the end of each phase of the reference state,
-/// against time since spawn.
+/// The sampled RSS timeline of the reference state's median sample, with RSS and
+/// MLX active memory marked at each phase end.
 fn memory<DB: DrawingBackend>(p: &Profile, area: &DrawingArea<DB, Shift>) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -187,7 +187,7 @@ where
     };
     let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
     let mut t = 0.0;
-    let points: Vec<(f64, f64, f64)> = s
+    let ends: Vec<(f64, f64, f64)> = s
         .phases
         .iter()
         .map(|ph| {
@@ -195,40 +195,48 @@ where
             (t, mib(ph.rss_bytes), mib(ph.mlx_active_bytes))
         })
         .collect();
-    let top = points.iter().map(|p| p.1.max(p.2)).fold(1.0, f64::max);
+    let line: Vec<(f64, f64)> = s
+        .timeline
+        .iter()
+        .map(|x| (x.ms, mib(x.rss_bytes)))
+        .collect();
+    let right = line.iter().map(|x| x.0).fold(t, f64::max).max(1e-3);
+    let top = ends
+        .iter()
+        .map(|p| p.1.max(p.2))
+        .chain(line.iter().map(|x| x.1))
+        .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("Memory at each phase end ({}, MiB)", s.state),
+            format!("Memory during the cold start ({}, MiB)", s.state),
             ("sans-serif", 20),
         )
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..t.max(1e-3) * 1.05, 0.0..top * 1.15)?;
+        .build_cartesian_2d(0.0..right * 1.05, 0.0..top * 1.15)?;
     chart
         .configure_mesh()
         .x_desc("ms since spawn")
         .y_desc("MiB")
         .draw()?;
     chart
-        .draw_series(
-            LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                PALETTE[0].stroke_width(2),
-            )
-            .point_size(3),
-        )?
-        .label("RSS")
+        .draw_series(LineSeries::new(line, PALETTE[0].stroke_width(2)))?
+        .label("RSS (sampled every ms)")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], PALETTE[0]));
     chart
         .draw_series(
-            LineSeries::new(
-                points.iter().map(|p| (p.0, p.2)),
-                PALETTE[1].stroke_width(2),
-            )
-            .point_size(3),
+            ends.iter()
+                .map(|p| Circle::new((p.0, p.1), 4, PALETTE[2].filled())),
         )?
-        .label("MLX active")
+        .label("RSS at phase ends (median)")
+        .legend(|(x, y)| Circle::new((x + 7, y), 4, PALETTE[2].filled()));
+    chart
+        .draw_series(
+            LineSeries::new(ends.iter().map(|p| (p.0, p.2)), PALETTE[1].stroke_width(2))
+                .point_size(3),
+        )?
+        .label("MLX active at phase ends")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], PALETTE[1]));
     chart
         .configure_series_labels()
