@@ -48,6 +48,34 @@ pub struct MemorySample {
     pub rss_bytes: u64,
 }
 
+impl PhaseMark {
+    /// A mark named `name` taken now. With `mlx_started` false the MLX figures are
+    /// reported as zero instead of read, since reading them would initialise MLX.
+    pub fn now(name: &str, mlx_started: bool) -> Self {
+        Self::at(name, monotonic_ns(), mlx_started)
+    }
+
+    /// A mark with a timestamp taken earlier (the probe's entry into `main`).
+    pub fn at(name: &str, at_ns: u64, mlx_started: bool) -> Self {
+        let rss_bytes = memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64);
+        let mlx = |f: fn() -> mlx_rs::error::Result<usize>| {
+            if mlx_started {
+                f().unwrap_or(0) as u64
+            } else {
+                0
+            }
+        };
+        PhaseMark {
+            name: name.to_string(),
+            at_ns,
+            rss_bytes,
+            mlx_active_bytes: mlx(mlx_rs::memory::active_memory),
+            mlx_peak_bytes: mlx(mlx_rs::memory::peak_memory),
+            mlx_cache_bytes: mlx(mlx_rs::memory::cache_memory),
+        }
+    }
+}
+
 /// A successful probe run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeReport {

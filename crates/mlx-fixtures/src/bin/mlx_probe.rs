@@ -36,30 +36,9 @@ struct Recorder {
 
 impl Recorder {
     fn mark(&mut self, name: &str, at_ns: u64) {
-        let rss_bytes = memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64);
-        let mlx = |f: fn() -> mlx_rs::error::Result<usize>| f().unwrap_or(0) as u64;
-        // Before the first MLX call these would initialise MLX: report zero instead.
+        // The first mark (main) comes before any MLX call.
         let started = !self.marks.is_empty();
-        self.marks.push(PhaseMark {
-            name: name.to_string(),
-            at_ns,
-            rss_bytes,
-            mlx_active_bytes: if started {
-                mlx(mlx_rs::memory::active_memory)
-            } else {
-                0
-            },
-            mlx_peak_bytes: if started {
-                mlx(mlx_rs::memory::peak_memory)
-            } else {
-                0
-            },
-            mlx_cache_bytes: if started {
-                mlx(mlx_rs::memory::cache_memory)
-            } else {
-                0
-            },
-        });
+        self.marks.push(PhaseMark::at(name, at_ns, started));
     }
 
     fn now(&mut self, name: &str) {
