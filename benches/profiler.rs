@@ -27,7 +27,7 @@ fn marks(c: &mut Criterion) {
         .eval()
         .expect("MLX initialises");
     group.bench_function("probe_mark", |b| b.iter(|| PhaseMark::now("phase", true)));
-    group.bench_function("rss_only", |b| b.iter(|| memory_stats::memory_stats()));
+    group.bench_function("rss_only", |b| b.iter(memory_stats::memory_stats));
     group.bench_function("mlx_active_only", |b| b.iter(mlx_rs::memory::active_memory));
     group.finish();
 }
