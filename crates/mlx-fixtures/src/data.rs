@@ -61,6 +61,11 @@ pub fn matrix(rows: usize, cols: usize, seed: u64) -> Matrix {
     Matrix::new(rows, cols, values)
 }
 
+/// `n` values in [-0.5, 0.5) from `seed`, the same generator as [`matrix`].
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    (0..n).map(|i| unit_value(i as u64, seed)).collect()
+}
+
 /// A value in [-0.5, 0.5) from a position and a seed (SplitMix64 finaliser).
 fn unit_value(index: u64, seed: u64) -> f32 {
     let mut z = index.wrapping_add(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));

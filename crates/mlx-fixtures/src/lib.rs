@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod encoder;
 pub mod error;
 pub mod probe;
 pub mod reference;

@@ -55,14 +55,15 @@ fn quick_profile_writes_json_and_markdown_reports() {
         .success()
         .stdout(predicate::str::contains("first_forward"))
         .stdout(predicate::str::contains("kernel-cold"));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("latest.json")).unwrap())
-            .unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("latest-tiny.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["states"].as_array().unwrap().len(), 2);
     // The compiled activation JIT-compiles one kernel into the fresh cache directory.
     assert!(json["states"][0]["kernels_compiled"].as_u64().unwrap() >= 1);
-    let md = std::fs::read_to_string(out.path().join("latest.md")).unwrap();
+    let md = std::fs::read_to_string(out.path().join("latest-tiny.md")).unwrap();
     assert!(md.contains("## Bottlenecks"));
     let names: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use mlx_fixtures::FixtureError;
+use mlx_fixtures::data::Matrix;
+use mlx_fixtures::encoder::{self, Encoder, Preset};
 use mlx_fixtures::probe::{
     MemorySample, PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome, ProbeReport,
     monotonic_ns,
@@ -22,8 +25,8 @@ use mlx_fixtures::workloads::CompiledActivation;
 #[derive(Debug, Parser)]
 #[command(name = "mlx-probe", version)]
 struct Args {
-    /// Fixture model.
-    #[arg(long, default_value = "tiny", value_parser = ["tiny"])]
+    /// Fixture model: an encoder preset (tiny, small, base) or the two-layer mlp.
+    #[arg(long, default_value = "tiny", value_parser = ["tiny", "small", "base", "mlp"])]
     fixture: String,
     /// MLX device.
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
@@ -46,6 +49,32 @@ impl Recorder {
     }
 }
 
+/// The fixture a probe runs, with its input.
+enum Model {
+    Encoder(Encoder, mlx_rs::Array),
+    Mlp(TinyModel, CompiledActivation, Matrix),
+}
+
+impl Model {
+    fn load(fixture: &str) -> Result<Self, FixtureError> {
+        Ok(match Preset::parse(fixture) {
+            Some(p) => Model::Encoder(Encoder::load(p)?, encoder::input(p, 2)),
+            None => Model::Mlp(
+                TinyModel::load()?,
+                CompiledActivation::new(),
+                matrix(8, INPUT, 2),
+            ),
+        })
+    }
+
+    fn forward(&mut self) -> Result<(), FixtureError> {
+        match self {
+            Model::Encoder(e, x) => e.forward(x).map(drop),
+            Model::Mlp(m, act, x) => act.apply(&m.forward(x)?).map(drop),
+        }
+    }
+}
+
 /// The failure of `phase`, for the error document.
 fn fail(phase: &str, e: impl std::fmt::Display) -> (String, String) {
     (phase.to_string(), e.to_string())
@@ -63,28 +92,22 @@ fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)>
     mlx_fixtures::workloads::matmul(&a, &a).map_err(|e| fail("first_eval", e))?;
     rec.now("first_eval");
 
-    let model = TinyModel::load().map_err(|e| fail("weights_load", e))?;
+    let mut model = Model::load(&args.fixture).map_err(|e| fail("weights_load", e))?;
     rec.now("weights_load");
 
-    // The forward pass plus a compiled (fused) activation: on first use MLX
-    // JIT-compiles its kernel, which a cold kernel cache makes expensive.
-    let x = matrix(8, INPUT, 2);
-    let mut act = CompiledActivation::new();
-    let forward = |act: &mut CompiledActivation, model: &TinyModel, phase: &str| {
-        let y = model.forward(&x).map_err(|e| fail(phase, e))?;
-        act.apply(&y).map_err(|e| fail(phase, e))
-    };
-    forward(&mut act, &model, "first_forward")?;
+    // The first forward pass calls compiled (fused) functions: on first use MLX
+    // JIT-compiles their kernels, which a cold kernel cache makes expensive.
+    model.forward().map_err(|e| fail("first_forward", e))?;
     rec.now("first_forward");
-    forward(&mut act, &model, "second_forward")?;
+    model.forward().map_err(|e| fail("second_forward", e))?;
     rec.now("second_forward");
 
     // A second instance in the same process: the warm-start cost.
-    let again = TinyModel::load().map_err(|e| fail("second_instance", e))?;
-    forward(&mut act, &again, "second_instance")?;
+    let mut again = Model::load(&args.fixture).map_err(|e| fail("second_instance", e))?;
+    again.forward().map_err(|e| fail("second_instance", e))?;
     rec.now("second_instance");
 
-    drop((model, again, act));
+    drop((model, again));
     mlx_rs::memory::clear_cache().map_err(|e| fail("teardown", e))?;
     rec.now("teardown");
 

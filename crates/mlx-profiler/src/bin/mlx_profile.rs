@@ -20,9 +20,9 @@ use mlx_profiler::report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
-    /// Tiny fixture, 3 samples per state.
+    /// Tiny encoder, 3 samples per state.
     Quick,
-    /// Every fixture, 10 samples per state.
+    /// Every encoder preset, 10 samples per state.
     Comprehensive,
     /// Machine-readable JSON on stdout, 5 samples; fails below --min-grade.
     Ci,
@@ -38,9 +38,10 @@ struct Args {
     /// quick, comprehensive or ci.
     #[arg(value_enum, env = "COLDSTART_PROFILE_MODE")]
     mode: Mode,
-    /// Fixture model.
-    #[arg(long, default_value = "tiny", value_parser = ["tiny"], env = "COLDSTART_FIXTURE")]
-    fixture: String,
+    /// Fixture model: an encoder preset (tiny, small, base) or the two-layer mlp
+    /// (default: tiny; comprehensive: tiny, small and base, one report each).
+    #[arg(long, value_parser = ["tiny", "small", "base", "mlp"], env = "COLDSTART_FIXTURE")]
+    fixture: Option<String>,
     /// Probe processes per cache state (default by mode: 3, 10, 5).
     #[arg(long, env = "COLDSTART_SAMPLES", value_parser = clap::value_parser!(u32).range(1..=1000))]
     samples: Option<u32>,
@@ -87,6 +88,19 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<u8, ProfileError> {
+    let fixtures: Vec<String> = match (&args.fixture, args.mode) {
+        (Some(f), _) => vec![f.clone()],
+        (None, Mode::Comprehensive) => ["tiny", "small", "base"].map(String::from).to_vec(),
+        (None, _) => vec!["tiny".into()],
+    };
+    let mut code = 0;
+    for fixture in &fixtures {
+        code = code.max(profile_fixture(args, fixture)?);
+    }
+    Ok(code)
+}
+
+fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
     let thresholds = match &args.thresholds {
         Some(p) => Thresholds::from_file(p)?,
         None => Thresholds::default(),
@@ -108,7 +122,7 @@ fn run(args: &Args) -> Result<u8, ProfileError> {
         mlx_manager::info::RuntimeInfo::detect().map_or_else(|e| e.to_string(), |i| i.to_string());
     let probe = ProcessProbe {
         exe: args.probe.clone().unwrap_or_else(ProcessProbe::default_exe),
-        fixture: args.fixture.clone(),
+        fixture: fixture.to_string(),
         device: args.device.clone(),
         timeout: Duration::from_secs(args.timeout),
     };
@@ -118,13 +132,14 @@ fn run(args: &Args) -> Result<u8, ProfileError> {
         .tempdir()
         .map_err(|e| ProfileError::io("create a scratch directory in", &std::env::temp_dir(), e))?;
     let dirs = CacheDirs::new(scratch.path().join("cache"))?;
-    let evict = eviction_targets()?;
+    let evict = eviction_targets(fixture)?;
 
     let bar = ProgressBar::new((samples * states.len()) as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} probes {pos}/{len} [{elapsed}] {msg}")
+        ProgressStyle::with_template("{spinner} {msg} probes {pos}/{len} [{elapsed}]")
             .expect("a valid template"),
     );
+    bar.set_message(fixture.to_string());
     if args.json || args.mode == Mode::Ci {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -133,13 +148,14 @@ fn run(args: &Args) -> Result<u8, ProfileError> {
 
     let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
     let mode = format!("{:?}", args.mode).to_lowercase();
-    let profile = report::build(&mode, &args.fixture, runtime, summaries, &thresholds);
+    let profile = report::build(&mode, fixture, runtime, summaries, &thresholds);
     let exporters: [&dyn Exporter; 2] = [&Json, &Markdown];
     let written = export::write_all(&args.out, &profile, &exporters)?;
 
     if args.json || args.mode == Mode::Ci {
         print!("{}", Json.render(&profile));
     } else {
+        println!("fixture {fixture}:");
         print!("{}", terminal::summary(&profile));
         for w in &written {
             println!("written: {}", w.display());
@@ -157,8 +173,8 @@ fn run(args: &Args) -> Result<u8, ProfileError> {
 }
 
 /// Files page-cold evicts: libmlx and its BLAS/LAPACK (as this process loaded them,
-/// the same files the probe loads) and the tiny weights.
-fn eviction_targets() -> Result<Vec<PathBuf>, ProfileError> {
+/// the same files the probe loads) and the fixture's weights.
+fn eviction_targets(fixture: &str) -> Result<Vec<PathBuf>, ProfileError> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     let mut files: Vec<PathBuf> = maps
         .lines()
@@ -174,11 +190,14 @@ fn eviction_targets() -> Result<Vec<PathBuf>, ProfileError> {
         .collect();
     files.sort();
     files.dedup();
-    let weights =
-        mlx_fixtures::tiny::TinyModel::weights_file().map_err(|e| ProfileError::BadInput {
-            what: "the tiny fixture's weights".into(),
-            detail: e.to_string(),
-        })?;
+    let weights = match mlx_fixtures::encoder::Preset::parse(fixture) {
+        Some(p) => mlx_fixtures::encoder::weights_file(p),
+        None => mlx_fixtures::tiny::TinyModel::weights_file(),
+    }
+    .map_err(|e| ProfileError::BadInput {
+        what: format!("the {fixture} fixture's weights"),
+        detail: e.to_string(),
+    })?;
     files.push(weights);
     Ok(files)
 }

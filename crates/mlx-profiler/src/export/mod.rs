@@ -1,5 +1,5 @@
 //! Exports of a profile: one file per format behind one small trait, written
-//! atomically under a timestamped name with a `latest` copy.
+//! atomically under a timestamped name with a `latest-<fixture>` copy.
 
 pub mod json;
 pub mod markdown;
@@ -20,16 +20,17 @@ pub trait Exporter {
     fn render(&self, profile: &Profile) -> String;
 }
 
-/// The file stem of a profile's reports: `mlx-profile-<UTC stamp>`.
+/// The file stem of a profile's reports: `mlx-profile-<fixture>-<UTC stamp>`.
 pub fn stem(profile: &Profile) -> String {
     format!(
-        "mlx-profile-{}",
+        "mlx-profile-{}-{}",
+        profile.fixture,
         profile.created_utc.replace([':', '-'], "")
     )
 }
 
 /// Writes the plots, then `profile` with each exporter, into `dir` as
-/// `<stem>.<ext>` and `latest.<ext>`; returns the timestamped paths. Every file is
+/// `<stem>.<ext>` and `latest-<fixture>.<ext>`; returns the timestamped paths. Every file is
 /// written under a temporary name and renamed, plots first, so a report never names
 /// a missing plot and nothing half-written is left.
 pub fn write_all(
@@ -45,7 +46,8 @@ pub fn write_all(
         let text = e.render(profile);
         let named = dir.join(format!("{stem}.{}", e.extension()));
         write_atomic(&named, &text)?;
-        write_atomic(&dir.join(format!("latest.{}", e.extension())), &text)?;
+        let latest = format!("latest-{}.{}", profile.fixture, e.extension());
+        write_atomic(&dir.join(latest), &text)?;
         written.push(named);
     }
     Ok(written)
