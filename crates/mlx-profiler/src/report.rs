@@ -53,7 +53,7 @@ pub struct Profile {
     pub tool_version: String,
     /// UTC time the run finished (RFC 3339).
     pub created_utc: String,
-    /// Git revision of the working tree, when known.
+    /// Git revision of the working tree (`-dirty` when it had uncommitted changes).
     pub git_revision: Option<String>,
     /// The machine.
     pub host: Host,

@@ -60,6 +60,11 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ProfileError> {
         .map_err(|e| ProfileError::io("create a temporary file in", dir, e))?;
     tmp.write_all(text.as_bytes())
         .map_err(|e| ProfileError::io("write", tmp.path(), e))?;
+    // Temporary files are created private; a report is for everyone who can read the directory.
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| ProfileError::io("set permissions on", tmp.path(), e))?;
     tmp.persist(path)
         .map_err(|e| ProfileError::io("write", path, e.error))?;
     Ok(())
