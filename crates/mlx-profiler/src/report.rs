@@ -128,8 +128,10 @@ pub fn build(
 }
 
 fn git_revision() -> Option<String> {
+    // `-dirty` marks a working tree with uncommitted changes: the numbers then come
+    // from code no revision names exactly.
     let out = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
         .output()
         .ok()?;
     out.status
