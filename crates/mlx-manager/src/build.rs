@@ -3,9 +3,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{BoxError, ManagerError, chain, panic_message};
+use crate::profiling;
 use crate::runtime::Runtime;
 use crate::stats::Counters;
 
@@ -30,48 +31,63 @@ impl<T> InstanceBuilder<T> {
     pub(crate) fn build(&self) -> Result<T, ManagerError> {
         self.apply_cache_limit()?;
         let started = Instant::now();
-        let result = self.build_inner();
+        let (result, factory_time) = self.build_inner();
+        let total = started.elapsed();
+        let active = self.runtime.memory().active;
         match &result {
-            Ok(_) => self
-                .counters
-                .built(started.elapsed(), self.runtime.memory().active),
+            Ok(_) => self.counters.built(total, active),
             Err(_) => self.counters.failed(),
+        }
+        if profiling::enabled() {
+            let warm_up = total.saturating_sub(factory_time);
+            let error = result.as_ref().err().map(ToString::to_string);
+            profiling::record(self.runtime.name(), factory_time, warm_up, active, error);
         }
         result
     }
 
-    fn build_inner(&self) -> Result<T, ManagerError> {
-        let mut instance = match catch_unwind(AssertUnwindSafe(|| (self.factory)())) {
+    /// The instance and the time its factory took.
+    fn build_inner(&self) -> (Result<T, ManagerError>, Duration) {
+        let started = Instant::now();
+        let built = catch_unwind(AssertUnwindSafe(|| (self.factory)()));
+        let factory_time = started.elapsed();
+        let mut instance = match built {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
-                return Err(ManagerError::BuildFailed {
-                    message: chain(e.as_ref()),
-                });
+                return (
+                    Err(ManagerError::BuildFailed {
+                        message: chain(e.as_ref()),
+                    }),
+                    factory_time,
+                );
             }
             Err(p) => {
-                return Err(ManagerError::Panicked {
-                    stage: "factory",
-                    message: panic_message(p.as_ref()),
-                });
+                let message = panic_message(p.as_ref());
+                return (
+                    Err(ManagerError::Panicked {
+                        stage: "factory",
+                        message,
+                    }),
+                    factory_time,
+                );
             }
         };
         if let Some(warm_up) = &self.warm_up {
-            match catch_unwind(AssertUnwindSafe(|| warm_up(&mut instance))) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    return Err(ManagerError::WarmUpFailed {
-                        message: chain(e.as_ref()),
-                    });
-                }
-                Err(p) => {
-                    return Err(ManagerError::Panicked {
-                        stage: "warm-up",
-                        message: panic_message(p.as_ref()),
-                    });
-                }
+            let err = match catch_unwind(AssertUnwindSafe(|| warm_up(&mut instance))) {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(ManagerError::WarmUpFailed {
+                    message: chain(e.as_ref()),
+                }),
+                Err(p) => Some(ManagerError::Panicked {
+                    stage: "warm-up",
+                    message: panic_message(p.as_ref()),
+                }),
+            };
+            if let Some(e) = err {
+                return (Err(e), factory_time);
             }
         }
-        Ok(instance)
+        (Ok(instance), factory_time)
     }
 
     /// Sets the configured cache limit once, remembering the one it replaced.

@@ -13,7 +13,8 @@
 //!
 //! [`suite::SuiteInstance`] makes "one shared, pre-warmed instance for this test
 //! binary" a one-liner; [`mode::TestMode`] (`COLDSTART_TEST_MODE`) picks mock or real
-//! MLX; [`runtime::MockRuntime`] lets code run without MLX.
+//! MLX; [`runtime::MockRuntime`] lets code run without MLX; with
+//! `COLDSTART_PROFILING=1` every build is recorded in a JSON profile ([`profiling`]).
 //!
 //! # Threads
 //!
@@ -54,6 +55,7 @@ pub mod info;
 mod manager;
 pub mod mode;
 mod pool;
+pub mod profiling;
 pub mod runtime;
 mod shared;
 pub mod stats;
