@@ -22,7 +22,7 @@ use mlx_profiler::report;
 enum Mode {
     /// Tiny encoder, 3 samples per state.
     Quick,
-    /// Every encoder preset, 10 samples per state.
+    /// Every encoder preset (tiny, small, base), 5 samples per state.
     Comprehensive,
     /// Machine-readable JSON on stdout, 5 samples; fails below --min-grade.
     Ci,
@@ -108,7 +108,7 @@ fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
     let samples = args.samples.map_or(
         match args.mode {
             Mode::Quick => 3,
-            Mode::Comprehensive => 10,
+            Mode::Comprehensive => 5,
             Mode::Ci => 5,
         },
         |n| n as usize,
