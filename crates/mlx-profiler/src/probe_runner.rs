@@ -77,8 +77,14 @@ impl ProbeRunner for ProcessProbe {
         };
         let spawned_ns = monotonic_ns();
         let mut child = Command::new(&self.exe)
-            .args(["--fixture", &self.fixture, "--device", &self.device])
-            .env("TMPDIR", &env.tmpdir)
+            .args([
+                "--fixture",
+                &self.fixture,
+                "--device",
+                &self.device,
+                "--jit-dir",
+            ])
+            .arg(&env.tmpdir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -15,8 +15,8 @@ use mlx_fixtures::FixtureError;
 use mlx_fixtures::data::Matrix;
 use mlx_fixtures::encoder::{self, Encoder, Preset};
 use mlx_fixtures::probe::{
-    MemorySample, PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome, ProbeReport,
-    monotonic_ns,
+    MemorySample, PHASES, PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome,
+    ProbeReport, monotonic_ns,
 };
 use mlx_fixtures::tiny::{INPUT, TinyModel};
 use mlx_fixtures::workloads::CompiledActivation;
@@ -31,6 +31,13 @@ struct Args {
     /// MLX device.
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     device: String,
+    /// Stop after this phase (default: run them all).
+    #[arg(long, default_value = "teardown", value_parser = PHASES[1..].to_vec())]
+    until: String,
+    /// Directory for MLX's JIT caches (sets TMPDIR before MLX starts): the cache
+    /// state. Default: the inherited TMPDIR.
+    #[arg(long)]
+    jit_dir: Option<std::path::PathBuf>,
 }
 
 struct Recorder {
@@ -81,43 +88,60 @@ fn fail(phase: &str, e: impl std::fmt::Display) -> (String, String) {
 }
 
 fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)> {
-    if args.device == "gpu" {
-        mlx_rs::Device::set_default(&mlx_rs::Device::gpu());
-    }
-    let one = mlx_rs::Array::from_f32(1.0);
-    one.eval().map_err(|e| fail("runtime_init", e))?;
-    rec.now("runtime_init");
-
-    let a = matrix(32, 32, 1);
-    mlx_fixtures::workloads::matmul(&a, &a).map_err(|e| fail("first_eval", e))?;
-    rec.now("first_eval");
-
-    let mut model = Model::load(&args.fixture).map_err(|e| fail("weights_load", e))?;
-    rec.now("weights_load");
-
-    // The first forward pass calls compiled (fused) functions: on first use MLX
-    // JIT-compiles their kernels, which a cold kernel cache makes expensive.
-    model.forward().map_err(|e| fail("first_forward", e))?;
-    rec.now("first_forward");
-    model.forward().map_err(|e| fail("second_forward", e))?;
-    rec.now("second_forward");
-
-    // A second instance in the same process: the warm-start cost.
-    let mut again = Model::load(&args.fixture).map_err(|e| fail("second_instance", e))?;
-    again.forward().map_err(|e| fail("second_instance", e))?;
-    rec.now("second_instance");
-
-    drop((model, again));
-    mlx_rs::memory::clear_cache().map_err(|e| fail("teardown", e))?;
-    rec.now("teardown");
-
-    Ok(ProbeReport {
+    let report = |rec: &mut Recorder| ProbeReport {
         fixture: args.fixture.clone(),
         device: mlx_rs::Device::default().to_string(),
         pid: std::process::id(),
         phases: std::mem::take(&mut rec.marks),
         timeline: Vec::new(),
-    })
+    };
+    // Marks a phase; true when it is the last one asked for.
+    let end = |rec: &mut Recorder, phase: &str| {
+        rec.now(phase);
+        phase == args.until
+    };
+    if args.device == "gpu" {
+        mlx_rs::Device::set_default(&mlx_rs::Device::gpu());
+    }
+    let one = mlx_rs::Array::from_f32(1.0);
+    one.eval().map_err(|e| fail("runtime_init", e))?;
+    if end(rec, "runtime_init") {
+        return Ok(report(rec));
+    }
+
+    let a = matrix(32, 32, 1);
+    mlx_fixtures::workloads::matmul(&a, &a).map_err(|e| fail("first_eval", e))?;
+    if end(rec, "first_eval") {
+        return Ok(report(rec));
+    }
+
+    let mut model = Model::load(&args.fixture).map_err(|e| fail("weights_load", e))?;
+    if end(rec, "weights_load") {
+        return Ok(report(rec));
+    }
+
+    // The first forward pass calls compiled (fused) functions: on first use MLX
+    // JIT-compiles their kernels, which a cold kernel cache makes expensive.
+    model.forward().map_err(|e| fail("first_forward", e))?;
+    if end(rec, "first_forward") {
+        return Ok(report(rec));
+    }
+    model.forward().map_err(|e| fail("second_forward", e))?;
+    if end(rec, "second_forward") {
+        return Ok(report(rec));
+    }
+
+    // A second instance in the same process: the warm-start cost.
+    let mut again = Model::load(&args.fixture).map_err(|e| fail("second_instance", e))?;
+    again.forward().map_err(|e| fail("second_instance", e))?;
+    if end(rec, "second_instance") {
+        return Ok(report(rec));
+    }
+
+    drop((model, again));
+    mlx_rs::memory::clear_cache().map_err(|e| fail("teardown", e))?;
+    end(rec, "teardown");
+    Ok(report(rec))
 }
 
 /// Samples RSS every millisecond until told to stop; touches nothing of MLX.
@@ -139,6 +163,11 @@ fn start_sampler(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<MemorySam
 fn main() -> ExitCode {
     let entered = monotonic_ns();
     let args = Args::parse();
+    if let Some(dir) = &args.jit_dir {
+        // SAFETY: first thing in main, before any other thread exists; MLX reads
+        // TMPDIR (through std::filesystem::temp_directory_path) when it first JITs.
+        unsafe { std::env::set_var("TMPDIR", dir) };
+    }
     let mut rec = Recorder { marks: Vec::new() };
     rec.mark("main", entered);
     let stop = Arc::new(AtomicBool::new(false));
