@@ -93,6 +93,30 @@ impl ProbeRunner for ProcessProbe {
                 exe: self.exe.display().to_string(),
                 source,
             })?;
+        // Read both pipes while the probe runs: its document (with the memory
+        // timeline) outgrows a pipe buffer, and a probe blocked on a full pipe would
+        // never exit.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_string(&mut text);
+                }
+                text
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
         let started = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
@@ -109,10 +133,8 @@ impl ProbeRunner for ProcessProbe {
             std::thread::sleep(Duration::from_millis(2));
         };
         let exited_ns = monotonic_ns();
-        let mut out = String::new();
-        let mut err = String::new();
-        child.stdout.take().map(|mut s| s.read_to_string(&mut out));
-        child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+        let out = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
         let doc: ProbeDocument = match serde_json::from_str(out.trim()) {
             Ok(doc) => doc,
             Err(e) if status.success() => {
@@ -136,9 +158,18 @@ impl ProbeRunner for ProcessProbe {
                 spawned_ns,
                 exited_ns,
             }),
-            ProbeOutcome::Error { phase, message } => {
-                Err(failed(format!("MLX failed in {phase}: {message}")))
-            }
+            ProbeOutcome::Error { phase, message } => Err(failed(format!(
+                "MLX failed in {phase}: {}",
+                shorten(&message)
+            ))),
         }
+    }
+}
+
+/// At most 500 characters of a message from the probe, for one-paragraph errors.
+fn shorten(message: &str) -> String {
+    match message.char_indices().nth(500) {
+        Some((cut, _)) => format!("{}… ({} more bytes)", &message[..cut], message.len() - cut),
+        None => message.to_string(),
     }
 }

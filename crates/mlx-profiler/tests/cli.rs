@@ -210,3 +210,37 @@ fn unknown_mode_or_fixture_is_a_usage_error() {
         .code(2)
         .stderr(predicate::str::contains("huge"));
 }
+
+#[test]
+fn a_probe_document_larger_than_a_pipe_buffer_is_read_while_the_probe_runs() {
+    // Before stdout was drained concurrently, a probe blocked on a full pipe until
+    // the timeout killed it.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("big.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '{\"schema_version\":1,\"outcome\":\"error\",\"phase\":\"weights_load\",\"message\":\"'\nhead -c 300000 /dev/zero | tr '\\0' x\nprintf '\"}\\n'\nexit 3\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    profile()
+        .args([
+            "quick",
+            "--samples",
+            "1",
+            "--states",
+            "warm",
+            "--timeout",
+            "30",
+            "--probe",
+        ])
+        .arg(&script)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("MLX failed in weights_load"))
+        .stderr(predicate::str::contains("more bytes"))
+        .stderr(predicate::str::contains("killed").not());
+}
