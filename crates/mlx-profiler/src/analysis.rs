@@ -16,6 +16,8 @@ pub enum Cause {
     RuntimeInit,
     /// Kernels compiled on first use.
     KernelJit,
+    /// The model's own computation (the warm reference is nearly as slow).
+    Compute,
     /// Reading weight files.
     WeightIo,
     /// Building buffers and instances.
@@ -32,7 +34,8 @@ impl Cause {
             "first_eval" => Cause::Allocation,
             "weights_load" => Cause::WeightIo,
             "first_forward" => Cause::KernelJit,
-            "second_forward" | "second_instance" => Cause::Allocation,
+            "second_forward" => Cause::Compute,
+            "second_instance" => Cause::Allocation,
             _ => Cause::Teardown,
         }
     }
@@ -43,6 +46,7 @@ impl Cause {
             Cause::LibraryLoad => "process spawn and library load",
             Cause::RuntimeInit => "runtime initialisation",
             Cause::KernelJit => "kernel JIT",
+            Cause::Compute => "the computation itself",
             Cause::WeightIo => "weight I/O",
             Cause::Allocation => "allocation and instance build",
             Cause::Teardown => "teardown",
@@ -106,10 +110,21 @@ pub fn bottlenecks(states: &[StateSummary], min_share: f64) -> Vec<Bottleneck> {
             phase: p.name.clone(),
             median_ms: p.duration.median_ms,
             share: p.duration.median_ms / total,
-            cause: Cause::of_phase(&p.name),
+            cause: cause(reference, &p.name, p.duration.median_ms),
             evidence: evidence(states, reference, &p.name, p.duration.median_ms),
         })
         .collect()
+}
+
+/// A phase's cause; the first forward pass counts as kernel JIT only when it is much
+/// slower than the warm second pass, else its own computation dominates.
+fn cause(reference: &StateSummary, phase: &str, ms: f64) -> Cause {
+    let warm = reference.phase_ms("second_forward").unwrap_or(0.0);
+    if phase == "first_forward" && warm >= 0.5 * ms {
+        Cause::Compute
+    } else {
+        Cause::of_phase(phase)
+    }
 }
 
 fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: f64) -> String {
@@ -121,6 +136,12 @@ fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: 
                 "first forward {ms:.1} ms vs {warm_ref:.1} ms for the second (warm reference) in {}",
                 reference.state
             );
+            if warm_ref >= 0.5 * ms {
+                text.push_str(&format!(
+                    ": mostly the computation itself; kernel JIT adds about {:.1} ms",
+                    ms - warm_ref
+                ));
+            }
             if let Some(kw) = in_state(CacheState::KernelWarm)
                 .filter(|_| reference.state == CacheState::KernelCold)
             {
@@ -163,6 +184,10 @@ pub fn suggestions(states: &[StateSummary], bottlenecks: &[Bottleneck]) -> Vec<S
             ),
             Cause::LibraryLoad => (
                 "Every process pays this: run tests as threads of one process (cargo test) where you can; cargo-nextest's process per test defeats in-process sharing, so persist the kernel cache there instead".to_string(),
+                None,
+            ),
+            Cause::Compute => (
+                "The forward pass itself dominates start-up: give start-up-sensitive tests a smaller fixture or input, make sure a fast BLAS is in use (OpenBLAS on Linux, see set-up), or move to the GPU backend".to_string(),
                 None,
             ),
             Cause::RuntimeInit => (

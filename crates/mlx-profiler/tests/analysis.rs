@@ -217,3 +217,45 @@ fn warm_states_are_primed_once_by_a_discarded_run() {
     assert_eq!(calls.len(), 7);
     assert_eq!(calls[2], (CacheState::KernelWarm, 0));
 }
+
+#[test]
+fn a_slow_model_is_blamed_on_its_computation_not_the_jit() {
+    // Base-like: the warm second forward is nearly as slow as the first.
+    let s = |ff| sample([10, 1, 1, 75, ff, 4000, 4100, 25], 5);
+    let state = |st, ff| {
+        StateSummary::of(&StateSamples {
+            state: st,
+            samples: vec![s(ff)],
+            eviction: Vec::new(),
+            kernels_compiled: 1,
+        })
+    };
+    let states = vec![
+        state(CacheState::KernelCold, 5200),
+        state(CacheState::KernelWarm, 4400),
+    ];
+    let p = report::build(
+        "comprehensive",
+        "base",
+        String::new(),
+        states,
+        &Thresholds::default(),
+    );
+    let top = &p.bottlenecks[0];
+    assert_eq!(
+        (top.phase.as_str(), top.cause),
+        ("first_forward", Cause::Compute)
+    );
+    assert!(
+        top.evidence
+            .contains("mostly the computation itself; kernel JIT adds about 1200.0 ms"),
+        "{}",
+        top.evidence
+    );
+    assert!(
+        p.bottlenecks
+            .iter()
+            .any(|b| b.phase == "second_forward" && b.cause == Cause::Compute)
+    );
+    assert!(p.suggestions.iter().any(|s| s.cause == Cause::Compute));
+}
