@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlx_rs::error::Exception;
 use mlx_rs::transforms::compile::compile;
@@ -19,6 +18,7 @@ use mlx_rs::{Array, fast, ops};
 
 use crate::data;
 use crate::error::FixtureError;
+use crate::weights_file;
 
 /// Bumped whenever the generator or the layout changes (part of the file name).
 const GENERATOR_VERSION: u32 = 1;
@@ -154,22 +154,7 @@ fn generate(name: &str, shape: &[i32], seed: u64) -> Vec<f32> {
     }
 }
 
-/// Where weight files are cached: `$COLDSTART_FIXTURE_DIR`, else
-/// `$XDG_CACHE_HOME/mlx-coldstart/fixtures`, else `~/.cache/mlx-coldstart/fixtures`,
-/// else the temporary directory.
-pub fn cache_dir() -> PathBuf {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("COLDSTART_FIXTURE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("mlx-coldstart").join("fixtures")))
-        .or_else(|| var("HOME").map(|h| h.join(".cache").join("mlx-coldstart").join("fixtures")))
-        .unwrap_or_else(|| std::env::temp_dir().join("mlx-coldstart-fixtures"))
-}
-
-/// The weights file of a preset, written (atomically) the first time it is needed.
+/// The weights file of a preset, written the first time it is needed.
 pub fn weights_file(preset: Preset) -> Result<PathBuf, FixtureError> {
     let c = preset.config();
     // The name is derived from everything that determines the content.
@@ -177,41 +162,17 @@ pub fn weights_file(preset: Preset) -> Result<PathBuf, FixtureError> {
         "v{GENERATOR_VERSION}-s{SEED}-m{}-f{}-d{}-h{}-l{}",
         c.n_mels, c.frames, c.d_model, c.heads, c.layers
     );
-    let dir = cache_dir();
-    let path = dir.join(format!("encoder-{}-{key}.safetensors", preset.name()));
-    if path.exists() {
-        return Ok(path);
-    }
-    let io = |e: std::io::Error| FixtureError::Io {
-        path: dir.clone(),
-        source: e,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let arrays: HashMap<String, Array> = weight_shapes(&c)
-        .into_iter()
-        .enumerate()
-        .map(|(i, (name, shape))| {
-            let values = generate(&name, &shape, SEED + i as u64);
-            (name, Array::from_slice(&values, &shape))
-        })
-        .collect();
-    static WRITERS: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        "encoder-{}-{}.tmp.safetensors",
-        std::process::id(),
-        WRITERS.fetch_add(1, Ordering::Relaxed)
-    ));
-    Array::save_safetensors(&arrays, None, &tmp).map_err(|e| FixtureError::Weights {
-        path: tmp.clone(),
-        message: e.to_string(),
-    })?;
-    if let Err(e) = std::fs::rename(&tmp, &path) {
-        let _ = std::fs::remove_file(&tmp);
-        if !path.exists() {
-            return Err(io(e));
-        }
-    }
-    Ok(path)
+    let name = format!("encoder-{}-{key}.safetensors", preset.name());
+    weights_file::ensure(&name, || {
+        weight_shapes(&c)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, shape))| {
+                let values = generate(&name, &shape, SEED + i as u64);
+                (name, Array::from_slice(&values, &shape))
+            })
+            .collect()
+    })
 }
 
 /// A mel-spectrogram-shaped input `(1, frames, n_mels)` from the generator.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod probe;
 pub mod reference;
 pub mod tiny;
+pub mod weights_file;
 pub mod workloads;
 
 pub use error::FixtureError;

@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlx_rs::{Array, ops};
 
 use crate::data::{Matrix, matrix};
 use crate::error::FixtureError;
 use crate::reference;
+use crate::weights_file;
 
 /// Input width.
 pub const INPUT: usize = 64;
@@ -69,52 +69,23 @@ pub struct TinyModel {
 }
 
 impl TinyModel {
-    /// Where the weights file lives: `$TMPDIR/mlx-coldstart-fixtures/`, named by
-    /// version and shape; written (atomically) the first time it is needed.
+    /// The weights file, in [`weights_file::cache_dir`], named by version and shape;
+    /// written the first time it is needed.
     pub fn weights_file() -> Result<PathBuf, FixtureError> {
-        let dir = std::env::temp_dir().join("mlx-coldstart-fixtures");
-        let path = dir.join(format!(
-            "tiny-v{WEIGHTS_VERSION}-{INPUT}x{HIDDEN}x{OUTPUT}.safetensors"
-        ));
-        if path.exists() {
-            return Ok(path);
-        }
-        let io = |e: std::io::Error| FixtureError::Io {
-            path: dir.clone(),
-            source: e,
-        };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let (w1, w2) = weights();
-        let arrays = HashMap::from([
-            (
-                "w1".to_string(),
-                Array::from_slice(w1.values(), &[INPUT as i32, HIDDEN as i32]),
-            ),
-            (
-                "w2".to_string(),
-                Array::from_slice(w2.values(), &[HIDDEN as i32, OUTPUT as i32]),
-            ),
-        ]);
-        // A unique temporary name per writer, renamed into place: concurrent writers
-        // (threads or processes) never expose a half-written file, and the loser of
-        // the race finds the winner's identical file in place.
-        static WRITERS: AtomicU64 = AtomicU64::new(0);
-        let tmp = dir.join(format!(
-            "tiny-{}-{}.tmp.safetensors",
-            std::process::id(),
-            WRITERS.fetch_add(1, Ordering::Relaxed)
-        ));
-        Array::save_safetensors(&arrays, None, &tmp).map_err(|e| FixtureError::Weights {
-            path: tmp.clone(),
-            message: e.to_string(),
-        })?;
-        if let Err(e) = std::fs::rename(&tmp, &path) {
-            let _ = std::fs::remove_file(&tmp);
-            if !path.exists() {
-                return Err(io(e));
-            }
-        }
-        Ok(path)
+        let name = format!("tiny-mlp-v{WEIGHTS_VERSION}-{INPUT}x{HIDDEN}x{OUTPUT}.safetensors");
+        weights_file::ensure(&name, || {
+            let (w1, w2) = weights();
+            HashMap::from([
+                (
+                    "w1".to_string(),
+                    Array::from_slice(w1.values(), &[INPUT as i32, HIDDEN as i32]),
+                ),
+                (
+                    "w2".to_string(),
+                    Array::from_slice(w2.values(), &[HIDDEN as i32, OUTPUT as i32]),
+                ),
+            ])
+        })
     }
 
     /// Loads the weights from [`TinyModel::weights_file`] and evaluates them.

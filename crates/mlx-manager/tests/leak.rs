@@ -2,21 +2,12 @@
 //! its test binary: MLX's memory figures are process-wide, and other tests running
 //! beside it would move them.
 
+mod common;
+
+use common::{build_model, forward};
 use mlx_fixtures::data::matrix;
 use mlx_manager::Manager;
 use mlx_manager::config::Preset;
-use mlx_rs::{Array, ops};
-
-struct Model {
-    w: Array,
-}
-
-fn build_model() -> Result<Model, mlx_rs::error::Exception> {
-    let w = matrix(16, 8, 99);
-    let w = Array::from_slice(w.values(), &[16, 8]);
-    w.eval()?;
-    Ok(Model { w })
-}
 
 #[test]
 fn a_thousand_warm_cycles_leave_mlx_memory_where_it_was() {
@@ -26,9 +17,7 @@ fn a_thousand_warm_cycles_leave_mlx_memory_where_it_was() {
     let x = matrix(4, 16, 5);
     let cycle = || {
         let h = m.get().unwrap();
-        let xa = Array::from_slice(x.values(), &[4, 16]);
-        let y = ops::matmul(&xa, &h.w).unwrap();
-        y.eval().unwrap();
+        forward(&h, &x);
     };
     for _ in 0..100 {
         cycle();

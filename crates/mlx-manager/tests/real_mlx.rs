@@ -5,30 +5,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use mlx_fixtures::data::{Matrix, matrix};
+mod common;
+
+use common::{build_model, forward};
+use mlx_fixtures::data::matrix;
 use mlx_fixtures::reference;
 use mlx_manager::config::{ManagerConfig, Preset, Sharing};
 use mlx_manager::{Manager, ManagerError};
 use mlx_rs::{Array, ops};
-
-/// A model whose weights are evaluated in the factory, as the crate docs require.
-struct Model {
-    w: Array,
-}
-
-fn build_model() -> Result<Model, mlx_rs::error::Exception> {
-    let w = matrix(16, 8, 99);
-    let w = Array::from_slice(w.values(), &[16, 8]);
-    w.eval()?;
-    Ok(Model { w })
-}
-
-fn forward(m: &Model, x: &Matrix) -> Vec<f32> {
-    let x = Array::from_slice(x.values(), &[x.rows() as i32, x.cols() as i32]);
-    let y = ops::matmul(&x, &m.w).unwrap();
-    y.eval().unwrap();
-    y.as_slice::<f32>().to_vec()
-}
 
 /// Runs `f` on another thread and fails instead of hanging if it takes too long.
 fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> R {
@@ -42,7 +26,7 @@ fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'st
 
 fn hammer(config: ManagerConfig, threads: usize, rounds: usize) -> (usize, u64) {
     let m = Arc::new(Manager::builder(build_model).config(config).build());
-    let w = matrix(16, 8, 99);
+    let w = common::weights();
     let inside = Arc::new(AtomicUsize::new(0));
     let most_inside = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..threads)

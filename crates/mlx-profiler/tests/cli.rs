@@ -30,6 +30,15 @@ fn probe() -> PathBuf {
     exe
 }
 
+/// An executable shell script standing in for the probe.
+fn script(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 fn profile() -> Command {
     let mut c = Command::cargo_bin("mlx-profile").unwrap();
     c.env_remove("COLDSTART_PROBE");
@@ -165,10 +174,7 @@ fn malformed_probe_output_exits_4() {
 #[test]
 fn hanging_probe_is_killed_at_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("hang.sh");
-    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = script(dir.path(), "hang.sh", "#!/bin/sh\nexec sleep 30\n");
     profile()
         .args([
             "quick",
@@ -216,14 +222,11 @@ fn a_probe_document_larger_than_a_pipe_buffer_is_read_while_the_probe_runs() {
     // Before stdout was drained concurrently, a probe blocked on a full pipe until
     // the timeout killed it.
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("big.sh");
-    std::fs::write(
-        &script,
+    let script = script(
+        dir.path(),
+        "big.sh",
         "#!/bin/sh\nprintf '{\"schema_version\":1,\"outcome\":\"error\",\"phase\":\"weights_load\",\"message\":\"'\nhead -c 300000 /dev/zero | tr '\\0' x\nprintf '\"}\\n'\nexit 3\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     profile()
         .args([
             "quick",
