@@ -7,7 +7,9 @@ use crate::error::Result;
 
 /// Runs every bench target; `quick` shortens the measurements.
 pub fn run(workspace: &Path, quick: bool) -> Result<()> {
-    let mut args = vec!["bench", "--workspace", "--benches"];
+    // `--bench '*'`: bench targets only. `--benches` would also run every library's
+    // libtest harness (bench = true by default), which rejects Criterion's options.
+    let mut args = vec!["bench", "--workspace", "--exclude", "xtask", "--bench", "*"];
     if quick {
         // Criterion's own quick mode; the benches read it too and shorten their set-up.
         args.extend(["--", "--quick"]);
