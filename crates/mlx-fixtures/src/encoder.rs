@@ -198,6 +198,8 @@ pub struct Encoder {
     w: HashMap<String, Array>,
     positions: Array,
     act: ArrayFn,
+    /// How long the last pass took (the test-only slowdown knob scales with it).
+    last_pass: std::time::Duration,
 }
 
 impl Encoder {
@@ -229,6 +231,7 @@ impl Encoder {
             w,
             positions,
             act: Box::new(compile(gelu, None)),
+            last_pass: std::time::Duration::ZERO,
         })
     }
 
@@ -242,7 +245,19 @@ impl Encoder {
     }
 
     /// Encodes `(1, frames, n_mels)` into `(1, frames / 2, d_model)` and evaluates it.
+    ///
+    /// The test-only [`slowdown`](crate::slowdown) knob applies here: before the pass
+    /// it spins for its fraction of the previous pass's time (before, not after, so
+    /// that whatever runs next starts from the state the pass left).
     pub fn forward(&mut self, mel: &Array) -> Result<Array, FixtureError> {
+        crate::slowdown::Slowdown::from_env().spin_for(self.last_pass);
+        let started = std::time::Instant::now();
+        let out = self.forward_pass(mel)?;
+        self.last_pass = started.elapsed();
+        Ok(out)
+    }
+
+    fn forward_pass(&mut self, mel: &Array) -> Result<Array, FixtureError> {
         let e = FixtureError::mlx("encoder forward");
         let c = self.config;
         let conv = |x: &Array, w: &str, b: &str, stride: i32| -> Result<Array, Exception> {

@@ -16,10 +16,13 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod device;
 pub mod encoder;
 pub mod error;
+pub mod jit_cache;
 pub mod probe;
 pub mod reference;
+pub mod slowdown;
 pub mod tiny;
 pub mod weights_file;
 pub mod workloads;

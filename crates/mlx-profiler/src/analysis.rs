@@ -175,7 +175,7 @@ pub fn suggestions(states: &[StateSummary], bottlenecks: &[Bottleneck]) -> Vec<S
         }
         let (advice, measured_gain_ms) = match b.cause {
             Cause::KernelJit => (
-                "Persist MLX's kernel cache between CI jobs and test processes: MLX (CPU) writes it under $TMPDIR/mlx/<version>/cpu, so cache that directory (keyed by MLX version) or point TMPDIR at a persistent one; then pre-warm at suite start (mlx-manager's Aggressive preset) so the first test does not pay the rest".to_string(),
+                "Persist MLX's kernel cache between CI jobs and test processes: MLX writes it under $TMPDIR/mlx/<version>/cpu (CPU) or $MLX_PTX_CACHE_DIR, default $TMPDIR/mlx/<version>/ptx (CUDA; the driver adds $CUDA_CACHE_PATH), so cache those directories (keyed by MLX version and, for CUDA, the GPU architecture) or point the variables at persistent ones; then pre-warm at suite start (mlx-manager's Aggressive preset) so the first test does not pay the rest".to_string(),
                 gain("first_forward", CacheState::KernelCold, CacheState::KernelWarm),
             ),
             Cause::WeightIo => (

@@ -120,21 +120,10 @@ impl CacheDirs {
         Ok(Prepared { tmpdir, eviction })
     }
 
-    /// Kernels MLX compiled into a JIT directory (shared libraries it wrote).
+    /// Kernels MLX compiled into a JIT directory (CPU shared libraries and CUDA
+    /// PTX modules; see [`mlx_fixtures::jit_cache`]).
     pub fn compiled_kernels(dir: &Path) -> usize {
-        let mut n = 0;
-        let mut todo = vec![dir.to_path_buf()];
-        while let Some(d) = todo.pop() {
-            for e in fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    todo.push(p);
-                } else if p.extension().is_some_and(|x| x == "so") {
-                    n += 1;
-                }
-            }
-        }
-        n
+        mlx_fixtures::jit_cache::compiled_kernels(dir)
     }
 }
 

@@ -169,9 +169,8 @@ impl StateSummary {
         let mut phases = Vec::new();
         for (i, mark) in first.iter().enumerate() {
             let durations = s.samples.iter().map(|x| {
-                let p = &x.report.phases;
-                let start = if i == 0 { x.spawned_ns } else { p[i - 1].at_ns };
-                p[i].at_ns.saturating_sub(start)
+                x.phase_duration(&mark.name)
+                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
             });
             let at = |f: fn(&mlx_fixtures::probe::PhaseMark) -> u64| {
                 median_u64(s.samples.iter().map(|x| f(&x.report.phases[i])).collect())

@@ -22,6 +22,29 @@ pub struct ProbeSample {
     pub exited_ns: u64,
 }
 
+impl ProbeSample {
+    /// How long phase `name` took: from the previous mark (from the spawn, for the
+    /// first phase) to its own.
+    pub fn phase_duration(&self, name: &str) -> Option<Duration> {
+        let p = &self.report.phases;
+        let i = p.iter().position(|m| m.name == name)?;
+        let start = if i == 0 {
+            self.spawned_ns
+        } else {
+            p[i - 1].at_ns
+        };
+        Some(Duration::from_nanos(p[i].at_ns.saturating_sub(start)))
+    }
+
+    /// From the spawn to the end of phase `name`.
+    pub fn since_spawn(&self, name: &str) -> Option<Duration> {
+        let m = self.report.phases.iter().find(|m| m.name == name)?;
+        Some(Duration::from_nanos(
+            m.at_ns.saturating_sub(self.spawned_ns),
+        ))
+    }
+}
+
 /// Runs probes.
 pub trait ProbeRunner {
     /// Runs one probe for `state` in the prepared environment.
@@ -44,6 +67,8 @@ pub struct ProcessProbe {
     pub device: String,
     /// Longest a probe may run before it is killed.
     pub timeout: Duration,
+    /// Stop after this phase (`None`: run every phase).
+    pub until: Option<String>,
 }
 
 impl ProcessProbe {
@@ -85,6 +110,7 @@ impl ProbeRunner for ProcessProbe {
                 "--jit-dir",
             ])
             .arg(&env.tmpdir)
+            .args(self.until.iter().flat_map(|u| ["--until", u.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

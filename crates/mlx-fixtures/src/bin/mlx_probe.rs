@@ -34,8 +34,10 @@ struct Args {
     /// Stop after this phase (default: run them all).
     #[arg(long, default_value = "teardown", value_parser = PHASES[1..].to_vec())]
     until: String,
-    /// Directory for MLX's JIT caches (sets TMPDIR before MLX starts): the cache
-    /// state. Default: the inherited TMPDIR.
+    /// Directory for every JIT cache, the cache state: MLX's CPU kernels (TMPDIR),
+    /// MLX's CUDA kernels (MLX_PTX_CACHE_DIR=DIR/ptx) and the NVIDIA driver's
+    /// compute cache (CUDA_CACHE_PATH=DIR/nv), all set before MLX starts.
+    /// Default: whatever the environment says.
     #[arg(long)]
     jit_dir: Option<std::path::PathBuf>,
 }
@@ -100,9 +102,7 @@ fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)>
         rec.now(phase);
         phase == args.until
     };
-    if args.device == "gpu" {
-        mlx_rs::Device::set_default(&mlx_rs::Device::gpu());
-    }
+    mlx_fixtures::device::select(&args.device).map_err(|e| fail("runtime_init", e))?;
     let one = mlx_rs::Array::from_f32(1.0);
     one.eval().map_err(|e| fail("runtime_init", e))?;
     if end(rec, "runtime_init") {
@@ -164,9 +164,7 @@ fn main() -> ExitCode {
     let entered = monotonic_ns();
     let args = Args::parse();
     if let Some(dir) = &args.jit_dir {
-        // SAFETY: first thing in main, before any other thread exists; MLX reads
-        // TMPDIR (through std::filesystem::temp_directory_path) when it first JITs.
-        unsafe { std::env::set_var("TMPDIR", dir) };
+        mlx_fixtures::jit_cache::confine_to(dir);
     }
     let mut rec = Recorder { marks: Vec::new() };
     rec.mark("main", entered);

@@ -125,6 +125,7 @@ fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
         fixture: fixture.to_string(),
         device: args.device.clone(),
         timeout: Duration::from_secs(args.timeout),
+        until: None,
     };
     // The profiler owns this directory (MLX's JIT caches of the run) and removes it.
     let scratch = tempfile::Builder::new()
