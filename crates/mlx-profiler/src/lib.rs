@@ -33,6 +33,7 @@ pub mod clock;
 pub mod cold;
 pub mod error;
 pub mod export;
+pub mod gate;
 pub mod grade;
 pub mod page_cache;
 pub mod phases;

@@ -127,7 +127,8 @@ pub fn build(
     }
 }
 
-fn git_revision() -> Option<String> {
+/// `git describe` of the working tree, `None` outside a repository.
+pub fn git_revision() -> Option<String> {
     // `-dirty` marks a working tree with uncommitted changes: the numbers then come
     // from code no revision names exactly.
     let out = std::process::Command::new("git")

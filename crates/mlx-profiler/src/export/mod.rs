@@ -65,6 +65,10 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ProfileError> {
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(|e| ProfileError::io("set permissions on", tmp.path(), e))?;
+    // On disk before the rename, so a crash leaves the old file or the whole new one.
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| ProfileError::io("flush", tmp.path(), e))?;
     tmp.persist(path)
         .map_err(|e| ProfileError::io("write", path, e.error))?;
     Ok(())
