@@ -1,25 +1,28 @@
-//! Warm group: MLX steady state in one process, after initialisation.
+//! Warm group: MLX steady state in one process, after initialisation: a forward pass
+//! of each small fixture, the small one also paired with a fixed reference block
+//! (the noise-resistant figure the gate relies on), a small eval, a
+//! compiled-function call, an instance build with everything loaded, and the 1024²
+//! matmul.
 //!
 //! Before Criterion's measurements it prints which MLX, device and BLAS are in use
 //! and the 1024x1024 f32 matmul throughput (median and range of several runs), the
 //! figure that tells a slow reference BLAS from OpenBLAS at a glance.
 //!
-//! `COLDSTART_BENCH_MODE=quick` (or `--quick`) shortens every measurement.
+//! Deterministic metrics (side file): MLX peak and active bytes of one forward pass.
+
+mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mlx_coldstart::fixtures::encoder::{self, Encoder, Preset};
 use mlx_coldstart::fixtures::{data, workloads};
 use mlx_coldstart::manager::info::RuntimeInfo;
+use mlx_rs::{Array, fast, ops};
 
 /// Side length of the throughput matmul.
 const MATMUL_N: usize = 1024;
-
-fn quick_mode() -> bool {
-    std::env::var("COLDSTART_BENCH_MODE").is_ok_and(|m| m == "quick")
-        || std::env::args().any(|a| a == "--quick")
-}
 
 /// Median and range of GFLOP/s over `runs` timed products (after one warm-up).
 fn matmul_gflops(runs: usize) -> (f64, f64, f64) {
@@ -39,26 +42,188 @@ fn matmul_gflops(runs: usize) -> (f64, f64, f64) {
 fn report_environment() {
     let info = RuntimeInfo::detect().expect("MLX runtime information");
     println!("environment: {info}");
-    let (median, lo, hi) = matmul_gflops(if quick_mode() { 5 } else { 11 });
+    let (median, lo, hi) = matmul_gflops(if common::quick_mode() { 5 } else { 11 });
     println!(
         "matmul {MATMUL_N}x{MATMUL_N} f32: median {median:.1} GFLOP/s (range {lo:.1}-{hi:.1}) with {}",
         info.blas
     );
 }
 
+/// The machine reference (`warm/reference_block`): the small encoder's kind of work
+/// (a 1-D convolution front-end, then two transformer blocks at d = 256, 4 heads,
+/// 500 positions) written directly with mlx-rs ops on fixed arrays, none of our
+/// fixture code in the path. `warm/forward_small_per_reference` times the encoder
+/// against it in alternating pairs, so that a machine that got slower for a while
+/// (a busy neighbour on a shared host) is not taken for a regression of ours. Keep
+/// it as it is: changing it changes the unit that benchmark is measured in.
+struct ReferenceBlock {
+    mel: Array,
+    conv1: Array,
+    conv2: Array,
+    ln: Array,
+    wq: Array,
+    wo: Array,
+    w1: Array,
+    w2: Array,
+}
+
+impl ReferenceBlock {
+    fn new() -> Self {
+        let a = |shape: &[i32], seed: u64| {
+            let n: i32 = shape.iter().product();
+            let scale = 1.0 / (*shape.last().expect("a shape") as f32).sqrt();
+            let v: Vec<f32> = data::values(n as usize, seed)
+                .iter()
+                .map(|x| x * scale)
+                .collect();
+            Array::from_slice(&v, shape)
+        };
+        let r = ReferenceBlock {
+            mel: a(&[1, 1000, 80], 101),
+            conv1: a(&[256, 3, 80], 102),
+            conv2: a(&[256, 3, 256], 103),
+            ln: Array::from_slice(&[1.0f32; 256], &[256]),
+            wq: a(&[256, 256], 104),
+            wo: a(&[256, 256], 105),
+            w1: a(&[256, 1024], 106),
+            w2: a(&[1024, 256], 107),
+        };
+        mlx_rs::transforms::eval([
+            &r.mel, &r.conv1, &r.conv2, &r.ln, &r.wq, &r.wo, &r.w1, &r.w2,
+        ])
+        .expect("reference weights");
+        r
+    }
+
+    fn run(&self) -> Array {
+        let gelu = |x: &Array| {
+            x.multiply(
+                ops::sigmoid(x.multiply(Array::from_f32(1.702)).expect("scale")).expect("sigmoid"),
+            )
+            .expect("gelu")
+        };
+        let x = gelu(&ops::conv1d(&self.mel, &self.conv1, 1, 1, 1, 1).expect("conv1"));
+        let mut x = gelu(&ops::conv1d(&x, &self.conv2, 2, 1, 1, 1).expect("conv2"));
+        for _ in 0..2 {
+            let y = fast::layer_norm(&x, &self.ln, None, 1e-5).expect("layer norm");
+            let heads = |a: Array| {
+                a.reshape(&[1, 500, 4, 64])
+                    .and_then(|a| a.transpose_axes(&[0, 2, 1, 3]))
+                    .expect("heads")
+            };
+            let q = heads(ops::matmul(&y, &self.wq).expect("q"));
+            let k = heads(ops::matmul(&y, &self.wq).expect("k"));
+            let v = heads(ops::matmul(&y, &self.wo).expect("v"));
+            let a = fast::scaled_dot_product_attention(q, k, v, 0.125, None, None)
+                .and_then(|a| a.transpose_axes(&[0, 2, 1, 3]))
+                .and_then(|a| a.reshape(&[1, 500, 256]))
+                .expect("attention");
+            x = x
+                .add(ops::matmul(&a, &self.wo).expect("out"))
+                .expect("residual");
+            let y = fast::layer_norm(&x, &self.ln, None, 1e-5).expect("layer norm");
+            let h = gelu(&ops::matmul(&y, &self.w1).expect("mlp1"));
+            x = x
+                .add(ops::matmul(&h, &self.w2).expect("mlp2"))
+                .expect("residual");
+        }
+        x.eval().expect("reference block");
+        x
+    }
+}
+
+/// MLX peak bytes of one forward pass, and active bytes after it (its output and
+/// the weights).
+fn forward_memory(model: &mut Encoder, input: &mlx_rs::Array) -> (f64, f64) {
+    mlx_rs::memory::reset_peak_memory().expect("reset MLX peak");
+    let out = model.forward(input).expect("forward");
+    let peak = mlx_rs::memory::peak_memory().expect("MLX peak") as f64;
+    let active = mlx_rs::memory::active_memory().expect("MLX active") as f64;
+    drop(out);
+    (peak, active)
+}
+
 fn warm(c: &mut Criterion) {
     report_environment();
+    let mut rec = common::Record::start("warm");
     let mut group = c.benchmark_group("warm");
+
+    for preset in [Preset::Tiny, Preset::Small] {
+        let id = format!("forward_{}", preset.name());
+        let full = format!("warm/{id}");
+        let mut model = Encoder::load(preset).expect("encoder");
+        let input = encoder::input(preset, 7);
+        model.forward(&input).expect("first forward compiles");
+        let (peak, active) = forward_memory(&mut model, &input);
+        rec.metric(&full, "mlx_peak_bytes", peak);
+        rec.metric(&full, "mlx_active_bytes", active);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(&id, |b| {
+            rec.ran(&full);
+            b.iter(|| model.forward(black_box(&input)).expect("forward"))
+        });
+    }
+
+    let reference = ReferenceBlock::new();
+    reference.run();
+    group.bench_function("reference_block", |b| {
+        rec.ran("warm/reference_block");
+        b.iter(|| reference.run())
+    });
+    // The small forward pass timed against the reference block in alternating
+    // pairs: each iteration reports forward / reference × 100 ms. A neighbour that
+    // slows the machine for longer than a pair (a fraction of a second) slows both
+    // and cancels out; a slower forward pass of ours does not. The gate's tight
+    // threshold sits on this one (benches/thresholds.toml).
+    let mut model = Encoder::load(Preset::Small).expect("encoder");
+    let input = encoder::input(Preset::Small, 7);
+    model.forward(&input).expect("first forward compiles");
+    // One pair per sample and many samples: the test sees 40 (quick) or 100 ratios.
+    group.sampling_mode(criterion::SamplingMode::Flat);
+    group.sample_size(if common::quick_mode() { 40 } else { 100 });
+    group.bench_function("forward_small_per_reference", |b| {
+        rec.ran("warm/forward_small_per_reference");
+        b.iter_custom(|iters| {
+            let mut total = 0.0;
+            for i in 0..iters {
+                let time = |f: &mut dyn FnMut()| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64()
+                };
+                let mut fwd = || drop(model.forward(&input).expect("forward"));
+                let mut rf = || drop(reference.run());
+                let (f, r) = if i % 2 == 0 {
+                    let f = time(&mut fwd);
+                    (f, time(&mut rf))
+                } else {
+                    let r = time(&mut rf);
+                    (time(&mut fwd), r)
+                };
+                total += f / r * 0.1;
+            }
+            Duration::from_secs_f64(total)
+        })
+    });
+    group.sampling_mode(criterion::SamplingMode::Auto);
+    group.sample_size(if common::quick_mode() { 10 } else { 30 });
+
+    group.bench_function("instance_build_tiny", |b| {
+        rec.ran("warm/instance_build_tiny");
+        b.iter(|| Encoder::load(Preset::Tiny).expect("encoder"))
+    });
 
     let square = workloads::SquareMatmul::new(MATMUL_N).expect("matmul inputs");
     group.throughput(Throughput::Elements(square.flops() as u64));
     group.bench_function("matmul_1024_f32", |b| {
+        rec.ran("warm/matmul_1024_f32");
         b.iter(|| square.run().expect("matmul"))
     });
 
     group.throughput(Throughput::Elements(64 * 48 * 32));
     let (a, m) = (data::matrix(64, 48, 1), data::matrix(48, 32, 2));
     group.bench_function("small_eval_matmul_64x48x32", |b| {
+        rec.ran("warm/small_eval_matmul_64x48x32");
         b.iter(|| workloads::matmul(black_box(&a), black_box(&m)).expect("matmul"))
     });
 
@@ -67,21 +232,11 @@ fn warm(c: &mut Criterion) {
     act.apply(&x).expect("first call compiles");
     group.throughput(Throughput::Elements(256 * 256));
     group.bench_function("compiled_activation_call_256x256", |b| {
+        rec.ran("warm/compiled_activation_call_256x256");
         b.iter(|| act.apply(black_box(&x)).expect("compiled call"))
     });
     group.finish();
 }
 
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if quick_mode() {
-        c.sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1))
-    } else {
-        c
-    }
-}
-
-criterion_group! { name = benches; config = config(); targets = warm }
+criterion_group! { name = benches; config = common::config(); targets = warm }
 criterion_main!(benches);
