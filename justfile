@@ -13,10 +13,21 @@ bench *ARGS:
 test *ARGS:
     cargo xtask test {{ARGS}}
 
-# Compare a bench run against the stored baseline: not built yet.
+# Store a bench run as this environment's baseline under baselines/ (--quick: CI mode).
+bench-save *ARGS:
+    cargo xtask bench-save {{ARGS}}
+
+# Run the benches and compare with this environment's baseline (exit 1: regression).
 bench-compare *ARGS:
-    @echo "bench-compare does not exist yet: the baseline store and regression gate are an open issue" >&2
-    @exit 1
+    cargo xtask bench-compare {{ARGS}}
+
+# Measure the gate itself: A/A false alarms, detection of injected slowdowns.
+gate-calibration *ARGS:
+    cargo xtask gate-calibration {{ARGS}}
+
+# Build the CUDA bundle for a GPU machine (crates/xtask/device/README.md).
+device-bundle *ARGS:
+    cargo xtask device-bundle {{ARGS}}
 
 # Profile MLX start-up (MODE: quick, comprehensive, ci); reports land in reports/.
 profile MODE *ARGS:

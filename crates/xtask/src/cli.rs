@@ -26,10 +26,15 @@ pub enum Task {
         #[arg(long)]
         print_config: bool,
     },
-    /// Set-up if needed, then fmt check, clippy -D warnings and the whole test suite.
+    /// Set-up if needed, then fmt check, clippy -D warnings, the whole test suite and
+    /// the regression gate in quick mode (skipped, with a notice, where no baseline for
+    /// this environment is stored).
     Test {
         #[command(flatten)]
         platform: PlatformArgs,
+        /// Leave out the regression gate.
+        #[arg(long, env = "COLDSTART_NO_GATE")]
+        no_gate: bool,
     },
     /// Set-up if needed, then upstream mlx-rs 0.33.0's own test suite on this machine.
     UpstreamTest {
@@ -52,14 +57,75 @@ pub enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// Set-up if needed, then the benchmark workloads.
+    /// Set-up if needed, then the benchmark groups (cold, warm, shared, pooled, profiler).
     Bench {
         #[command(flatten)]
         platform: PlatformArgs,
-        /// Fewer samples (also COLDSTART_BENCH_MODE=quick).
-        #[arg(long)]
-        quick: bool,
+        #[command(flatten)]
+        mode: ModeArgs,
     },
+    /// Run the gate's bench groups and store the run as this environment's baseline
+    /// under baselines/ (replacing the old one).
+    BenchSave {
+        #[command(flatten)]
+        run: GateRunArgs,
+    },
+    /// Build the CUDA binaries and MLX's CUDA library into target/device-bundle/, in two
+    /// parts of under 64 MiB, for a GPU machine without Rust (crates/xtask/device/README.md).
+    DeviceBundle {
+        /// Cache directory (default: $XDG_CACHE_HOME/mlx-coldstart or ~/.cache/mlx-coldstart).
+        #[arg(long, env = "COLDSTART_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Take wheels only from this directory instead of the package index.
+        #[arg(long, env = "COLDSTART_WHEEL_DIR")]
+        wheel_dir: Option<PathBuf>,
+    },
+    /// Measure the gate: A/A false alarms and detection of injected 10 % and 25 %
+    /// slowdowns over several rounds; writes docs/gate-calibration.md.
+    GateCalibration {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Rounds (each runs A/A, +10 % and +25 % once).
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Injected runs measure every group too (slower), not only the knob's workload.
+        #[arg(long)]
+        injected_full: bool,
+    },
+    /// Run the gate's bench groups and compare them with this environment's baseline.
+    /// Exit codes: 0 no regression, 1 regression, 2 bad input, 3 no baseline for this
+    /// environment. Options after `--` go to `mlx-bench compare` (--markdown FILE,
+    /// --json FILE, --bmf FILE, --github-action FILE, --allow-env-mismatch, --thresholds FILE).
+    BenchCompare {
+        #[command(flatten)]
+        run: GateRunArgs,
+        /// Believe a regression without measuring it a second time.
+        #[arg(long)]
+        no_confirm: bool,
+        /// Options for `mlx-bench compare`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+/// What `bench-save` and `bench-compare` share.
+#[derive(Debug, Args, Clone)]
+pub struct GateRunArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Use the last run instead of measuring.
+    #[arg(long)]
+    pub no_run: bool,
+}
+
+/// Benchmark mode.
+#[derive(Debug, Args, Clone)]
+pub struct ModeArgs {
+    /// Quick mode: fewer, shorter samples (the CI gate's mode).
+    #[arg(long, env = "COLDSTART_BENCH_QUICK")]
+    pub quick: bool,
 }
 
 /// Options shared by every task that sets up the platform.

@@ -34,6 +34,10 @@ pub enum TaskError {
         status: i32,
         remedy: String,
     },
+    /// The regression gate's verdict (1 regression, 2 bad input, 3 no baseline for
+    /// this environment), passed on unchanged; `mlx-bench` printed the details.
+    #[error("the regression gate failed with exit code {code} (see above)")]
+    Gate { code: u8 },
 }
 
 impl TaskError {
@@ -41,6 +45,7 @@ impl TaskError {
     pub fn exit_code(&self) -> u8 {
         match self {
             TaskError::Step { .. } => 1,
+            TaskError::Gate { code } => *code,
             TaskError::Unsupported { .. } => 3,
             TaskError::MissingTool { .. } => 4,
             TaskError::Fetch { .. } => 5,

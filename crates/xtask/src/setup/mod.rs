@@ -49,6 +49,9 @@ pub struct SetupOptions {
     pub source: WheelSource,
     /// The workspace whose `.cargo/` receives the generated configuration.
     pub workspace: PathBuf,
+    /// Whether to write that copy (false: only the cache's, e.g. to build for
+    /// another backend without switching this workspace).
+    pub write_workspace_config: bool,
     /// Root of the system libraries searched for OpenBLAS (`/usr/lib`).
     pub system_lib_root: PathBuf,
 }
@@ -206,7 +209,9 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         .join(format!("{}-{}.toml", opts.backend, blas.name()));
     changed |= atomic::write_if_changed(&config, &text)?;
     let workspace_config = cargo_config::workspace_copy(&opts.workspace);
-    changed |= atomic::write_if_changed(&workspace_config, &text)?;
+    if opts.write_workspace_config {
+        changed |= atomic::write_if_changed(&workspace_config, &text)?;
+    }
     Ok(Some(SetupReport {
         config,
         workspace_config,

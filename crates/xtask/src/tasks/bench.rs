@@ -1,23 +1,21 @@
-//! `cargo xtask bench`: the benchmark groups (Criterion), after set-up.
+//! `cargo xtask bench`: the benchmark groups (Criterion), after set-up: the gate's
+//! groups (cold, warm, shared, pooled) and the profiler's own overhead.
 
 use std::path::Path;
 
-use super::cargo;
+use super::cargo_with_env;
+use super::gate::{self, BenchRun};
 use crate::error::Result;
 
-/// Runs every bench target; `quick` shortens the measurements.
+/// Runs every bench group; `quick` shortens the measurements.
 pub fn run(workspace: &Path, quick: bool) -> Result<()> {
-    // `--bench '*'`: bench targets only. `--benches` would also run every library's
-    // libtest harness (bench = true by default), which rejects Criterion's options.
-    let mut args = vec!["bench", "--workspace", "--exclude", "xtask", "--bench", "*"];
-    if quick {
-        // Criterion's own quick mode; the benches read it too and shorten their set-up.
-        args.extend(["--", "--quick"]);
-    }
-    cargo(
+    gate::build_tools(workspace)?;
+    gate::run_benches(workspace, &BenchRun::mode(quick))?;
+    cargo_with_env(
         workspace,
-        "benchmarks",
-        &args,
+        "profiler overhead benchmarks",
+        &["bench", "--package", "mlx-coldstart", "--bench", "profiler"],
+        &[("COLDSTART_BENCH_MODE", if quick { "quick" } else { "full" })],
         "see the benchmark output above",
     )
 }

@@ -64,41 +64,25 @@ pub fn run(workspace: &Path, runs: usize) -> Result<()> {
 }
 
 fn build_suite(workspace: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "test",
+    super::cargo_test_executables(
+        workspace,
+        "building the fixture suite",
+        &[
             "--release",
             "--package",
             "mlx-coldstart",
             "--test",
             "fixture_suite",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(workspace)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| TaskError::MissingTool {
-            what: format!("could not run cargo: {e}"),
-            remedy: "run this through `cargo xtask`".into(),
-        })?;
-    let exe = cargo_metadata::Message::parse_stream(&out.stdout[..])
-        .flatten()
-        .find_map(|m| match m {
-            cargo_metadata::Message::CompilerArtifact(a) if a.target.name == "fixture_suite" => {
-                a.executable
-            }
-            _ => None,
-        });
-    match (out.status.success(), exe) {
-        (true, Some(exe)) => Ok(exe.into_std_path_buf()),
-        _ => Err(TaskError::Step {
-            what: "building the fixture suite".into(),
-            status: out.status.code().unwrap_or(-1),
-            remedy: "see the compiler output above".into(),
-        }),
-    }
+        ],
+    )?
+    .into_iter()
+    .find(|(name, _)| name == "fixture_suite")
+    .map(|(_, exe)| exe)
+    .ok_or_else(|| TaskError::Step {
+        what: "building the fixture suite: cargo reported no test executable".into(),
+        status: 1,
+        remedy: "see the compiler output above".into(),
+    })
 }
 
 fn run_once(exe: &Path, preset: &str, mode: &str) -> Result<Run> {

@@ -1,7 +1,10 @@
 //! The tasks behind the CLI, one module each, and the helpers they share.
 
 mod bench;
+mod calibration;
 mod claims;
+mod device_bundle;
+mod gate;
 mod profile;
 mod test;
 mod upstream;
@@ -38,13 +41,65 @@ pub fn run(task: Task) -> Result<()> {
             }
             Ok(())
         }
-        Task::Test { platform } => {
+        Task::Test { platform, no_gate } => {
             let report = run_setup(&platform)?;
-            test::run(&workspace_root(), report.as_ref())
+            test::run(&workspace_root(), report.as_ref(), !no_gate)
         }
-        Task::Bench { platform, quick } => {
+        Task::Bench { platform, mode } => {
             run_setup(&platform)?;
-            bench::run(&workspace_root(), quick)
+            bench::run(&workspace_root(), mode.quick)
+        }
+        Task::BenchSave { run } => {
+            run_setup(&run.platform)?;
+            gate::save(
+                &workspace_root(),
+                &gate::BenchRun::mode(run.mode.quick),
+                run.no_run,
+            )
+        }
+        Task::DeviceBundle {
+            cache_dir,
+            wheel_dir,
+        } => {
+            let platform = PlatformArgs {
+                backend: crate::setup::platform::Backend::Cuda,
+                blas: crate::setup::platform::BlasChoice::Auto,
+                cache_dir,
+                wheel_dir,
+            };
+            // The CUDA set-up lands in the cache only: this workspace stays on its backend.
+            let report =
+                run_setup_for(&platform, false)?.ok_or_else(|| TaskError::Unsupported {
+                    what: "the CUDA bundle is built on Linux x86_64".into(),
+                    remedy: "run it on a Linux x86_64 machine".into(),
+                })?;
+            let root = workspace_root();
+            let copy = upstream::cached_copy(&root, &report)?;
+            device_bundle::run(&root, &report, &copy)
+        }
+        Task::GateCalibration {
+            platform,
+            rounds,
+            injected_full,
+        } => {
+            run_setup(&platform)?;
+            let root = workspace_root();
+            let out = root.join("docs").join("gate-calibration.md");
+            calibration::run(&root, rounds, injected_full, &out)
+        }
+        Task::BenchCompare {
+            run,
+            no_confirm,
+            args,
+        } => {
+            run_setup(&run.platform)?;
+            gate::compare(
+                &workspace_root(),
+                &gate::BenchRun::mode(run.mode.quick),
+                run.no_run,
+                no_confirm,
+                &args,
+            )
         }
         Task::ManagerClaims { platform, runs } => {
             run_setup(&platform)?;
@@ -63,7 +118,13 @@ pub fn run(task: Task) -> Result<()> {
 
 /// Runs set-up with the command line's platform options, reporting on stderr.
 fn run_setup(p: &PlatformArgs) -> Result<Option<SetupReport>> {
+    run_setup_for(p, true)
+}
+
+/// [`run_setup`], writing this workspace's copy of the configuration or not.
+fn run_setup_for(p: &PlatformArgs, write_workspace_config: bool) -> Result<Option<SetupReport>> {
     let opts = SetupOptions {
+        write_workspace_config,
         backend: p.backend,
         blas: p.blas,
         cache_dir: p.cache_dir.clone(),
@@ -95,10 +156,68 @@ fn run_setup(p: &PlatformArgs) -> Result<Option<SetupReport>> {
 
 /// Runs `cargo <args>` in `dir`, failing with the step's name and remedy.
 fn cargo(dir: &Path, what: &str, args: &[&str], remedy: &str) -> Result<()> {
+    cargo_with_env(dir, what, args, &[], remedy)
+}
+
+/// Builds test targets without running them (`cargo test --no-run <args>` in `dir`)
+/// and returns each one's target name and executable; `what` names the step.
+fn cargo_test_executables(dir: &Path, what: &str, args: &[&str]) -> Result<Vec<(String, PathBuf)>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("==> {what}: cargo test --no-run {}", args.join(" "));
+    let out = Command::new(cargo)
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| TaskError::MissingTool {
+            what: format!("could not run cargo: {e}"),
+            remedy: "run this through `cargo xtask`".into(),
+        })?;
+    if !out.status.success() {
+        return Err(TaskError::Step {
+            what: what.into(),
+            status: out.status.code().unwrap_or(-1),
+            remedy: "see the compiler output above".into(),
+        });
+    }
+    Ok(cargo_metadata::Message::parse_stream(&out.stdout[..])
+        .flatten()
+        .filter_map(|m| match m {
+            cargo_metadata::Message::CompilerArtifact(a) if a.profile.test => a
+                .executable
+                .map(|e| (a.target.name.clone(), e.into_std_path_buf())),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Builds release binaries, each given as (package, binary).
+fn build_release_bins(workspace: &Path, what: &str, bins: &[(&str, &str)]) -> Result<()> {
+    let mut args = vec!["build", "--release"];
+    for (package, bin) in bins {
+        args.extend(["--package", package, "--bin", bin]);
+    }
+    cargo(workspace, what, &args, "see the compiler output above")
+}
+
+/// [`cargo`] with extra environment variables for the child.
+fn cargo_with_env(
+    dir: &Path,
+    what: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    remedy: &str,
+) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("==> {what}: cargo {}", args.join(" "));
     let status = Command::new(cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .map_err(|e| TaskError::MissingTool {

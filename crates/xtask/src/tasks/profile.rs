@@ -8,22 +8,13 @@ use crate::error::Result;
 
 /// Builds both binaries, then runs `mlx-profile` with `args`.
 pub fn run(workspace: &Path, args: &[String]) -> Result<()> {
-    cargo(
+    super::build_release_bins(
         workspace,
         "building the profiler",
         &[
-            "build",
-            "--release",
-            "--package",
-            "mlx-fixtures",
-            "--bin",
-            "mlx-probe",
-            "--package",
-            "mlx-profiler",
-            "--bin",
-            "mlx-profile",
+            ("mlx-fixtures", "mlx-probe"),
+            ("mlx-profiler", "mlx-profile"),
         ],
-        "see the compiler output above",
     )?;
     let mut full = vec![
         "run",

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::{XTASK_RUSTFLAGS, cargo, upstream};
-use crate::error::Result;
+use super::{XTASK_RUSTFLAGS, cargo, gate, upstream};
+use crate::error::{Result, TaskError};
 use crate::setup::SetupReport;
 
 /// The workspace steps: name, cargo arguments, remedy.
@@ -57,10 +57,26 @@ const STEPS: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
-/// Runs every step, stopping at the first failure.
-pub fn run(workspace: &Path, report: Option<&SetupReport>) -> Result<()> {
+/// Runs every step, stopping at the first failure; then, with `gate`, the regression
+/// gate in quick mode.
+pub fn run(workspace: &Path, report: Option<&SetupReport>, gate: bool) -> Result<()> {
     for (what, args, remedy) in STEPS {
         cargo(workspace, what, args, remedy)?;
     }
-    upstream::run(workspace, report)
+    upstream::run(workspace, report)?;
+    if !gate {
+        return Ok(());
+    }
+    match gate::compare(workspace, &gate::BenchRun::mode(true), false, false, &[]) {
+        // No baseline for this machine: nothing to gate against, which is not a failure
+        // of the tests; say so loudly.
+        Err(TaskError::Gate { code: 3 }) => {
+            eprintln!(
+                "NOTICE: regression gate skipped: no baseline for this environment under \
+                 baselines/. Record one with `cargo xtask bench-save --quick` and commit it."
+            );
+            Ok(())
+        }
+        other => other,
+    }
 }

@@ -20,14 +20,7 @@ pub fn run(workspace: &Path, report: Option<&SetupReport>) -> Result<()> {
         eprintln!("upstream mlx-rs tests: skipped on macOS (mlx-rs builds there as published)");
         return Ok(());
     };
-    let source = registry::package_dir(workspace, "mlx-rs", MLX_RS_VERSION)?;
-    // A copy outside the workspace, so Cargo treats it as its own root; kept in the
-    // cache as a stamped entry, so a damaged copy is replaced.
-    let cache = Cache::open(report.cache_root.clone())?;
-    let (copy, _) = cache.ensure("upstream", &format!("mlx-rs-{MLX_RS_VERSION}"), |out, _| {
-        copy_tree(&source, out)
-    })?;
-    drop(cache);
+    let copy = cached_copy(workspace, report)?;
     let config = report.workspace_config.display().to_string();
     let target = workspace.join("target").join("upstream");
     let target = target.display().to_string();
@@ -47,6 +40,18 @@ pub fn run(workspace: &Path, report: Option<&SetupReport>) -> Result<()> {
         ],
         "an upstream test failing here and not on macOS is a platform-layer bug: see the failures above",
     )
+}
+
+/// The unmodified copy of the mlx-rs package outside the workspace (so Cargo treats
+/// it as its own root), kept in the cache as a stamped entry so a damaged copy is
+/// replaced.
+pub fn cached_copy(workspace: &Path, report: &SetupReport) -> Result<std::path::PathBuf> {
+    let source = registry::package_dir(workspace, "mlx-rs", MLX_RS_VERSION)?;
+    let cache = Cache::open(report.cache_root.clone())?;
+    let (copy, _) = cache.ensure("upstream", &format!("mlx-rs-{MLX_RS_VERSION}"), |out, _| {
+        copy_tree(&source, out)
+    })?;
+    Ok(copy)
 }
 
 /// Copies a directory tree of plain files.
