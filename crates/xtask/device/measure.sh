@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The CUDA measurements of issue 6, after unpack.sh, from the repository root.
+# Usage: measure.sh profile|first-result|upstream ; results go to $OUT (or ./device-out).
+# Every step's output is also kept in $OUT/<step>.log.
+set -uo pipefail
+root=${MLXROOT:-/tmp/mlxroot}
+out=${OUT:-device-out}
+mkdir -p "$out"
+# shellcheck disable=SC1091
+source "$root/env.sh"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv > "$out/gpu.csv" 2>&1
+
+case "${1:-}" in
+profile)
+    # CUDA against CPU on fresh inputs, with MLX's default TF32 products and without.
+    mlx-device-check --fixtures tiny,small,base --inputs 3 --json "$out/check-tf32-default.json" 2>&1 | tee "$out/check.log"
+    MLX_ENABLE_TF32=0 mlx-device-check --fixtures tiny,small,base --inputs 3 --json "$out/check-fp32.json" 2>&1 | tee -a "$out/check.log"
+    reports=$(mktemp -d)
+    for f in small base; do
+        mlx-profile quick --fixture "$f" --device gpu --samples 5 \
+            --states kernel-cold,kernel-warm,warm --probe "$root/bin/mlx-probe" \
+            --out "$reports" 2>&1 | tee -a "$out/profile.log"
+    done
+    # What a kernel-cold first forward leaves in the kernel caches.
+    jit=$(mktemp -d)
+    mlx-probe --fixture small --device gpu --until first_forward --jit-dir "$jit" > /dev/null
+    (cd "$jit" && find . -type f -printf '%s\t%p\n' | sort -k2) > "$out/jit-cache-files.txt"
+    rm -f "$reports"/latest-*
+    tar -C "$reports" -czf "$out/reports.tgz" .
+    ;;
+first-result)
+    mlx-first-result bench --fixture small --device gpu --runs 3 --other-setup-ms 0,1000 \
+        --json "$out/first-result.json" 2>&1 | tee "$out/first-result.log"
+    ;;
+upstream)
+    for t in "$root"/bin/upstream-*; do
+        echo "== $(basename "$t")"
+        timeout 400 "$t" 2>&1 | tail -n 400
+    done > "$out/upstream.log" 2>&1
+    grep -E "^test result|^== |FAILED|panicked" "$out/upstream.log" | head -80
+    ;;
+*)
+    echo "usage: measure.sh profile|first-result|upstream" >&2
+    exit 2
+    ;;
+esac
