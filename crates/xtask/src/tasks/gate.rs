@@ -11,7 +11,7 @@ use std::process::Command;
 use super::cargo_with_env;
 use crate::error::{Result, TaskError};
 
-/// The Criterion groups the gate covers (benches/<name>.rs).
+/// The Criterion groups the gate covers (`benches/<name>.rs`).
 pub const GATE_GROUPS: [&str; 4] = ["cold", "warm", "shared", "pooled"];
 
 /// How the benches run.
