@@ -13,7 +13,6 @@
 //! them on the GPU machine; `crates/xtask/device/README.md` gives the two calls.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -88,8 +87,7 @@ pub fn run(workspace: &Path, report: &SetupReport, upstream_copy: &Path) -> Resu
     }
     let runtime = runtime_dir(report)?;
     eprintln!("==> compressing libmlx.so (xz, a minute or two)");
-    let lib = xz(&fs::read(runtime.join("mlx/lib/libmlx.so"))
-        .map_err(|e| TaskError::io("read", &runtime, e))?)?;
+    let lib = xz(&runtime.join("mlx/lib/libmlx.so"))?;
     let cut = PART1_BYTES.min(lib.len());
     write(&part1.join("libmlx.so.xz.00"), &lib[..cut])?;
     write(&part2.join("libmlx.so.xz.01"), &lib[cut..])?;
@@ -227,34 +225,24 @@ fn find_entry(dir: &Path, prefix: &str) -> Result<PathBuf> {
         })
 }
 
-fn xz(data: &[u8]) -> Result<Vec<u8>> {
-    let mut child = Command::new("xz")
+/// `file` compressed with xz, read by xz itself (no copy of it passes through here).
+fn xz(file: &Path) -> Result<Vec<u8>> {
+    let out = Command::new("xz")
         .args(["-9", "-T0", "-c"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .arg(file)
+        .stderr(Stdio::inherit())
+        .output()
         .map_err(|e| TaskError::MissingTool {
             what: format!("xz: {e}"),
             remedy: "install xz-utils".into(),
         })?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let mut out = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("piped stdout")
-        .read_to_end(&mut out)
-        .map_err(|e| TaskError::io("read from", Path::new("xz"), e))?;
-    let ok = child.wait().is_ok_and(|s| s.success());
-    if !ok || !matches!(writer.join(), Ok(Ok(()))) {
+    if !out.status.success() {
         return Err(TaskError::Build {
-            what: "xz failed".into(),
+            what: format!("xz of {} failed", file.display()),
             remedy: "see its message above".into(),
         });
     }
-    Ok(out)
+    Ok(out.stdout)
 }
 
 fn tar_xz(dir: &Path, members: &[&str], out: &Path) -> Result<()> {
