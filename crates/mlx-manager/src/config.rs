@@ -87,6 +87,23 @@ impl Preset {
         }
     }
 
+    /// `aggressive`, `balanced` or `conservative`: the name in variables, benchmark
+    /// ids and reports (written out, so that renaming a variant cannot rename them).
+    ///
+    /// ```
+    /// use mlx_manager::config::Preset;
+    /// for p in [Preset::Aggressive, Preset::Balanced, Preset::Conservative] {
+    ///     assert_eq!(Preset::parse(p.name()), Some(p));
+    /// }
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Aggressive => "aggressive",
+            Preset::Balanced => "balanced",
+            Preset::Conservative => "conservative",
+        }
+    }
+
     /// Parses `aggressive`, `balanced` or `conservative` (any case).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {

@@ -52,6 +52,7 @@ pub mod config;
 pub mod error;
 mod handle;
 pub mod info;
+pub mod inject;
 mod manager;
 pub mod mode;
 mod pool;

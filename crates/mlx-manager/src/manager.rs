@@ -7,6 +7,7 @@ use crate::build::InstanceBuilder;
 use crate::config::{ManagerConfig, Preset, Sharing};
 use crate::error::{BoxError, ManagerError};
 use crate::handle::Handle;
+use crate::inject;
 use crate::pool::Pool;
 use crate::runtime::{MlxRuntime, Runtime};
 use crate::shared::SharedSlot;
@@ -91,8 +92,12 @@ impl<T: Send + 'static> Manager<T> {
         let b = &self.inner.builder;
         match &self.inner.store {
             Store::Fresh => b.build().map(Handle::fresh),
-            Store::Shared(slot) => slot.get(b).map(Handle::shared),
-            Store::Pooled(pool) => pool.checkout(b).map(Handle::pooled),
+            Store::Shared(slot) => {
+                inject::around(inject::Path::SharedGet, || slot.get(b)).map(Handle::shared)
+            }
+            Store::Pooled(pool) => {
+                inject::around(inject::Path::PoolCheckout, || pool.checkout(b)).map(Handle::pooled)
+            }
         }
     }
 

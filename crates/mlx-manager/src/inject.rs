@@ -1,0 +1,256 @@
+//! Test-only slowdown knobs, so that the regression gate's detection can be measured
+//! on every path it guards instead of asserted. Compiled in only with the `inject`
+//! feature (the workspace's benches turn it on); without it every hook is a plain
+//! call of its closure.
+//!
+//! `COLDSTART_INJECT=forward=10%,shared_get=4ns` slows the named paths: a percentage
+//! spins for that fraction of the time the path itself just took (for paths long
+//! enough to time: `forward`, `weights_load`); a duration (`40ns`, `5us`, `2ms`) spins
+//! for that long after it (any path; the only form `process_start` takes). Read once
+//! per process; a malformed value panics with a message naming the variable, the
+//! value and what it accepts, since a silently ignored knob would make a measurement
+//! wrong.
+//!
+//! ```
+//! use mlx_manager::inject::{Knobs, Path, Amount};
+//! let k = Knobs::parse("forward=10%,shared_get=40ns").unwrap();
+//! assert_eq!(k.get(Path::Forward), Some(Amount::Fraction(0.10)));
+//! assert_eq!(k.get(Path::SharedGet), Some(Amount::Delay(std::time::Duration::from_nanos(40))));
+//! assert_eq!(k.get(Path::PoolCheckout), None);
+//! assert!(Knobs::parse("process_start=10%").is_err());
+//! assert!(Knobs::parse("warp=1ms").is_err());
+//! ```
+
+use std::time::Duration;
+
+/// The environment variable.
+pub const ENV: &str = "COLDSTART_INJECT";
+
+/// A path a knob can slow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// A forward pass of the encoder fixture (`mlx_fixtures::encoder::Encoder::forward`).
+    Forward,
+    /// Reading a fixture's weights file into MLX arrays (encoder and tiny model).
+    WeightsLoad,
+    /// A probe process's start, before MLX is initialised.
+    ProcessStart,
+    /// [`Manager::get`](crate::Manager::get) on a shared instance.
+    SharedGet,
+    /// [`Manager::get`](crate::Manager::get) on a pool (checkout).
+    PoolCheckout,
+}
+
+impl Path {
+    const ALL: [(Path, &'static str); 5] = [
+        (Path::Forward, "forward"),
+        (Path::WeightsLoad, "weights_load"),
+        (Path::ProcessStart, "process_start"),
+        (Path::SharedGet, "shared_get"),
+        (Path::PoolCheckout, "pool_checkout"),
+    ];
+
+    fn index(self) -> usize {
+        Path::ALL
+            .iter()
+            .position(|(p, _)| *p == self)
+            .expect("listed")
+    }
+}
+
+/// How much a knob slows its path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    /// This fraction of the time the path took.
+    Fraction(f64),
+    /// This long, after the path.
+    Delay(Duration),
+}
+
+/// The knobs of this process.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Knobs([Option<Amount>; 5]);
+
+impl Knobs {
+    /// Parses `path=amount[,path=amount...]`; the error names the variable, the
+    /// value and what is accepted.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let names: Vec<&str> = Path::ALL.iter().map(|(_, n)| *n).collect();
+        let bad = |why: String| {
+            format!(
+                "{ENV}={text:?}: {why}; expected path=amount pairs separated by commas, paths {names:?}, \
+                 amounts like 10% or 40ns, 5us, 2ms"
+            )
+        };
+        let mut k = Knobs::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, amount) = part
+                .split_once('=')
+                .ok_or_else(|| bad(format!("{part:?} has no '='")))?;
+            let (path, _) = Path::ALL
+                .iter()
+                .find(|(_, n)| *n == name.trim())
+                .ok_or_else(|| bad(format!("no path named {name:?}")))?;
+            let amount = parse_amount(amount.trim())
+                .ok_or_else(|| bad(format!("{amount:?} is not an amount")))?;
+            if *path == Path::ProcessStart && matches!(amount, Amount::Fraction(_)) {
+                return Err(bad(
+                    "process_start cannot time itself: give it a duration".into()
+                ));
+            }
+            k.0[path.index()] = Some(amount);
+        }
+        Ok(k)
+    }
+
+    /// The knob of `path`.
+    pub fn get(&self, path: Path) -> Option<Amount> {
+        self.0[path.index()]
+    }
+}
+
+fn parse_amount(s: &str) -> Option<Amount> {
+    if let Some(p) = s.strip_suffix('%') {
+        let f: f64 = p.trim().parse().ok()?;
+        return (f.is_finite() && (0.0..=1000.0).contains(&f))
+            .then_some(Amount::Fraction(f / 100.0));
+    }
+    let (num, scale) = [
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("µs", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+    ]
+    .iter()
+    .find_map(|(suffix, scale)| s.strip_suffix(suffix).map(|n| (n, *scale)))?;
+    let v: f64 = num.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0 && v * scale <= 60e9)
+        .then(|| Amount::Delay(Duration::from_nanos((v * scale).round() as u64)))
+}
+
+#[cfg(feature = "inject")]
+mod active {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    use super::{Amount, ENV, Knobs};
+
+    pub(super) fn knobs() -> &'static Knobs {
+        static KNOBS: OnceLock<Knobs> = OnceLock::new();
+        KNOBS.get_or_init(|| match std::env::var(ENV) {
+            Ok(v) => Knobs::parse(&v).unwrap_or_else(|e| panic!("{e}")),
+            Err(_) => Knobs::default(),
+        })
+    }
+
+    /// Spin-loop iterations per nanosecond on this machine, measured once: a delay of
+    /// a few nanoseconds cannot be timed with a clock that costs tens of them to read.
+    fn spins_per_ns() -> f64 {
+        static RATE: OnceLock<f64> = OnceLock::new();
+        *RATE.get_or_init(|| {
+            let n = 2_000_000u64;
+            let t = Instant::now();
+            spin_iters(n);
+            n as f64 / t.elapsed().as_nanos().max(1) as f64
+        })
+    }
+
+    fn spin_iters(n: u64) {
+        for i in 0..n {
+            std::hint::black_box(i);
+            std::hint::spin_loop();
+        }
+    }
+
+    pub(super) fn spin(d: Duration) {
+        if d < Duration::from_micros(2) {
+            spin_iters((d.as_nanos() as f64 * spins_per_ns()).round() as u64);
+        } else {
+            let until = Instant::now() + d;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    pub(super) fn after<T>(amount: Amount, f: impl FnOnce() -> T) -> T {
+        match amount {
+            Amount::Fraction(x) => {
+                let t = Instant::now();
+                let out = f();
+                spin(t.elapsed().mul_f64(x));
+                out
+            }
+            Amount::Delay(d) => {
+                let out = f();
+                spin(d);
+                out
+            }
+        }
+    }
+}
+
+/// Runs `f`, then slows `path` as its knob says (nothing without the `inject`
+/// feature or without a knob for `path`).
+#[inline]
+pub fn around<T>(path: Path, f: impl FnOnce() -> T) -> T {
+    #[cfg(feature = "inject")]
+    if let Some(a) = active::knobs().get(path) {
+        return active::after(a, f);
+    }
+    #[cfg(not(feature = "inject"))]
+    let _ = path;
+    f()
+}
+
+/// The knobs this process runs with (empty without the `inject` feature).
+pub fn current() -> Knobs {
+    #[cfg(feature = "inject")]
+    return active::knobs().clone();
+    #[cfg(not(feature = "inject"))]
+    Knobs::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_with_their_units() {
+        let k =
+            Knobs::parse(" weights_load = 2ms , pool_checkout=1.5us,process_start=0.5s").unwrap();
+        assert_eq!(
+            k.get(Path::WeightsLoad),
+            Some(Amount::Delay(Duration::from_millis(2)))
+        );
+        assert_eq!(
+            k.get(Path::PoolCheckout),
+            Some(Amount::Delay(Duration::from_nanos(1500)))
+        );
+        assert_eq!(
+            k.get(Path::ProcessStart),
+            Some(Amount::Delay(Duration::from_millis(500)))
+        );
+        assert_eq!(Knobs::parse("").unwrap(), Knobs::default());
+        for bad in [
+            "forward",
+            "forward=ten%",
+            "forward=-1%",
+            "forward=5",
+            "forward=1h",
+            "shared_get=nanms",
+        ] {
+            let e = Knobs::parse(bad).unwrap_err();
+            assert!(e.contains(ENV) && e.contains("forward"), "{bad}: {e}");
+        }
+    }
+
+    #[cfg(feature = "inject")]
+    #[test]
+    fn a_delay_spins_at_least_about_that_long() {
+        let t = std::time::Instant::now();
+        active::after(Amount::Delay(Duration::from_millis(3)), || ());
+        assert!(t.elapsed() >= Duration::from_millis(3));
+    }
+}
