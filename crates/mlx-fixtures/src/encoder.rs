@@ -9,6 +9,7 @@
 //! determines them (preset, shapes, seed, generator version); loading them is a real
 //! file read.
 
+use mlx_manager::inject;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -198,18 +199,17 @@ pub struct Encoder {
     w: HashMap<String, Array>,
     positions: Array,
     act: ArrayFn,
-    /// How long the last pass took (the test-only slowdown knob scales with it).
-    last_pass: std::time::Duration,
 }
 
 impl Encoder {
     /// Reads the preset's weights file and evaluates every weight.
     pub fn load(preset: Preset) -> Result<Self, FixtureError> {
         let path = weights_file(preset)?;
-        let w = Array::load_safetensors(&path).map_err(|e| FixtureError::Weights {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let w = inject::around(inject::Path::WeightsLoad, || Array::load_safetensors(&path))
+            .map_err(|e| FixtureError::Weights {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         let config = preset.config();
         for (name, shape) in weight_shapes(&config) {
             match w.get(&name) {
@@ -231,7 +231,6 @@ impl Encoder {
             w,
             positions,
             act: Box::new(compile(gelu, None)),
-            last_pass: std::time::Duration::ZERO,
         })
     }
 
@@ -246,15 +245,9 @@ impl Encoder {
 
     /// Encodes `(1, frames, n_mels)` into `(1, frames / 2, d_model)` and evaluates it.
     ///
-    /// The test-only [`slowdown`](crate::slowdown) knob applies here: before the pass
-    /// it spins for its fraction of the previous pass's time (before, not after, so
-    /// that whatever runs next starts from the state the pass left).
+    /// The test-only `forward` knob ([`mlx_manager::inject`]) applies here.
     pub fn forward(&mut self, mel: &Array) -> Result<Array, FixtureError> {
-        crate::slowdown::Slowdown::from_env().spin_for(self.last_pass);
-        let started = std::time::Instant::now();
-        let out = self.forward_pass(mel)?;
-        self.last_pass = started.elapsed();
-        Ok(out)
+        inject::around(inject::Path::Forward, || self.forward_pass(mel))
     }
 
     fn forward_pass(&mut self, mel: &Array) -> Result<Array, FixtureError> {

@@ -22,7 +22,6 @@ pub mod error;
 pub mod jit_cache;
 pub mod probe;
 pub mod reference;
-pub mod slowdown;
 pub mod tiny;
 pub mod weights_file;
 pub mod workloads;

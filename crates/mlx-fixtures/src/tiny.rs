@@ -3,6 +3,7 @@
 //! safetensors file, and are read from that file by every build — so building an
 //! instance costs a real file read plus MLX's first use, as loading a model does.
 
+use mlx_manager::inject;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -91,7 +92,8 @@ impl TinyModel {
     /// Loads the weights from [`TinyModel::weights_file`] and evaluates them.
     pub fn load() -> Result<Self, FixtureError> {
         let path = Self::weights_file()?;
-        let mut arrays = Array::load_safetensors(&path).map_err(|e| FixtureError::Weights {
+        let loaded = inject::around(inject::Path::WeightsLoad, || Array::load_safetensors(&path));
+        let mut arrays = loaded.map_err(|e| FixtureError::Weights {
             path: path.clone(),
             message: e.to_string(),
         })?;
