@@ -18,7 +18,7 @@ pub enum ProfileError {
     },
     /// The probe could not be started.
     #[error(
-        "could not start the probe {exe}: {source}; build it with `cargo build -p mlx-fixtures --bin mlx-probe` or pass --probe"
+        "could not start the probe {exe}: {source}; build it with `cargo build --release -p mlx-coldstart --bin mlx-probe` or pass --probe"
     )]
     ProbeMissing {
         /// The probe's path.

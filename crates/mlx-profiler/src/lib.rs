@@ -1,41 +1,44 @@
-//! Cold- and warm-start profiling of MLX.
+//! Cold- and warm-start profiling of MLX, the bench harness, and the regression gate.
 //!
-//! A cold start can only be measured in a fresh process: the profiler spawns the
-//! `mlx-probe` binary (from mlx-fixtures) under explicit cache states
-//! ([`cache_state`]), reads its phase marks ([`probe_runner`]), summarises them
-//! ([`cold`]), finds bottlenecks and suggestions ([`analysis`]), grades the result
-//! ([`grade`]) into a [`report::Profile`], and writes it out ([`export`]). The CLI is
-//! `mlx-profile`.
+//! - The profiler: a cold start can only be measured in a fresh process, so it spawns
+//!   the `mlx-probe` binary under explicit cache states ([`cache_state`]), reads its
+//!   phase marks ([`probe_runner`]), summarises them ([`cold`]), finds bottlenecks and
+//!   suggestions ([`analysis`]), grades the result ([`grade`]) into a
+//!   [`report::Profile`], and writes it out ([`export`]). The CLI is `mlx-profile`.
+//! - The bench harness ([`bench`]): benchmarks defined once, measured by Criterion
+//!   (`cargo bench`) or served to the A/B gate.
+//! - The gate ([`gate`]): baselines, the A/B and stored comparisons, verdicts and
+//!   their formats. The CLI is `mlx-bench`.
 //!
-//! The timing core: a [`clock::Clock`] (monotonic for real runs, manual for
-//! deterministic tests) and the [`phases::PhaseRecorder`].
-//!
-//! ```
-//! use std::time::Duration;
-//! use mlx_profiler::clock::ManualClock;
-//! use mlx_profiler::phases::PhaseRecorder;
-//!
-//! let clock = ManualClock::default();
-//! let mut rec = PhaseRecorder::start(&clock);
-//! clock.advance(Duration::from_millis(250));
-//! rec.mark("runtime init");
-//! clock.advance(Duration::from_millis(40));
-//! rec.mark("first eval");
-//! let phases = rec.finish();
-//! assert_eq!(phases.get("runtime init"), Some(Duration::from_millis(250)));
-//! assert_eq!(phases.total(), Duration::from_millis(290));
-//! ```
+//! Without the default `mlx` feature the crate is the gate alone, and builds on a
+//! machine where MLX is not set up (the workspace's `xtask` uses it so).
 #![warn(missing_docs)]
 
-pub mod analysis;
-pub mod cache_state;
-pub mod clock;
-pub mod cold;
-pub mod error;
-pub mod export;
+pub mod atomic;
+pub mod bench;
+pub mod exit;
 pub mod gate;
+pub mod provenance;
+
+#[cfg(feature = "mlx")]
+pub mod analysis;
+#[cfg(feature = "mlx")]
+pub mod cache_state;
+#[cfg(feature = "mlx")]
+pub mod clock;
+#[cfg(feature = "mlx")]
+pub mod cold;
+#[cfg(feature = "mlx")]
+pub mod error;
+#[cfg(feature = "mlx")]
+pub mod export;
+#[cfg(feature = "mlx")]
 pub mod grade;
+#[cfg(feature = "mlx")]
 pub mod page_cache;
+#[cfg(feature = "mlx")]
 pub mod phases;
+#[cfg(feature = "mlx")]
 pub mod probe_runner;
+#[cfg(feature = "mlx")]
 pub mod report;

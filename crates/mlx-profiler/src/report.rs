@@ -10,39 +10,7 @@ use crate::grade::{self, Grade, MetricGrade, Thresholds};
 /// Version of the profile document format (docs/formats/profile.md).
 pub const PROFILE_SCHEMA_VERSION: u32 = 1;
 
-/// Where the profile was measured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Host {
-    /// `linux`, `macos`.
-    pub os: String,
-    /// `x86_64`, `aarch64`.
-    pub arch: String,
-    /// CPU model.
-    pub cpu: String,
-    /// Logical cores.
-    pub cores: usize,
-}
-
-impl Host {
-    /// This machine.
-    pub fn current() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|c| {
-                c.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        Host {
-            os: std::env::consts::OS.into(),
-            arch: std::env::consts::ARCH.into(),
-            cpu,
-            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        }
-    }
-}
+pub use crate::provenance::Host;
 
 /// A complete profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,15 +95,4 @@ pub fn build(
     }
 }
 
-/// `git describe` of the working tree, `None` outside a repository.
-pub fn git_revision() -> Option<String> {
-    // `-dirty` marks a working tree with uncommitted changes: the numbers then come
-    // from code no revision names exactly.
-    let out = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=12"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+pub use crate::provenance::git_revision;

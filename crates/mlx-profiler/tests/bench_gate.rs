@@ -1,11 +1,13 @@
-//! `mlx-bench save` and `compare` on synthetic Criterion output: verdicts, exit codes,
-//! output formats, and every kind of bad input (exit 2, nothing overwritten).
+//! `mlx-bench save` and `compare --stored` on synthetic Criterion output: verdicts,
+//! exit codes, output formats, and every kind of bad input (exit 2, nothing
+//! overwritten).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
+use mlx_profiler::bench::protocol::Unit;
 use mlx_profiler::gate::environment::Fingerprint;
 use mlx_profiler::gate::run_record::GroupRecord;
 use predicates::prelude::*;
@@ -53,7 +55,7 @@ fn criterion_run(dir: &Path, ids: &[&str], scale: f64, cpu: &str, metric: f64) {
                 .to_string(),
         )
         .unwrap();
-        rec.ran(id);
+        rec.ran(id, Unit::Nanoseconds);
         rec.metric(id, "mlx_peak_bytes", metric);
     }
     rec.write(dir).unwrap();
@@ -83,9 +85,9 @@ impl Case {
             .arg("--baselines")
             .arg(&self.baselines);
         if args[0] == "compare" {
-            c.args(["--thresholds", "/dev/null"]);
+            c.args(["--stored", "--thresholds", "/dev/null"]);
         }
-        c.args(&args[1..]).env_remove("COLDSTART_THRESHOLDS");
+        c.args(&args[1..]).env_remove("COLDSTART_GATE_THRESHOLDS");
         assert_cmd::assert::Assert::new(c.output().unwrap())
     }
 
@@ -112,7 +114,7 @@ fn an_unchanged_run_passes_and_a_slower_one_fails_with_every_format() {
     // Sorted keys, schema and environment on record.
     let b = text.find("\"benchmarks\"").unwrap();
     let e = text.find("\"environment\"").unwrap();
-    let s = text.find("\"schema_version\": 1").unwrap();
+    let s = text.find("\"schema_version\": 2").unwrap();
     assert!(b < e && e < s, "{text}");
 
     c.bench(&["compare"])
@@ -200,7 +202,7 @@ fn different_benchmark_sets_are_an_input_error_unless_partial_is_allowed() {
     );
     c.bench(&["compare", "--allow-partial"])
         .code(0)
-        .stdout(predicate::str::contains("1 new").and(predicate::str::contains("1 missing")));
+        .stdout(predicate::str::contains("1 new").and(predicate::str::contains("1 skipped")));
 }
 
 /// Saves a good baseline, damages it with `damage`, and checks exit 2 with `message`
@@ -226,7 +228,7 @@ fn truncated_baseline() {
 #[test]
 fn future_schema_version() {
     bad_baseline(
-        |t| t.replace("\"schema_version\": 1", "\"schema_version\": 9"),
+        |t| t.replace("\"schema_version\": 2", "\"schema_version\": 9"),
         "newer than this tool",
     );
 }
@@ -258,7 +260,7 @@ fn negative_and_non_numeric_samples() {
 #[test]
 fn missing_schema_and_wrong_shape() {
     bad_baseline(|_| "{}".into(), "no schema_version");
-    bad_baseline(|_| r#"{"schema_version": 1}"#.into(), "not a baseline");
+    bad_baseline(|_| r#"{"schema_version": 2}"#.into(), "not a baseline");
 }
 
 #[test]
@@ -299,13 +301,13 @@ fn impossible_or_stale_criterion_samples() {
 }
 
 #[test]
-fn an_unwritable_baseline_directory_is_an_input_error() {
+fn an_unwritable_baseline_directory_exits_5() {
     let c = Case::new();
     criterion_run(&c.criterion, &IDS, 1.0, "cpu", 100.0);
     // A regular file where the directory should be: unwritable even for root.
     std::fs::write(&c.baselines, "not a directory").unwrap();
     c.bench(&["save"])
-        .code(2)
+        .code(5)
         .stderr(predicate::str::contains(c.baselines.display().to_string()));
     assert_eq!(
         std::fs::read_to_string(&c.baselines).unwrap(),
@@ -387,6 +389,7 @@ fn an_advisory_benchmark_reports_a_regression_without_failing_unless_a_metric_gr
             .arg(&c.criterion)
             .arg("--baselines")
             .arg(&c.baselines)
+            .arg("--stored")
             .arg("--thresholds")
             .arg(&t);
         assert_cmd::assert::Assert::new(cmd.output().unwrap())
@@ -399,4 +402,87 @@ fn an_advisory_benchmark_reports_a_regression_without_failing_unless_a_metric_gr
     compare(&c)
         .code(1)
         .stdout(predicate::str::contains("mlx_peak_bytes 100 → 120"));
+}
+
+#[test]
+fn a_duplicated_key_zero_samples_and_too_few_samples_are_input_errors() {
+    bad_baseline(
+        |t| {
+            t.replacen(
+                "\"schema_version\": 2",
+                "\"schema_version\": 2,\n  \"schema_version\": 2",
+                1,
+            )
+        },
+        "appears twice",
+    );
+    bad_baseline(
+        |t| {
+            t.replacen(
+                "\"samples_ns\": [\n        ",
+                "\"samples_ns\": [\n        0.0, ",
+                1,
+            )
+        },
+        "impossible sample (0 ns)",
+    );
+    // A zero time in Criterion's samples is refused the same way.
+    let c = Case::new();
+    criterion_run(&c.criterion, &IDS, 1.0, "cpu", 100.0);
+    let sample = c.criterion.join("warm_a/new/sample.json");
+    std::fs::write(
+        &sample,
+        r#"{"iters":[1,1,1,1,1],"times":[5.0,5.0,0.0,5.0,5.0]}"#,
+    )
+    .unwrap();
+    c.bench(&["save"])
+        .code(2)
+        .stderr(predicate::str::contains("impossible sample"));
+    // Fewer than five samples on a side.
+    std::fs::write(&sample, r#"{"iters":[1,2,3],"times":[5.0,10.0,15.0]}"#).unwrap();
+    c.bench(&["save"])
+        .code(2)
+        .stderr(predicate::str::contains("3 samples").and(predicate::str::contains("at least 5")));
+}
+
+#[test]
+fn a_threshold_for_a_benchmark_no_group_has_is_an_input_error() {
+    let c = Case::new();
+    criterion_run(&c.criterion, &IDS, 1.0, "cpu", 100.0);
+    c.bench(&["save"]).success();
+    let t = c.baselines.parent().unwrap().join("t.toml");
+    std::fs::write(&t, "[benchmarks.\"warm/aa\"]\nthreshold = 0.1\n").unwrap();
+    let mut cmd = Command::cargo_bin("mlx-bench").unwrap();
+    cmd.args(["compare", "--stored", "--criterion-dir"])
+        .arg(&c.criterion)
+        .arg("--baselines")
+        .arg(&c.baselines)
+        .arg("--thresholds")
+        .arg(&t);
+    assert_cmd::assert::Assert::new(cmd.output().unwrap())
+        .code(2)
+        .stderr(predicate::str::contains("warm/aa").and(predicate::str::contains("t.toml")));
+}
+
+#[test]
+fn bmf_bounds_contain_the_value_and_the_unit_follows_the_benchmark() {
+    let c = Case::new();
+    criterion_run(&c.criterion, &IDS, 1.0, "cpu", 100.0);
+    c.bench(&["save"]).success();
+    criterion_run(&c.criterion, &IDS, 1.3, "cpu", 100.0);
+    let out = c.baselines.parent().unwrap();
+    let bmf = out.join("b.json");
+    c.bench(&["compare", "--bmf", bmf.to_str().unwrap()])
+        .code(1);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bmf).unwrap()).unwrap();
+    for id in IDS {
+        let l = &v[id]["latency"];
+        let (lo, val, hi) = (
+            l["lower_value"].as_f64().unwrap(),
+            l["value"].as_f64().unwrap(),
+            l["upper_value"].as_f64().unwrap(),
+        );
+        assert!(lo <= val && val <= hi, "{id}: {lo} {val} {hi}");
+    }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-/// The mlx-probe binary, built on demand (it belongs to mlx-fixtures, so Cargo does
-/// not build it for this package's tests by itself).
+/// The mlx-probe binary, built on demand (it belongs to the root package, so Cargo
+/// does not build it for this package's tests by itself).
 fn probe() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_BIN_EXE_mlx-profile"))
         .parent()
@@ -19,7 +19,7 @@ fn probe() -> PathBuf {
                 "build",
                 "--quiet",
                 "--package",
-                "mlx-fixtures",
+                "mlx-coldstart",
                 "--bin",
                 "mlx-probe",
             ])

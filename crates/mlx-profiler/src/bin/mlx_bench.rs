@@ -1,157 +1,106 @@
-//! `mlx-bench`: store a benchmark run as the baseline of its environment, or compare
-//! a run with that baseline (the regression gate).
+//! `mlx-bench`: the regression gate for benches built on `mlx_profiler::bench`.
 //!
-//! Exit codes: 0 no regression (or saved); 1 a benchmark regressed; 2 usage or input
-//! error (missing, corrupt or future-schema files, a run and a baseline with different
-//! benchmarks, unwritable baselines); 3 no baseline for this environment (see
-//! `--allow-env-mismatch`).
+//! - `mlx-bench compare --package P --bench B... [--against REV]`: builds the baseline
+//!   revision's benches in a worktree (cached by commit) and measures them alongside
+//!   the working tree's, in alternation; exit 1 on a regression.
+//! - `mlx-bench compare --stored`: the last `cargo bench` run against the samples
+//!   stored for this environment.
+//! - `mlx-bench save`: stores the last `cargo bench` run as its environment's
+//!   baseline (with the commit the A/B gate measures against by default).
+//!
+//! Exit codes: `mlx_profiler::exit` (0 pass, 1 regression, 2 input, 3 no stored
+//! baseline, 4 a bench executable failed, 5 an output could not be written, 7 the
+//! baseline revision is not available).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mlx_profiler::export::write_atomic;
-use mlx_profiler::gate::baseline::Baseline;
+use mlx_profiler::bench::protocol::BenchMode;
+use mlx_profiler::gate::command::{self, CompareArgs, Target};
 use mlx_profiler::gate::error::GateError;
-use mlx_profiler::gate::formats::{bmf, github_action, json, markdown, terminal};
-use mlx_profiler::gate::run::BenchRun;
-use mlx_profiler::gate::run_record::criterion_dir;
-use mlx_profiler::gate::thresholds::GateThresholds;
-use mlx_profiler::gate::verdict::{self, Comparison, Verdict};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "mlx-bench",
     version,
-    about = "Baselines and the regression gate for the mlx-coldstart benches"
+    about = "Baselines and the regression gate for benches built on mlx_profiler::bench"
 )]
 struct Args {
     #[command(subcommand)]
     command: Command,
-    /// Criterion's output directory (default: $CRITERION_HOME, else target/criterion).
-    #[arg(long, global = true, env = "COLDSTART_CRITERION_DIR")]
-    criterion_dir: Option<PathBuf>,
-    /// The baseline store.
-    #[arg(
-        long,
-        global = true,
-        default_value = "baselines",
-        env = "COLDSTART_BASELINES"
-    )]
-    baselines: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Store the last run as the baseline of its environment (replacing the old one).
-    Save,
-    /// Compare the last run with the baseline of its environment.
-    Compare(CompareArgs),
+    /// Store the last `cargo bench` run as the baseline of its environment.
+    Save {
+        /// Criterion's output directory (default: $CRITERION_HOME, else target/criterion).
+        #[arg(long, env = "COLDSTART_CRITERION_DIR")]
+        criterion_dir: Option<PathBuf>,
+        /// The baseline store.
+        #[arg(long, default_value = "baselines", env = "COLDSTART_BASELINES")]
+        baselines: PathBuf,
+    },
+    /// Judge the working tree against a baseline revision (A/B) or stored samples.
+    Compare {
+        /// The package owning the bench targets (A/B).
+        #[arg(long, short = 'p', default_value = "mlx-coldstart")]
+        package: String,
+        /// A bench target to run (repeatable; A/B).
+        #[arg(long = "bench", default_values = ["cold", "warm", "shared", "pooled"])]
+        benches: Vec<String>,
+        /// Bench mode.
+        #[arg(
+            long,
+            value_enum,
+            default_value = "quick",
+            env = "COLDSTART_BENCH_MODE"
+        )]
+        mode: BenchMode,
+        #[command(flatten)]
+        args: Box<CompareArgs>,
+    },
 }
 
-#[derive(Debug, clap::Args)]
-struct CompareArgs {
-    /// Per-benchmark thresholds.
-    #[arg(
-        long,
-        default_value = "benches/thresholds.toml",
-        env = "COLDSTART_THRESHOLDS"
-    )]
-    thresholds: PathBuf,
-    /// Without a baseline for this environment, compare with the nearest one (every
-    /// line of the output says so) instead of exiting with 3.
-    #[arg(long)]
-    allow_env_mismatch: bool,
-    /// Accept a run and a baseline that hold different benchmarks (reported as new
-    /// and missing) instead of exiting with 2: for runs of a few benchmarks.
-    #[arg(long)]
-    allow_partial: bool,
-    /// Also write the Markdown verdict here.
-    #[arg(long)]
-    markdown: Option<PathBuf>,
-    /// Also write the JSON comparison here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Also write Bencher Metric Format here.
-    #[arg(long)]
-    bmf: Option<PathBuf>,
-    /// Also write github-action-benchmark's customSmallerIsBetter array here.
-    #[arg(long)]
-    github_action: Option<PathBuf>,
+fn run(args: Args) -> Result<u8, GateError> {
+    let workspace = std::env::current_dir().map_err(|e| GateError::Usage {
+        problem: format!("no current directory: {e}"),
+        fix: "run mlx-bench from the repository root".into(),
+    })?;
+    match args.command {
+        Command::Save {
+            criterion_dir,
+            baselines,
+        } => {
+            let dir = criterion_dir.unwrap_or_else(|| command::criterion_dir(&workspace));
+            let (path, n) = command::save(&dir, &baselines)?;
+            println!("saved {n} benchmarks to {}", path.display());
+            Ok(0)
+        }
+        Command::Compare {
+            package,
+            benches,
+            mode,
+            args,
+        } => {
+            let target = Target {
+                workspace,
+                package,
+                benches,
+            };
+            let c = command::compare(&args, &target, mode, Vec::new(), true)?;
+            command::report(&c, &args.outputs)
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let dir = args.criterion_dir.clone().unwrap_or_else(criterion_dir);
-    let result = match &args.command {
-        Command::Save => save(&dir, &args.baselines),
-        Command::Compare(c) => compare(&dir, &args.baselines, c),
-    };
-    match result {
+    match run(Args::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("mlx-bench: {e}");
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-fn save(dir: &Path, baselines: &Path) -> Result<u8, GateError> {
-    let run = BenchRun::read(dir)?;
-    let baseline = Baseline::of(&run);
-    let path = baseline.save(baselines)?;
-    println!(
-        "saved {} benchmarks ({} environment) to {}",
-        run.benchmarks.len(),
-        run.environment.key(),
-        path.display()
-    );
-    Ok(0)
-}
-
-/// One output format.
-type Render = fn(&Comparison) -> String;
-
-fn compare(dir: &Path, baselines: &Path, a: &CompareArgs) -> Result<u8, GateError> {
-    let thresholds = GateThresholds::load(&a.thresholds)?;
-    let run = BenchRun::read(dir)?;
-    let chosen = Baseline::choose(baselines, &run.environment, a.allow_env_mismatch)?;
-    let c = verdict::compare(&chosen, &run, &thresholds);
-    let (new, missing) = (c.count(Verdict::New), c.count(Verdict::Missing));
-    if (new > 0 || missing > 0) && !a.allow_partial {
-        let ids = |v: Verdict| -> Vec<&str> {
-            c.benchmarks
-                .iter()
-                .filter(|b| b.verdict == v)
-                .map(|b| b.id.as_str())
-                .collect()
-        };
-        return Err(GateError::bad(
-            &chosen.path,
-            format!(
-                "the run and this baseline hold different benchmarks (missing from the run: \
-                 {:?}; not in the baseline: {:?})",
-                ids(Verdict::Missing),
-                ids(Verdict::New)
-            ),
-            "run every group (cargo xtask bench-compare), record a new baseline on purpose \
-             (cargo xtask bench-save), or pass --allow-partial",
-        ));
-    }
-    print!("{}", terminal::render(&c));
-    let outputs: [(&Option<PathBuf>, Render); 4] = [
-        (&a.markdown, markdown::render),
-        (&a.json, json::render),
-        (&a.bmf, bmf::render),
-        (&a.github_action, github_action::render),
-    ];
-    for (path, render) in outputs {
-        if let Some(p) = path {
-            write_atomic(p, &render(&c)).map_err(|e| GateError::Write {
-                path: p.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-        }
-    }
-    Ok(if c.regressed() { 1 } else { 0 })
 }

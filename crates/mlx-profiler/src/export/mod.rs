@@ -6,7 +6,6 @@ pub mod markdown;
 pub mod plots;
 pub mod terminal;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::ProfileError;
@@ -53,23 +52,8 @@ pub fn write_all(
     Ok(written)
 }
 
-/// Temporary file in the same directory, then rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), ProfileError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| ProfileError::io("create a temporary file in", dir, e))?;
-    tmp.write_all(text.as_bytes())
-        .map_err(|e| ProfileError::io("write", tmp.path(), e))?;
-    // Temporary files are created private; a report is for everyone who can read the directory.
-    use std::os::unix::fs::PermissionsExt;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| ProfileError::io("set permissions on", tmp.path(), e))?;
-    // On disk before the rename, so a crash leaves the old file or the whole new one.
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| ProfileError::io("flush", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| ProfileError::io("write", path, e.error))?;
-    Ok(())
+/// [`crate::atomic::write_atomic`], its error as a profile error.
+fn write_atomic(path: &Path, text: &str) -> Result<(), ProfileError> {
+    crate::atomic::write_atomic(path, text.as_bytes())
+        .map_err(|e| ProfileError::io("write", path, e))
 }

@@ -1,6 +1,11 @@
 //! The baseline store: one JSON file per environment under `baselines/`, holding the
-//! raw samples and metrics of a run, written atomically with sorted keys so that a
-//! refreshed baseline reads as a diff.
+//! raw samples and metrics of a run and the commit it was measured at, written
+//! atomically with sorted keys so that a refreshed baseline reads as a diff.
+//!
+//! A baseline serves two gates. The stored comparison ([`super::verdict`]) judges a
+//! new run against its samples: valid on a quiet machine of the same environment.
+//! The A/B gate ([`super::ab`]) needs only its commit: it builds that revision and
+//! measures it beside the candidate, on any machine.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,32 +14,24 @@ use serde::{Deserialize, Serialize};
 
 use super::environment::Fingerprint;
 use super::error::GateError;
-use super::run::{BenchRun, Measured};
-use crate::export::write_atomic;
+use super::json_check::reject_duplicate_keys;
+use super::run::{BenchRun, MIN_SAMPLES, Measured};
+use crate::atomic::write_atomic;
+use crate::provenance::Provenance;
 
 /// Version of the baseline format (docs/formats/baseline.md).
-pub const BASELINE_SCHEMA_VERSION: u32 = 1;
-
-/// When and from what a baseline was recorded (not compared).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Recorded {
-    /// `git describe` of the tree that ran.
-    pub git_revision: Option<String>,
-    /// UTC time of the save (RFC 3339).
-    pub created_utc: String,
-    /// mlx-profiler's version.
-    pub tool_version: String,
-}
+pub const BASELINE_SCHEMA_VERSION: u32 = 2;
 
 /// A stored baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Baseline {
     /// [`BASELINE_SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The environment it was measured in.
     pub environment: Fingerprint,
-    /// Provenance.
-    pub recorded: Recorded,
+    /// Where, when and from which commit.
+    pub recorded: Provenance,
     /// Benchmark id → raw samples and metrics.
     pub benchmarks: BTreeMap<String, Measured>,
 }
@@ -51,16 +48,12 @@ pub struct Chosen {
 }
 
 impl Baseline {
-    /// A baseline of `run`, recorded now.
-    pub fn of(run: &BenchRun) -> Self {
+    /// A baseline of `run`, recorded with `recorded`'s provenance.
+    pub fn of(run: &BenchRun, recorded: Provenance) -> Self {
         Baseline {
             schema_version: BASELINE_SCHEMA_VERSION,
             environment: run.environment.clone(),
-            recorded: Recorded {
-                git_revision: crate::report::git_revision(),
-                created_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                tool_version: env!("CARGO_PKG_VERSION").into(),
-            },
+            recorded,
             benchmarks: run.benchmarks.clone(),
         }
     }
@@ -68,6 +61,15 @@ impl Baseline {
     /// The file this baseline belongs in, under `dir`.
     pub fn path_in(&self, dir: &Path) -> PathBuf {
         dir.join(format!("{}.json", self.environment.key()))
+    }
+
+    /// The document's text: pretty JSON, keys sorted.
+    pub fn to_json(&self) -> String {
+        // Through a Value: its maps are sorted, so keys come out in order.
+        let value = serde_json::to_value(self).expect("a baseline serialises");
+        let mut text = serde_json::to_string_pretty(&value).expect("a value serialises");
+        text.push('\n');
+        text
     }
 
     /// Writes it to its file under `dir` (replacing the environment's old baseline
@@ -78,25 +80,24 @@ impl Baseline {
             source,
         })?;
         let path = self.path_in(dir);
-        // Through a Value: its maps are sorted, so keys come out in order.
-        let value = serde_json::to_value(self).expect("a baseline serialises");
-        let mut text = serde_json::to_string_pretty(&value).expect("a value serialises");
-        text.push('\n');
-        write_atomic(&path, &text).map_err(|e| GateError::Write {
+        write_atomic(&path, self.to_json().as_bytes()).map_err(|source| GateError::Write {
             path: path.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
+            source,
         })?;
         Ok(path)
     }
 
     /// Reads and checks a baseline file.
     pub fn load(path: &Path) -> Result<Self, GateError> {
-        let refresh = "restore it from git (git checkout -- baselines/) or record a new one \
-                       with `cargo xtask bench-save`";
         let text = std::fs::read_to_string(path)
-            .map_err(|e| GateError::bad(path, format!("unreadable: {e}"), refresh))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            GateError::bad(path, format!("not valid JSON (truncated?): {e}"), refresh)
+            .map_err(|e| GateError::bad(path, format!("unreadable: {e}"), REFRESH))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks the text of baseline file `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, GateError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            GateError::bad(path, format!("not valid JSON (truncated?): {e}"), REFRESH)
         })?;
         match value.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(BASELINE_SCHEMA_VERSION) => {}
@@ -113,37 +114,17 @@ impl Baseline {
                 return Err(GateError::bad(
                     path,
                     format!("baseline schema {v} is not {BASELINE_SCHEMA_VERSION}"),
-                    refresh,
+                    REFRESH,
                 ));
             }
-            None => {
-                return Err(GateError::bad(path, "no schema_version", refresh));
-            }
+            None => return Err(GateError::bad(path, "no schema_version", REFRESH)),
         }
+        // A key given twice would silently lose one of its values.
+        reject_duplicate_keys(text).map_err(|e| GateError::bad(path, e, REFRESH))?;
         let b: Baseline = serde_json::from_value(value)
-            .map_err(|e| GateError::bad(path, format!("not a baseline: {e}"), refresh))?;
+            .map_err(|e| GateError::bad(path, format!("not a baseline: {e}"), REFRESH))?;
         for (id, m) in &b.benchmarks {
-            if m.samples_ns.is_empty() {
-                return Err(GateError::bad(
-                    path,
-                    format!("{id} has no samples"),
-                    refresh,
-                ));
-            }
-            if let Some(bad) = m.samples_ns.iter().find(|t| !t.is_finite() || **t <= 0.0) {
-                return Err(GateError::bad(
-                    path,
-                    format!("{id} has an impossible sample ({bad} ns)"),
-                    refresh,
-                ));
-            }
-            if let Some((name, v)) = m.metrics.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
-                return Err(GateError::bad(
-                    path,
-                    format!("{id} has an impossible {name} ({v})"),
-                    refresh,
-                ));
-            }
+            m.check(id).map_err(|e| GateError::bad(path, e, REFRESH))?;
         }
         Ok(b)
     }
@@ -196,5 +177,57 @@ impl Baseline {
                 }),
             }),
         }
+    }
+
+    /// The commit the A/B gate measures against, from the baselines under `dir`: the
+    /// one recorded for `mode` most recently, in any environment (a revision is the
+    /// same code on every machine). `None` when no baseline names a clean commit.
+    pub fn latest_commit(dir: &Path, mode: &str) -> Result<Option<(PathBuf, String)>, GateError> {
+        let mut best: Option<(String, PathBuf, String)> = None;
+        for (p, b) in Baseline::load_all(dir)? {
+            if b.environment.mode != mode {
+                continue;
+            }
+            if let Some(c) = &b.recorded.git_commit {
+                let newer = best
+                    .as_ref()
+                    .is_none_or(|(t, _, _)| b.recorded.created_utc > *t);
+                if newer {
+                    best = Some((b.recorded.created_utc.clone(), p, c.clone()));
+                }
+            }
+        }
+        Ok(best.map(|(_, p, c)| (p, c)))
+    }
+}
+
+const REFRESH: &str = "restore it from git (git checkout -- baselines/) or record a new one \
+                       with `cargo xtask bench-save`";
+
+impl Measured {
+    /// Checks the samples and metrics of benchmark `id`: at least [`MIN_SAMPLES`]
+    /// samples, every one finite and positive, every metric finite and non-negative.
+    pub fn check(&self, id: &str) -> Result<(), String> {
+        if self.samples_ns.len() < MIN_SAMPLES {
+            return Err(format!(
+                "{id} has {} samples; the gate needs at least {MIN_SAMPLES}",
+                self.samples_ns.len()
+            ));
+        }
+        if let Some(bad) = self
+            .samples_ns
+            .iter()
+            .find(|t| !t.is_finite() || **t <= 0.0)
+        {
+            return Err(format!("{id} has an impossible sample ({bad} ns)"));
+        }
+        if let Some((name, v)) = self
+            .metrics
+            .iter()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
+        {
+            return Err(format!("{id} has an impossible {name} ({v})"));
+        }
+        Ok(())
     }
 }

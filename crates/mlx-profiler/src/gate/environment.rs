@@ -6,8 +6,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::report::Host;
-
 /// Where and with what a benchmark run was measured. Two runs are compared only when
 /// every field is equal (or the user allows a mismatch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,9 +37,10 @@ pub const MLX_RS_VERSION: &str = "0.33.0";
 
 impl Fingerprint {
     /// This process's environment. Initialises MLX (for its version, device and BLAS).
+    #[cfg(feature = "mlx")]
     pub fn detect(mode: &str, weights: &[&Path]) -> Result<Self, String> {
         let info = mlx_manager::info::RuntimeInfo::detect().map_err(|e| e.to_string())?;
-        let host = Host::current();
+        let host = crate::provenance::Host::current();
         let backend = if !info.default_device.contains("gpu") {
             "cpu"
         } else if cfg!(target_os = "macos") {

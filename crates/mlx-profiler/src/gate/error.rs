@@ -1,6 +1,9 @@
-//! Errors of the baseline store and the gate, each with its documented exit code.
+//! Errors of the baseline store and the gate, each with its exit code from
+//! [`crate::exit`].
 
 use std::path::Path;
+
+use crate::exit;
 
 /// Why a save or a comparison could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +18,14 @@ pub enum GateError {
         /// What to do about it.
         fix: String,
     },
+    /// A command-line value is wrong.
+    #[error("{problem}; {fix}")]
+    Usage {
+        /// What is wrong.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
     /// A file or directory could not be written.
     #[error("could not write {path}: {source}; check that the directory exists and is writable")]
     Write {
@@ -27,7 +38,8 @@ pub enum GateError {
     /// No baseline was recorded for this environment.
     #[error(
         "no baseline in {dir} for this environment ({environment}){nearest}; record one with \
-         `cargo xtask bench-save`, or compare anyway with --allow-env-mismatch"
+         `cargo xtask bench-save`, compare anyway with --allow-env-mismatch, or use the A/B \
+         gate, which needs no stored samples"
     )]
     EnvironmentMismatch {
         /// The baseline directory.
@@ -37,15 +49,36 @@ pub enum GateError {
         /// The closest baseline and how it differs, if there is one.
         nearest: String,
     },
+    /// The baseline revision cannot be checked out or built.
+    #[error("baseline revision {revision}: {problem}; {fix}")]
+    Revision {
+        /// The revision asked for.
+        revision: String,
+        /// What went wrong.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+    /// A bench executable (or a tool the gate runs: git, cargo) failed, hung or broke
+    /// the protocol.
+    #[error("{program}: {problem}")]
+    Program {
+        /// Which program, and of which revision.
+        program: String,
+        /// What happened, with the end of its log where there is one.
+        problem: String,
+    },
 }
 
 impl GateError {
-    /// The process exit code for this error: 3 for an environment mismatch, 2 for
-    /// everything else (bad input, unwritable files).
+    /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            GateError::EnvironmentMismatch { .. } => 3,
-            _ => 2,
+            GateError::BadFile { .. } | GateError::Usage { .. } => exit::INPUT,
+            GateError::Write { .. } => exit::WRITE,
+            GateError::EnvironmentMismatch { .. } => exit::NO_BASELINE,
+            GateError::Revision { .. } => exit::REVISION,
+            GateError::Program { .. } => exit::PROGRAM,
         }
     }
 
@@ -55,6 +88,14 @@ impl GateError {
             path: path.display().to_string(),
             problem: problem.into(),
             fix: fix.into(),
+        }
+    }
+
+    /// A failure of `program`.
+    pub fn program(program: impl Into<String>, problem: impl Into<String>) -> Self {
+        GateError::Program {
+            program: program.into(),
+            problem: problem.into(),
         }
     }
 }

@@ -1,18 +1,25 @@
-//! The regression gate: the baseline store and the comparison of a benchmark run
-//! with it.
+//! The regression gate: the baseline store and the verdict on a candidate.
 //!
-//! The benches (`benches/` of the workspace) run under Criterion and write a side
-//! file per group ([`run_record`]) with the environment ([`environment`]) and
-//! deterministic metrics; [`run::BenchRun`] reads a run back from Criterion's raw
-//! samples and those files; [`baseline`] stores a run per environment;
-//! [`verdict::compare`] judges each benchmark with [`statistics`] under the
-//! committed [`thresholds`]; [`formats`] writes the result. The CLI is `mlx-bench`.
+//! Two ways to get the baseline's figures, one verdict:
+//! - **A/B** ([`ab`], the default): the baseline revision's bench executables and the
+//!   candidate's run side by side, in alternation, and each change is judged on the
+//!   paired ratios ([`statistics::paired`]). Needs only the baseline's commit, so it
+//!   works on any runner, and the machine's drift cancels.
+//! - **Stored** ([`stored`]): this run's Criterion samples against those stored in a
+//!   baseline file ([`baseline`]), judged on two independent samples
+//!   ([`statistics::compare`]). No rebuild; valid on a quiet, dedicated machine of
+//!   the baseline's environment ([`environment`]).
+//!
+//! Either way [`verdict`] applies the committed [`thresholds`] and [`formats`] writes
+//! the result. The benches write one side file per group ([`run_record`]), which
+//! [`run::BenchRun`] reads back with Criterion's raw samples.
 //!
 //! ```
 //! use std::collections::BTreeMap;
 //! use std::path::PathBuf;
 //! use mlx_profiler::gate::{baseline::{Baseline, Chosen}, run::{BenchRun, Measured},
-//!     thresholds::GateThresholds, verdict::{compare, Verdict}};
+//!     stored, thresholds::GateThresholds, verdict::Verdict};
+//! use mlx_profiler::provenance::Provenance;
 //! # let environment = mlx_profiler::gate::environment::Fingerprint {
 //! #     os: "linux".into(), arch: "x86_64".into(), backend: "cpu".into(), cpu: "c".into(),
 //! #     cores: 2, mlx: "0.32.2".into(), mlx_rs: "0.33.0".into(), blas: "OpenBLAS".into(),
@@ -21,23 +28,31 @@
 //!     environment: environment.clone(),
 //!     benchmarks: BTreeMap::from([("warm/forward_tiny".to_string(), Measured {
 //!         samples_ns: (0..10).map(|i| scale * (1000.0 + (i * 7 % 10) as f64)).collect(),
+//!         unit: Default::default(),
 //!         metrics: BTreeMap::new(),
 //!     })]),
 //! };
-//! let chosen = Chosen { path: PathBuf::from("b.json"), baseline: Baseline::of(&run(1.0)),
+//! let when = Provenance::fixed("2026-11-26T00:00:00Z");
+//! let chosen = Chosen { path: PathBuf::from("b.json"), baseline: Baseline::of(&run(1.0), when.clone()),
 //!                       differences: vec![] };
-//! let slower = compare(&chosen, &run(1.3), &GateThresholds::default());
+//! let t = GateThresholds::default();
+//! let slower = stored::compare(&chosen, &run(1.3), &t, when.clone());
 //! assert_eq!(slower.benchmarks[0].verdict, Verdict::Regressed);
-//! let same = compare(&chosen, &run(1.0), &GateThresholds::default());
+//! assert!(slower.regressed());
+//! let same = stored::compare(&chosen, &run(1.0), &t, when);
 //! assert_eq!(same.benchmarks[0].verdict, Verdict::Unchanged);
 //! ```
 
+pub mod ab;
 pub mod baseline;
+pub mod command;
 pub mod environment;
 pub mod error;
 pub mod formats;
+pub mod json_check;
 pub mod run;
 pub mod run_record;
 pub mod statistics;
+pub mod stored;
 pub mod thresholds;
 pub mod verdict;

@@ -10,12 +10,22 @@ use serde::{Deserialize, Serialize};
 use super::environment::Fingerprint;
 use super::error::GateError;
 use super::run_record::{GroupRecord, RECORD_DIR};
+use crate::bench::protocol::Unit;
+
+/// The fewest samples a side of a comparison may have: below it no interval at the
+/// gate's confidence exists, so fewer is an input error, not a verdict.
+pub const MIN_SAMPLES: usize = 5;
 
 /// The measurements of one benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Measured {
-    /// Mean time per iteration of each Criterion sample, nanoseconds.
+    /// Mean time per iteration of each Criterion sample, nanoseconds (for a
+    /// [`Unit::Ratio`] benchmark, the ratio's carrier time).
     pub samples_ns: Vec<f64>,
+    /// Unit of the figure.
+    #[serde(default)]
+    pub unit: Unit,
     /// Deterministic metrics by name.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
@@ -88,7 +98,7 @@ impl BenchRun {
         let found = criterion_benchmarks(dir)?;
         let mut benchmarks = BTreeMap::new();
         for r in &records {
-            for (id, metrics) in &r.benchmarks {
+            for (id, recorded) in &r.benchmarks {
                 let bench_dir = found.get(id).ok_or_else(|| {
                     GateError::bad(
                         dir,
@@ -99,14 +109,17 @@ impl BenchRun {
                         fix_run,
                     )
                 })?;
-                let samples_ns = read_samples(&bench_dir.join("sample.json"), r.started_unix_ms)?;
-                benchmarks.insert(
-                    id.clone(),
-                    Measured {
-                        samples_ns,
-                        metrics: metrics.clone(),
-                    },
-                );
+                let sample_file = bench_dir.join("sample.json");
+                let samples_ns = read_samples(&sample_file, r.started_unix_ms)?;
+                let measured = Measured {
+                    samples_ns,
+                    unit: recorded.unit,
+                    metrics: recorded.metrics.clone(),
+                };
+                measured
+                    .check(id)
+                    .map_err(|e| GateError::bad(&sample_file, e, fix_run))?;
+                benchmarks.insert(id.clone(), measured);
             }
         }
         Ok(BenchRun {
@@ -186,7 +199,8 @@ fn read_samples(path: &Path, started_unix_ms: u64) -> Result<Vec<f64>, GateError
         .iter()
         .zip(&s.times)
         .map(|(&n, &t)| {
-            if n.is_finite() && t.is_finite() && n > 0.0 && t >= 0.0 {
+            // A zero time is as impossible as a negative one, here as in a baseline.
+            if n.is_finite() && t.is_finite() && n > 0.0 && t > 0.0 {
                 Ok(t / n)
             } else {
                 Err(GateError::bad(

@@ -4,17 +4,18 @@
 //!
 //! ```
 //! use mlx_profiler::gate::run_record::GroupRecord;
+//! use mlx_profiler::bench::protocol::Unit;
 //! # let env = mlx_profiler::gate::environment::Fingerprint {
 //! #     os: "linux".into(), arch: "x86_64".into(), backend: "cpu".into(), cpu: "c".into(),
 //! #     cores: 2, mlx: "0.32.2".into(), mlx_rs: "0.33.0".into(), blas: "OpenBLAS".into(),
 //! #     fixture_weights: "ab".into(), mode: "quick".into() };
 //! let dir = tempfile::tempdir().unwrap();
 //! let mut rec = GroupRecord::start("warm", env);
-//! rec.ran("warm/forward_tiny");
+//! rec.ran("warm/forward_tiny", Unit::Nanoseconds);
 //! rec.metric("warm/forward_tiny", "mlx_peak_bytes", 1_048_576.0);
 //! let path = rec.write(dir.path()).unwrap();
 //! let back = GroupRecord::read(&path).unwrap();
-//! assert_eq!(back.benchmarks["warm/forward_tiny"]["mlx_peak_bytes"], 1_048_576.0);
+//! assert_eq!(back.benchmarks["warm/forward_tiny"].metrics["mlx_peak_bytes"], 1_048_576.0);
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,10 +26,11 @@ use serde::{Deserialize, Serialize};
 
 use super::environment::Fingerprint;
 use super::error::GateError;
-use crate::export::write_atomic;
+use crate::atomic::write_atomic;
+use crate::bench::protocol::Unit;
 
 /// Version of the side-file format.
-pub const RECORD_SCHEMA_VERSION: u32 = 1;
+pub const RECORD_SCHEMA_VERSION: u32 = 2;
 
 /// Sub-directory of Criterion's output directory that holds the side files.
 pub const RECORD_DIR: &str = "coldstart";
@@ -45,8 +47,19 @@ pub struct GroupRecord {
     /// When the group started, ms since the Unix epoch: Criterion samples older than
     /// this are left over from an earlier run.
     pub started_unix_ms: u64,
-    /// Benchmark id → metric name → value. Every benchmark that ran has an entry.
-    pub benchmarks: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Benchmark id → its unit and metrics. Every benchmark that ran has an entry.
+    pub benchmarks: BTreeMap<String, RecordedBench>,
+}
+
+/// What the side file says of one benchmark that ran.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordedBench {
+    /// Unit of its figure.
+    #[serde(default)]
+    pub unit: Unit,
+    /// Deterministic metrics by name.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 fn now_ms() -> u64 {
@@ -67,9 +80,10 @@ impl GroupRecord {
         }
     }
 
-    /// Notes that benchmark `id` (Criterion's full id, `group/function`) ran.
-    pub fn ran(&mut self, id: &str) {
-        self.benchmarks.entry(id.into()).or_default();
+    /// Notes that benchmark `id` (Criterion's full id, `group/function`) ran, with
+    /// figures in `unit`.
+    pub fn ran(&mut self, id: &str, unit: Unit) {
+        self.benchmarks.entry(id.into()).or_default().unit = unit;
     }
 
     /// Records a deterministic metric of benchmark `id`.
@@ -77,6 +91,7 @@ impl GroupRecord {
         self.benchmarks
             .entry(id.into())
             .or_default()
+            .metrics
             .insert(name.into(), value);
     }
 
@@ -89,9 +104,9 @@ impl GroupRecord {
         })?;
         let path = dir.join(format!("{}.json", self.group));
         let text = serde_json::to_string_pretty(self).expect("a record serialises");
-        write_atomic(&path, &text).map_err(|e| GateError::Write {
+        write_atomic(&path, text.as_bytes()).map_err(|source| GateError::Write {
             path: path.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
+            source,
         })?;
         Ok(path)
     }

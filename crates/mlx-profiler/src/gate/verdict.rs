@@ -1,38 +1,57 @@
-//! The comparison of a run with its baseline, benchmark by benchmark.
+//! The verdict on each benchmark, from the statistics of either gate.
 //!
-//! A time regresses only when all three hold: the Mann-Whitney test finds a shift
-//! (p below one minus the confidence level), the estimated change exceeds the
-//! benchmark's threshold, and the change's confidence interval lies above zero. A
-//! deterministic metric regresses on any increase beyond its tolerance.
+//! A time's verdict comes from the estimated change and its confidence interval, on
+//! the log scale with the benchmark's threshold `t` (`δ = ln(1 + t)`):
+//! - **regressed**: the interval lies above zero and the estimate above `δ`;
+//! - **improved**: the interval lies below zero and the estimate below `−δ`;
+//! - **unchanged**: the interval lies within `[−δ, δ]`;
+//! - **inconclusive**: anything else (the samples cannot tell).
+//!
+//! A deterministic metric regresses on any increase beyond its tolerance, and on
+//! disappearing. A benchmark the baseline has and the run lacks is **missing**, which
+//! fails the gate unless the run says it left it out on purpose (**skipped**).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::Chosen;
 use super::environment::Fingerprint;
-use super::run::{BenchRun, Measured};
-use super::statistics::{self, Shift};
+use super::statistics::Shift;
 use super::thresholds::GateThresholds;
+use crate::bench::protocol::Unit;
+use crate::provenance::Provenance;
 
 /// Version of the comparison document (docs/formats/comparison.md).
-pub const COMPARISON_SCHEMA_VERSION: u32 = 1;
+pub const COMPARISON_SCHEMA_VERSION: u32 = 2;
+
+/// How the baseline's figures were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The baseline revision and the candidate measured in alternation in this run.
+    Paired,
+    /// This run against the samples stored in a baseline file.
+    Stored,
+}
 
 /// What became of one benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Significantly faster by more than the threshold (and no metric regressed).
+    /// Faster by more than the threshold (and no metric regressed).
     Improved,
     /// No change beyond the threshold.
     Unchanged,
-    /// Significantly slower by more than the threshold, or a metric grew.
+    /// Slower by more than the threshold, or a metric grew or disappeared.
     Regressed,
-    /// The samples cannot tell: the interval reaches past the threshold without a
-    /// significant shift, or the shift is significant but its interval touches zero.
+    /// The samples cannot tell.
     Inconclusive,
     /// In the run, not in the baseline.
     New,
-    /// In the baseline, not in the run.
+    /// In the baseline, not in the run: a regression unless skipped on purpose.
     Missing,
+    /// Left out of this run on purpose (a filter).
+    Skipped,
 }
 
 impl Verdict {
@@ -45,8 +64,20 @@ impl Verdict {
             Verdict::Inconclusive => "inconclusive",
             Verdict::New => "new",
             Verdict::Missing => "missing",
+            Verdict::Skipped => "skipped",
         }
     }
+
+    /// Every verdict, in the order summaries list them.
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Regressed,
+        Verdict::Missing,
+        Verdict::Improved,
+        Verdict::Unchanged,
+        Verdict::Inconclusive,
+        Verdict::New,
+        Verdict::Skipped,
+    ];
 }
 
 /// One deterministic metric, before and after.
@@ -56,11 +87,11 @@ pub struct MetricChange {
     pub name: String,
     /// Baseline value.
     pub baseline: f64,
-    /// This run's value.
-    pub now: f64,
+    /// This run's value (`None`: the metric disappeared).
+    pub now: Option<f64>,
     /// Relative increase allowed.
     pub tolerance: f64,
-    /// Whether it grew beyond the tolerance.
+    /// Whether it grew beyond the tolerance or disappeared.
     pub regressed: bool,
 }
 
@@ -71,21 +102,44 @@ pub struct BenchComparison {
     pub id: String,
     /// The verdict.
     pub verdict: Verdict,
-    /// Median time per iteration in the baseline, ns.
-    pub baseline_median_ns: Option<f64>,
-    /// Median time per iteration now, ns.
-    pub now_median_ns: Option<f64>,
+    /// Unit of the medians.
+    pub unit: Unit,
+    /// Median per iteration, baseline side, in `unit` (ns for times).
+    pub baseline_median: Option<f64>,
+    /// Median per iteration, this run, in `unit`.
+    pub candidate_median: Option<f64>,
     /// The statistics (when both sides have samples).
     pub shift: Option<Shift>,
-    /// The time threshold applied.
+    /// The time threshold applied (relative; the same factor both ways).
     pub threshold: f64,
-    /// Deterministic metrics present on both sides.
+    /// Deterministic metrics of the baseline, with this run's values.
     pub metrics: Vec<MetricChange>,
     /// A time regression here is reported but does not fail the gate.
-    #[serde(default)]
     pub advisory: bool,
     /// The reason for the verdict, in words.
     pub reason: String,
+}
+
+impl BenchComparison {
+    /// Whether this verdict fails the gate.
+    pub fn fails(&self) -> bool {
+        match self.verdict {
+            Verdict::Missing => true,
+            Verdict::Regressed => !self.advisory || self.metrics.iter().any(|m| m.regressed),
+            _ => false,
+        }
+    }
+}
+
+/// What the baseline side was.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRef {
+    /// The baseline file read (stored samples, or where the revision came from).
+    pub file: Option<String>,
+    /// Its revision as `git describe` names it.
+    pub revision: Option<String>,
+    /// Its full commit id.
+    pub commit: Option<String>,
 }
 
 /// A run against a baseline.
@@ -93,18 +147,23 @@ pub struct BenchComparison {
 pub struct Comparison {
     /// [`COMPARISON_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The run's environment.
+    /// Paired (A/B) or stored.
+    pub method: Method,
+    /// Where, when and from which working tree this comparison was made.
+    pub provenance: Provenance,
+    /// The candidate's environment.
     pub environment: Fingerprint,
-    /// The baseline file compared against.
-    pub baseline_file: String,
-    /// The baseline's git revision.
-    pub baseline_revision: Option<String>,
-    /// How the baseline's environment differs (empty: same environment).
+    /// The baseline side.
+    pub baseline: BaselineRef,
+    /// How the baseline's environment differs (empty: the same).
     pub environment_differences: Vec<String>,
-    /// Confidence level of the intervals.
-    pub confidence: f64,
+    /// Suite-wide confidence.
+    pub suite_confidence: f64,
     /// Per benchmark, sorted by id.
     pub benchmarks: Vec<BenchComparison>,
+    /// Remarks on the run as a whole (the baseline binaries reused, a knob set...).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Comparison {
@@ -113,10 +172,14 @@ impl Comparison {
         self.benchmarks.iter().filter(|b| b.verdict == v).count()
     }
 
-    /// Whether anything regressed that fails the gate: a deterministic metric, or the
-    /// time of a benchmark that is not advisory.
+    /// Whether anything fails the gate.
     pub fn regressed(&self) -> bool {
         self.benchmarks.iter().any(BenchComparison::fails)
+    }
+
+    /// The benchmarks that fail the gate.
+    pub fn failing(&self) -> Vec<&BenchComparison> {
+        self.benchmarks.iter().filter(|b| b.fails()).collect()
     }
 
     /// `compared against a baseline from another environment (...)`, or empty.
@@ -132,155 +195,147 @@ impl Comparison {
     }
 }
 
-impl BenchComparison {
-    /// Whether this verdict fails the gate.
-    pub fn fails(&self) -> bool {
-        self.verdict == Verdict::Regressed
-            && (!self.advisory || self.metrics.iter().any(|m| m.regressed))
-    }
+/// Everything known of one benchmark on both sides.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// Unit of the figures.
+    pub unit: Unit,
+    /// The statistics, when both sides have samples.
+    pub shift: Option<Shift>,
+    /// Median per iteration of each side, in the unit.
+    pub baseline_median: Option<f64>,
+    /// See `baseline_median`.
+    pub candidate_median: Option<f64>,
+    /// Metrics of each side (`None`: the side does not have the benchmark).
+    pub baseline_metrics: Option<BTreeMap<String, f64>>,
+    /// See `baseline_metrics`.
+    pub candidate_metrics: Option<BTreeMap<String, f64>>,
+    /// Left out of the candidate's run on purpose.
+    pub skipped: bool,
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-/// Compares `run` with the chosen baseline under `thresholds`.
-pub fn compare(chosen: &Chosen, run: &BenchRun, thresholds: &GateThresholds) -> Comparison {
-    let confidence = thresholds.defaults.confidence;
-    let base = &chosen.baseline.benchmarks;
-    let mut ids: Vec<&String> = base.keys().chain(run.benchmarks.keys()).collect();
-    ids.sort();
-    ids.dedup();
-    let benchmarks = ids
-        .into_iter()
-        .map(|id| {
-            let threshold = thresholds.time_threshold(id);
-            match (base.get(id), run.benchmarks.get(id)) {
-                (Some(b), Some(n)) => judge(id, b, n, threshold, confidence, thresholds),
-                (b, n) => BenchComparison {
-                    id: id.clone(),
-                    verdict: if b.is_some() {
-                        Verdict::Missing
-                    } else {
-                        Verdict::New
-                    },
-                    baseline_median_ns: b.map(|m| median(&m.samples_ns)),
-                    now_median_ns: n.map(|m| median(&m.samples_ns)),
-                    shift: None,
-                    threshold,
-                    metrics: Vec::new(),
-                    advisory: thresholds.advisory(id),
-                    reason: if b.is_some() {
-                        "not in this run".into()
-                    } else {
-                        "not in the baseline (record a new one to include it)".into()
-                    },
-                },
-            }
-        })
-        .collect();
-    Comparison {
-        schema_version: COMPARISON_SCHEMA_VERSION,
-        environment: run.environment.clone(),
-        baseline_file: chosen.path.display().to_string(),
-        baseline_revision: chosen.baseline.recorded.git_revision.clone(),
-        environment_differences: chosen.differences.clone(),
-        confidence,
-        benchmarks,
-    }
-}
-
-fn judge(
-    id: &str,
-    base: &Measured,
-    now: &Measured,
-    threshold: f64,
-    confidence: f64,
-    thresholds: &GateThresholds,
-) -> BenchComparison {
-    let s = statistics::compare(&base.samples_ns, &now.samples_ns, confidence);
-    let alpha = 1.0 - confidence;
-    let significant = s.p_value < alpha;
+/// The verdict of a time change under `threshold`, with its reason.
+///
+/// ```
+/// use mlx_profiler::gate::statistics::Shift;
+/// use mlx_profiler::gate::verdict::{decide, Verdict};
+/// let s = |change, lo, hi| Shift { p_value: 0.0, change, ci_low: lo, ci_high: hi, confidence: 0.999, n: 30 };
+/// assert_eq!(decide(&s(0.20, 0.15, 0.25), 0.05).0, Verdict::Regressed);
+/// // Symmetric on the log scale: 1/1.2 - 1 = -16.7 % is the same step faster.
+/// assert_eq!(decide(&s(-0.167, -0.2, -0.13), 0.05).0, Verdict::Improved);
+/// assert_eq!(decide(&s(0.01, -0.01, 0.03), 0.05).0, Verdict::Unchanged);
+/// assert_eq!(decide(&s(0.06, -0.02, 0.14), 0.05).0, Verdict::Inconclusive);
+/// ```
+pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
+    let delta = threshold.ln_1p();
+    let (est, lo, hi) = (s.change.ln_1p(), s.ci_low.ln_1p(), s.ci_high.ln_1p());
     let pct = |x: f64| format!("{:+.1} %", x * 100.0);
-    let metrics: Vec<MetricChange> = base
-        .metrics
-        .iter()
-        .filter_map(|(name, &b)| {
-            let &n = now.metrics.get(name)?;
-            let tolerance = thresholds.metric_tolerance(name);
-            Some(MetricChange {
-                name: name.clone(),
-                baseline: b,
-                now: n,
-                tolerance,
-                regressed: n > b * (1.0 + tolerance) + 1e-9 * b.abs(),
-            })
-        })
-        .collect();
-    let grown: Vec<String> = metrics
-        .iter()
-        .filter(|m| m.regressed)
-        .map(|m| format!("{} {} → {}", m.name, m.baseline, m.now))
-        .collect();
-    let within = s.ci_low >= -threshold && s.ci_high <= threshold;
-    let (verdict, reason) = if !grown.is_empty() {
-        (
-            Verdict::Regressed,
-            format!("metric grew beyond its tolerance: {}", grown.join(", ")),
-        )
-    } else if significant && s.change > threshold && s.ci_low > 0.0 {
+    let level = format!("{:.2} % interval", s.confidence * 100.0);
+    let t = format!("{:.0} %", threshold * 100.0);
+    if lo > 0.0 && est > delta {
         (
             Verdict::Regressed,
             format!(
-                "slower by {} (p = {:.1e}), above the {:.0} % threshold",
+                "slower by {} ({level} {} to {}), beyond the {t} threshold",
                 pct(s.change),
-                s.p_value,
-                threshold * 100.0
+                pct(s.ci_low),
+                pct(s.ci_high)
             ),
         )
-    } else if significant && s.change < -threshold && s.ci_high < 0.0 {
+    } else if hi < 0.0 && est < -delta {
         (
             Verdict::Improved,
-            format!("faster by {} (p = {:.1e})", pct(s.change), s.p_value),
+            format!(
+                "faster by {} ({level} {} to {})",
+                pct(s.change),
+                pct(s.ci_low),
+                pct(s.ci_high)
+            ),
         )
-    } else if s.change.abs() <= threshold && (significant || within) {
+    } else if lo >= -delta && hi <= delta {
         (
             Verdict::Unchanged,
-            if significant {
+            if lo > 0.0 || hi < 0.0 {
                 format!(
-                    "a significant change of {}, within the {:.0} % threshold",
-                    pct(s.change),
-                    threshold * 100.0
+                    "a real change of {}, within the {t} threshold",
+                    pct(s.change)
                 )
             } else {
-                "no significant change".into()
+                "no change beyond the threshold".into()
             },
         )
     } else {
         (
             Verdict::Inconclusive,
             format!(
-                "change {} with interval {} to {} and p = {:.2}: too noisy to decide",
+                "change {} with {level} {} to {} reaching past the {t} threshold: too noisy to decide",
                 pct(s.change),
                 pct(s.ci_low),
-                pct(s.ci_high),
-                s.p_value
+                pct(s.ci_high)
             ),
         )
+    }
+}
+
+/// Judges benchmark `id` from `evidence` under `thresholds`.
+pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> BenchComparison {
+    let threshold = thresholds.time_threshold(id);
+    let metrics: Vec<MetricChange> = match (&evidence.baseline_metrics, &evidence.candidate_metrics)
+    {
+        (Some(base), Some(now)) => base
+            .iter()
+            .map(|(name, &b)| {
+                let tolerance = thresholds.metric_tolerance(name);
+                let n = now.get(name).copied();
+                MetricChange {
+                    name: name.clone(),
+                    baseline: b,
+                    now: n,
+                    tolerance,
+                    regressed: n.is_none_or(|n| n > b * (1.0 + tolerance) + 1e-9 * b.abs()),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let grown: Vec<String> = metrics
+        .iter()
+        .filter(|m| m.regressed)
+        .map(|m| match m.now {
+            Some(n) => format!("{} {} → {}", m.name, m.baseline, n),
+            None => format!("{} disappeared", m.name),
+        })
+        .collect();
+    let (verdict, reason) = match (&evidence.baseline_metrics, &evidence.candidate_metrics) {
+        (Some(_), None) if evidence.skipped => (
+            Verdict::Skipped,
+            "left out of this run on purpose".to_string(),
+        ),
+        (Some(_), None) => (
+            Verdict::Missing,
+            "the baseline has it and this run does not: a benchmark that disappears fails the gate"
+                .to_string(),
+        ),
+        (None, _) => (
+            Verdict::New,
+            "not in the baseline (it will be judged once the baseline has it)".to_string(),
+        ),
+        _ if !grown.is_empty() => (
+            Verdict::Regressed,
+            format!("metric beyond its tolerance: {}", grown.join(", ")),
+        ),
+        _ => match &evidence.shift {
+            Some(s) => decide(s, threshold),
+            None => (Verdict::Inconclusive, "no samples to compare".to_string()),
+        },
     };
     BenchComparison {
         id: id.into(),
         verdict,
-        baseline_median_ns: Some(median(&base.samples_ns)),
-        now_median_ns: Some(median(&now.samples_ns)),
-        shift: Some(s),
+        unit: evidence.unit,
+        baseline_median: evidence.baseline_median,
+        candidate_median: evidence.candidate_median,
+        shift: evidence.shift,
         threshold,
         metrics,
         advisory: thresholds.advisory(id),

@@ -1,25 +1,41 @@
-//! The run in Bencher Metric Format: benchmark → measure → value with bounds.
-//! Latency is in nanoseconds; deterministic metrics keep their own units.
+//! The candidate's side in Bencher Metric Format: benchmark → measure → value with
+//! bounds. Times are the `latency` measure in nanoseconds, ratios the `ratio`
+//! measure; deterministic metrics keep their names. The bounds are the change's
+//! interval carried onto the candidate's value, so they always contain it.
 
 use serde_json::{Map, Value, json};
 
+use crate::bench::protocol::Unit;
 use crate::gate::verdict::Comparison;
 
-/// The BMF document of this run's side of the comparison.
+/// The BMF document.
 pub fn render(c: &Comparison) -> String {
     let mut doc = Map::new();
     for b in &c.benchmarks {
-        let Some(now) = b.now_median_ns else { continue };
+        let Some(now) = b.candidate_median else {
+            continue;
+        };
         let mut measures = Map::new();
-        let mut latency = json!({ "value": now });
-        if let (Some(s), Some(base)) = (b.shift, b.baseline_median_ns) {
-            // The change's interval expressed as times, against the baseline median.
-            latency["lower_value"] = json!(base * (1.0 + s.ci_low));
-            latency["upper_value"] = json!(base * (1.0 + s.ci_high));
+        let mut entry = json!({ "value": now });
+        if let Some(s) = b
+            .shift
+            .filter(|s| s.ci_low.is_finite() && s.ci_high.is_finite())
+        {
+            // now / (1 + change) is the baseline the estimate implies; the interval's
+            // ends applied to it bracket `now`, since the estimate lies inside them.
+            let implied_base = now / (1.0 + s.change);
+            entry["lower_value"] = json!(implied_base * (1.0 + s.ci_low));
+            entry["upper_value"] = json!(implied_base * (1.0 + s.ci_high));
         }
-        measures.insert("latency".into(), latency);
+        let measure = match b.unit {
+            Unit::Nanoseconds => "latency",
+            Unit::Ratio => "ratio",
+        };
+        measures.insert(measure.into(), entry);
         for m in &b.metrics {
-            measures.insert(m.name.clone(), json!({ "value": m.now }));
+            if let Some(v) = m.now {
+                measures.insert(m.name.clone(), json!({ "value": v }));
+            }
         }
         doc.insert(b.id.clone(), Value::Object(measures));
     }

@@ -1,33 +1,51 @@
-//! The run as github-action-benchmark's `customSmallerIsBetter` input: an array of
-//! `{name, unit, value, range, extra}`, one entry per benchmark and per metric.
+//! The candidate's side as github-action-benchmark's `customSmallerIsBetter` input:
+//! an array of `{name, unit, value, range, extra}`, one entry per benchmark and per
+//! metric.
 
 use serde_json::{Value, json};
 
 use super::change;
 use crate::gate::verdict::Comparison;
 
+/// The unit of a deterministic metric, from the naming convention every metric
+/// follows: a name ending in `_bytes` counts bytes, any other counts things.
+pub fn metric_unit(name: &str) -> &'static str {
+    if name.ends_with("_bytes") {
+        "bytes"
+    } else {
+        "count"
+    }
+}
+
 /// The JSON array.
 pub fn render(c: &Comparison) -> String {
     let mut out = Vec::new();
     for b in &c.benchmarks {
-        let Some(now) = b.now_median_ns else { continue };
+        let Some(now) = b.candidate_median else {
+            continue;
+        };
         let mut entry = json!({
             "name": b.id,
-            "unit": "ns",
+            "unit": b.unit.name(),
             "value": now,
             "extra": format!("{}: {}", b.verdict.name(), change(b)),
         });
-        if let (Some(s), Some(base)) = (b.shift, b.baseline_median_ns) {
-            let half = base * (s.ci_high - s.ci_low) / 2.0;
-            entry["range"] = json!(format!("± {half:.0}"));
+        if let Some(s) = b
+            .shift
+            .filter(|s| s.ci_low.is_finite() && s.ci_high.is_finite())
+        {
+            let half = now / (1.0 + s.change) * (s.ci_high - s.ci_low) / 2.0;
+            entry["range"] = json!(format!("± {half:.4}"));
         }
         out.push(entry);
         for m in &b.metrics {
-            out.push(json!({
-                "name": format!("{} {}", b.id, m.name),
-                "unit": if m.name.ends_with("_bytes") { "bytes" } else { "count" },
-                "value": m.now,
-            }));
+            if let Some(v) = m.now {
+                out.push(json!({
+                    "name": format!("{} {}", b.id, m.name),
+                    "unit": metric_unit(&m.name),
+                    "value": v,
+                }));
+            }
         }
     }
     let mut s = serde_json::to_string_pretty(&Value::Array(out)).expect("array serialises");

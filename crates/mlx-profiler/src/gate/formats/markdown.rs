@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{change, opt_time, terminal::summary};
+use super::{change, figure, summary, verdict_label};
 use crate::gate::verdict::{Comparison, Verdict};
 
 /// The Markdown verdict.
@@ -24,20 +24,20 @@ pub fn render(c: &Comparison) -> String {
     }
     let _ = writeln!(
         s,
-        "| benchmark | baseline | now | change [CI] | threshold | verdict |\n|---|---:|---:|---:|---:|---|"
+        "| benchmark | baseline | candidate | change [CI] | threshold | verdict |\n|---|---:|---:|---:|---:|---|"
     );
     for b in &c.benchmarks {
-        let mark = match b.verdict {
-            Verdict::Regressed if b.fails() => "**regressed**",
-            Verdict::Regressed => "regressed (advisory)",
-            v => v.name(),
+        let mark = if b.fails() {
+            format!("**{}**", verdict_label(b))
+        } else {
+            verdict_label(b)
         };
         let _ = writeln!(
             s,
             "| `{}` | {} | {} | {} | {:.0} % | {}{} |",
             b.id,
-            opt_time(b.baseline_median_ns),
-            opt_time(b.now_median_ns),
+            figure(b.baseline_median, b.unit),
+            figure(b.candidate_median, b.unit),
             change(b),
             b.threshold * 100.0,
             mark,
@@ -51,12 +51,23 @@ pub fn render(c: &Comparison) -> String {
     let reasons: Vec<_> = c
         .benchmarks
         .iter()
-        .filter(|b| matches!(b.verdict, Verdict::Regressed | Verdict::Inconclusive))
+        .filter(|b| {
+            matches!(
+                b.verdict,
+                Verdict::Regressed | Verdict::Missing | Verdict::Inconclusive
+            )
+        })
         .collect();
     if !reasons.is_empty() {
         let _ = writeln!(s, "\n### Details\n");
         for b in reasons {
-            let _ = writeln!(s, "- `{}` ({}): {}", b.id, b.verdict.name(), b.reason);
+            let _ = writeln!(s, "- `{}` ({}): {}", b.id, verdict_label(b), b.reason);
+        }
+    }
+    if !c.notes.is_empty() {
+        let _ = writeln!(s, "\n### Notes\n");
+        for n in &c.notes {
+            let _ = writeln!(s, "- {n}");
         }
     }
     s

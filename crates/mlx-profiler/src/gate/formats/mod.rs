@@ -8,7 +8,8 @@ pub mod json;
 pub mod markdown;
 pub mod terminal;
 
-use super::verdict::BenchComparison;
+use super::verdict::{BenchComparison, Comparison, Verdict};
+use crate::bench::protocol::Unit;
 
 /// `1.23 ms`, `456 µs`, `2.01 s`.
 ///
@@ -36,6 +37,23 @@ pub fn time(ns: f64) -> String {
     format!("{v:.digits$} {unit}")
 }
 
+/// A benchmark's figure in its unit: a time, or a ratio to four places.
+///
+/// ```
+/// use mlx_profiler::bench::protocol::Unit;
+/// use mlx_profiler::gate::formats::figure;
+/// assert_eq!(figure(Some(2.5e6), Unit::Nanoseconds), "2.50 ms");
+/// assert_eq!(figure(Some(0.8125), Unit::Ratio), "0.8125");
+/// assert_eq!(figure(None, Unit::Ratio), "—");
+/// ```
+pub fn figure(v: Option<f64>, unit: Unit) -> String {
+    match (v, unit) {
+        (None, _) => "—".into(),
+        (Some(ns), Unit::Nanoseconds) => time(ns),
+        (Some(r), Unit::Ratio) => format!("{r:.4}"),
+    }
+}
+
 /// The change with its interval: `+12.3 % [+8.1, +16.0]`, or `—`.
 pub fn change(b: &BenchComparison) -> String {
     b.shift.map_or_else(
@@ -51,6 +69,40 @@ pub fn change(b: &BenchComparison) -> String {
     )
 }
 
-fn opt_time(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), time)
+/// The verdict as shown in tables: `regressed`, `regressed (advisory)`, ...
+pub fn verdict_label(b: &BenchComparison) -> String {
+    match b.verdict {
+        Verdict::Regressed if !b.fails() => "regressed (advisory)".into(),
+        Verdict::Missing => "missing (fails)".into(),
+        v => v.name().into(),
+    }
+}
+
+/// `2 regressed, 1 improved, 14 unchanged` against what, and how.
+pub fn summary(c: &Comparison) -> String {
+    let parts: Vec<String> = Verdict::ALL
+        .iter()
+        .map(|&v| (v, c.count(v)))
+        .filter(|&(_, n)| n > 0)
+        .map(|(v, n)| format!("{n} {}", v.name()))
+        .collect();
+    let against = match c.method {
+        super::verdict::Method::Paired => format!(
+            "the baseline revision {} measured alongside",
+            c.baseline
+                .commit
+                .as_deref()
+                .map_or("?", |s| &s[..12.min(s.len())])
+        ),
+        super::verdict::Method::Stored => format!(
+            "the samples stored in {} ({})",
+            c.baseline.file.as_deref().unwrap_or("?"),
+            c.baseline.revision.as_deref().unwrap_or("unknown revision")
+        ),
+    };
+    format!(
+        "{} against {against}; suite-wide confidence {:.0} %",
+        parts.join(", "),
+        c.suite_confidence * 100.0
+    )
 }

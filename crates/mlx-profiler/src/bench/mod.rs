@@ -1,0 +1,40 @@
+//! The bench harness: benchmarks defined once, measured two ways.
+//!
+//! A bench executable (`harness = false`) builds a [`Suite`] of named benchmarks, each
+//! a set-up closure that returns a routine timing `iters` iterations, and calls
+//! [`Suite::main`]. Under `cargo bench` the suite runs through Criterion and writes
+//! the side file the baseline store reads ([`crate::gate::run_record`]); started by
+//! the gate with [`protocol::SERVE_ENV`] set, it serves samples over the
+//! [`protocol`], so that the gate can measure a baseline revision and the candidate
+//! in alternation (the A/B gate, [`crate::gate::ab`]). Set-up runs only for the
+//! benchmarks that are measured (a Criterion filter, the gate's selection).
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use mlx_profiler::bench::{Suite, per_iteration};
+//!
+//! fn main() {
+//!     let mut suite = Suite::new("warm");
+//!     suite.bench("sum_1k", |setup| {
+//!         let v: Vec<u64> = (0..1000).collect();
+//!         setup.metric("elements", v.len() as f64); // a deterministic metric, gated exactly
+//!         Ok(per_iteration(move || v.iter().sum::<u64>()))
+//!     });
+//!     suite.main();
+//! }
+//! ```
+
+pub mod protocol;
+
+#[cfg(feature = "criterion")]
+mod criterion_front;
+#[cfg(feature = "mlx")]
+mod serve;
+#[cfg(feature = "mlx")]
+mod suite;
+
+#[cfg(feature = "mlx")]
+pub use suite::{
+    BenchHandle, BenchOptions, BoxError, Metrics, Routine, Setup, Suite, bin_path, mode_from_env,
+    per_iteration,
+};

@@ -1,0 +1,102 @@
+//! The suite as a server of the A/B protocol: a [`Hello`], then one [`Reply`] per
+//! [`Request`] read from stdin, until stdin closes.
+//!
+//! The protocol owns the process's original stdout: before anything runs, that file
+//! descriptor is duplicated for the replies and descriptor 1 is pointed at stderr, so
+//! that whatever a benchmark, MLX or a library prints cannot corrupt the channel.
+
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use super::protocol::{Hello, PROTOCOL, PROTOCOL_VERSION, Reply, Request};
+use super::suite::{Suite, panic_message};
+
+/// The reply channel: the original stdout, kept private.
+fn take_stdout() -> Box<dyn Write> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        std::io::stdout().flush().ok();
+        // SAFETY: dup and dup2 on the process's own standard descriptors; the duplicate
+        // is owned by the File from here on.
+        unsafe {
+            let fd = libc::dup(1);
+            if fd >= 0 && libc::dup2(2, 1) >= 0 {
+                return Box::new(File::from_raw_fd(fd));
+            }
+        }
+    }
+    Box::new(std::io::stdout())
+}
+
+fn send(out: &mut dyn Write, value: &impl serde::Serialize) -> bool {
+    let line = serde_json::to_string(value).expect("protocol messages serialise");
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
+
+/// Serves `suite` until stdin closes; returns the exit code (0, or 2 when the
+/// channel broke).
+pub(super) fn serve(mut suite: Suite) -> i32 {
+    let mut out = take_stdout();
+    let (environment, error) = match suite.fingerprint() {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e)),
+    };
+    let hello = Hello {
+        protocol: PROTOCOL.into(),
+        version: PROTOCOL_VERSION,
+        group: suite.group.clone(),
+        mode: suite.mode,
+        environment,
+        error,
+        benchmarks: suite.entries.iter().map(|e| e.info()).collect(),
+    };
+    if !send(&mut out, &hello) {
+        return 2;
+    }
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { return 2 };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => answer(&mut suite, req),
+            Err(e) => Reply::failure(format!("not a request of protocol {PROTOCOL_VERSION}: {e}")),
+        };
+        if !send(&mut out, &reply) {
+            return 2;
+        }
+    }
+    0
+}
+
+fn answer(suite: &mut Suite, req: Request) -> Reply {
+    let (id, iters, repeats) = match &req {
+        Request::Prepare { id } => (id, 1, 1),
+        Request::Run { id, iters, repeats } => (id, (*iters).max(1), (*repeats).max(1)),
+    };
+    let mode = suite.mode;
+    let Some(entry) = suite.entries.iter_mut().find(|e| &e.id == id) else {
+        return Reply::failure(format!("no benchmark {id} in group {}", suite.group));
+    };
+    let metrics = entry.metrics.clone();
+    let routine = match entry.routine(mode) {
+        Ok(r) => r,
+        Err(e) => return Reply::failure(e),
+    };
+    let batches = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (0..repeats)
+            .map(|_| as_ns(routine(iters)))
+            .collect::<Vec<f64>>()
+    }));
+    match batches {
+        Ok(each) => Reply::sample(each, metrics.snapshot()),
+        Err(p) => Reply::failure(format!("{id} panicked: {}", panic_message(&p))),
+    }
+}
+
+fn as_ns(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e9
+}

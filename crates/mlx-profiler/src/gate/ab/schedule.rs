@@ -1,0 +1,336 @@
+//! The measurement of one group in alternation: both sides prepare each benchmark,
+//! agree on how many iterations make a sample, then take pairs of samples in the
+//! order baseline, candidate, candidate, baseline (every other pair mirrored), so
+//! that a machine speeding up or slowing down during a pair slows both sides alike.
+//! Each pair gives one log-ratio, candidate over baseline.
+//!
+//! Benchmarks take their pairs in turn (one pair of each, then the next), so that a
+//! noisy minute spreads over all of them instead of spoiling one. A sample of a
+//! batched benchmark is the median of up to five batches, so that a preemption
+//! landing in one batch (a neighbour's time slice is milliseconds) does not move it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::server::BenchServer;
+use crate::bench::protocol::{BenchInfo, Reply, Request, Unit};
+use crate::gate::error::GateError;
+use crate::gate::statistics::median;
+
+/// What one benchmark's pairs measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PairedSamples {
+    /// Unit of the figures.
+    pub unit: Unit,
+    /// Iterations per batch.
+    pub iters: u64,
+    /// Batches per sample (the sample is their median).
+    pub repeats: u32,
+    /// Per-iteration ns of each baseline sample.
+    pub baseline_ns: Vec<f64>,
+    /// Per-iteration ns of each candidate sample.
+    pub candidate_ns: Vec<f64>,
+    /// ln(candidate / baseline), one per pair (two samples of each side).
+    pub log_ratios: Vec<f64>,
+    /// Metrics the baseline side reported last.
+    pub baseline_metrics: BTreeMap<String, f64>,
+    /// Metrics the candidate side reported last.
+    pub candidate_metrics: BTreeMap<String, f64>,
+}
+
+/// One group's two servers and what they measured so far.
+pub struct GroupRun<'a> {
+    base: &'a mut dyn BenchServer,
+    cand: &'a mut dyn BenchServer,
+    /// The benchmarks measured, by id.
+    pub samples: BTreeMap<String, PairedSamples>,
+    /// Target time of one sample (batched benchmarks only).
+    min_sample: Duration,
+    /// Called after every pair with the benchmark's id.
+    on_pair: &'a mut dyn FnMut(&str),
+}
+
+fn ask(server: &mut dyn BenchServer, req: &Request) -> Result<Reply, GateError> {
+    let reply = server.request(req)?;
+    if reply.ok && reply.ns.is_some_and(|ns| ns.is_finite() && ns > 0.0) {
+        Ok(reply)
+    } else {
+        let id = match req {
+            Request::Prepare { id } | Request::Run { id, .. } => id,
+        };
+        Err(GateError::program(
+            server.label(),
+            format!(
+                "{id}: {}",
+                reply
+                    .error
+                    .unwrap_or_else(|| format!("an impossible sample ({:?} ns)", reply.ns))
+            ),
+        ))
+    }
+}
+
+impl<'a> GroupRun<'a> {
+    /// A run of the benchmarks `ids` (present on both sides) of one group.
+    pub fn new(
+        base: &'a mut dyn BenchServer,
+        cand: &'a mut dyn BenchServer,
+        min_sample: Duration,
+        on_pair: &'a mut dyn FnMut(&str),
+    ) -> Self {
+        GroupRun {
+            base,
+            cand,
+            samples: BTreeMap::new(),
+            min_sample,
+            on_pair,
+        }
+    }
+
+    /// Sets `info`'s benchmark up on both sides and fixes its iterations per sample.
+    pub fn prepare(&mut self, info: &BenchInfo, index: usize) -> Result<(), GateError> {
+        let id = &info.id;
+        let prep = Request::Prepare { id: id.clone() };
+        // Alternate which side sets up first.
+        let (first, second): (&mut dyn BenchServer, &mut dyn BenchServer) =
+            if index.is_multiple_of(2) {
+                (&mut *self.base, &mut *self.cand)
+            } else {
+                (&mut *self.cand, &mut *self.base)
+            };
+        ask(first, &prep)?;
+        ask(second, &prep)?;
+        let (mut iters, mut repeats) = (1u64, 1u32);
+        if !info.unbatched {
+            // Double until a batch takes a quarter of the target, then split the
+            // target into up to five batches of at least one iteration.
+            let target = self.min_sample.as_secs_f64() * 1e9;
+            loop {
+                let run = Request::Run {
+                    id: id.clone(),
+                    iters,
+                    repeats: 1,
+                };
+                let tb = ask(self.base, &run)?.ns.unwrap_or(0.0);
+                let tc = ask(self.cand, &run)?.ns.unwrap_or(0.0);
+                let per_iter = tb.max(tc) / iters as f64;
+                if per_iter * iters as f64 >= target / 4.0 || iters >= 1 << 30 {
+                    let fit = (target / per_iter).floor().max(1.0);
+                    repeats = fit.min(5.0) as u32;
+                    iters = ((target / (f64::from(repeats) * per_iter)).ceil() as u64)
+                        .clamp(1, 1 << 32);
+                    break;
+                }
+                iters *= 2;
+            }
+        }
+        self.samples.insert(
+            id.clone(),
+            PairedSamples {
+                unit: info.unit,
+                iters,
+                repeats,
+                ..PairedSamples::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// Takes `n` more pairs of each benchmark in `ids`, in turn.
+    pub fn pairs(&mut self, ids: &[String], n: usize) -> Result<(), GateError> {
+        for round in 0..n {
+            for (k, id) in ids.iter().enumerate() {
+                self.pair(id, round + k)?;
+                (self.on_pair)(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// One pair of `id`: B C C B, or C B B C when `parity` is odd.
+    fn pair(&mut self, id: &str, parity: usize) -> Result<(), GateError> {
+        let s = self
+            .samples
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("{id} was not prepared"));
+        let run = Request::Run {
+            id: id.to_string(),
+            iters: s.iters,
+            repeats: s.repeats,
+        };
+        let mirrored = (parity + s.log_ratios.len()) % 2 == 1;
+        let order: [bool; 4] = if mirrored {
+            [true, false, false, true]
+        } else {
+            [false, true, true, false]
+        };
+        let (mut b, mut c) = (0.0, 0.0);
+        for candidate in order {
+            let server: &mut dyn BenchServer = if candidate {
+                &mut *self.cand
+            } else {
+                &mut *self.base
+            };
+            let reply = ask(server, &run)?;
+            let batch = if reply.each_ns.is_empty() {
+                reply.ns.unwrap_or(0.0)
+            } else {
+                median(&reply.each_ns)
+            };
+            let per_iter = batch / s.iters as f64;
+            if candidate {
+                c += per_iter;
+                s.candidate_ns.push(per_iter);
+                s.candidate_metrics = reply.metrics;
+            } else {
+                b += per_iter;
+                s.baseline_ns.push(per_iter);
+                s.baseline_metrics = reply.metrics;
+            }
+        }
+        s.log_ratios.push((c / b).ln());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::protocol::{BenchMode, Hello};
+
+    /// A fake server: benchmark `i` takes `base_ns[i] × factor` per iteration, with
+    /// a slow drift applied to every request in order (the machine slowing down).
+    struct Fake {
+        hello: Hello,
+        per_iter_ns: f64,
+        factor: f64,
+        clock: std::rc::Rc<std::cell::Cell<u64>>,
+        drift_per_request: f64,
+        log: Vec<String>,
+    }
+
+    impl BenchServer for Fake {
+        fn hello(&self) -> &Hello {
+            &self.hello
+        }
+        fn request(&mut self, req: &Request) -> Result<Reply, GateError> {
+            let t = self.clock.get();
+            self.clock.set(t + 1);
+            let drift = 1.0 + self.drift_per_request * t as f64;
+            let (iters, repeats) = match req {
+                Request::Prepare { .. } => (1, 1),
+                Request::Run { iters, repeats, .. } => (*iters, *repeats),
+            };
+            self.log.push(format!("{iters}"));
+            let mut m = BTreeMap::new();
+            m.insert("bytes".to_string(), 100.0);
+            let batch = self.per_iter_ns * self.factor * drift * iters as f64;
+            Ok(Reply::sample(vec![batch; repeats as usize], m))
+        }
+        fn label(&self) -> &str {
+            "fake"
+        }
+    }
+
+    fn fake(factor: f64, clock: &std::rc::Rc<std::cell::Cell<u64>>) -> Fake {
+        Fake {
+            hello: Hello {
+                protocol: "p".into(),
+                version: 1,
+                group: "g".into(),
+                mode: BenchMode::Quick,
+                environment: None,
+                error: None,
+                benchmarks: vec![],
+            },
+            per_iter_ns: 1000.0,
+            factor,
+            clock: clock.clone(),
+            drift_per_request: 0.01,
+            log: vec![],
+        }
+    }
+
+    #[test]
+    fn mirrored_pairs_cancel_linear_drift_and_recover_the_ratio() {
+        let clock = std::rc::Rc::new(std::cell::Cell::new(0));
+        let (mut b, mut c) = (fake(1.0, &clock), fake(1.10, &clock));
+        let mut pairs_seen = 0;
+        let mut count = |_: &str| pairs_seen += 1;
+        let mut run = GroupRun::new(&mut b, &mut c, Duration::from_micros(100), &mut count);
+        let info = BenchInfo {
+            id: "g/x".into(),
+            unit: Unit::Nanoseconds,
+            unbatched: false,
+        };
+        run.prepare(&info, 0).unwrap();
+        // About 100 µs a sample for the slower side (1.1 µs an iteration, drifting),
+        // in five batches.
+        let (iters, repeats) = (run.samples["g/x"].iters, run.samples["g/x"].repeats);
+        assert_eq!(repeats, 5);
+        assert!((14..=19).contains(&iters), "{iters}");
+        run.pairs(&["g/x".to_string()], 20).unwrap();
+        let s = &run.samples["g/x"];
+        assert_eq!(s.log_ratios.len(), 20);
+        assert_eq!(s.baseline_ns.len(), 40);
+        // Each single ratio is biased by the drift, in alternating directions; the
+        // pair design leaves only a second-order remainder.
+        for r in &s.log_ratios {
+            assert!((r - 1.10f64.ln()).abs() < 0.002, "{r}");
+        }
+        assert_eq!(s.candidate_metrics["bytes"], 100.0);
+        drop(run);
+        assert_eq!(pairs_seen, 20);
+    }
+
+    #[test]
+    fn unbatched_benchmarks_take_one_iteration_a_sample() {
+        let clock = std::rc::Rc::new(std::cell::Cell::new(0));
+        let (mut b, mut c) = (fake(1.0, &clock), fake(1.0, &clock));
+        let mut noop = |_: &str| {};
+        let mut run = GroupRun::new(&mut b, &mut c, Duration::from_millis(50), &mut noop);
+        let info = BenchInfo {
+            id: "g/p".into(),
+            unit: Unit::Nanoseconds,
+            unbatched: true,
+        };
+        run.prepare(&info, 1).unwrap();
+        run.pairs(&["g/p".to_string()], 3).unwrap();
+        assert_eq!(run.samples["g/p"].iters, 1);
+        drop(run);
+        assert!(b.log.iter().all(|i| i == "1"));
+    }
+
+    #[test]
+    fn a_failed_reply_names_the_server_and_the_benchmark() {
+        struct Broken(Hello);
+        impl BenchServer for Broken {
+            fn hello(&self) -> &Hello {
+                &self.0
+            }
+            fn request(&mut self, _: &Request) -> Result<Reply, GateError> {
+                Ok(Reply::failure("set-up of g/x failed: no weights"))
+            }
+            fn label(&self) -> &str {
+                "candidate (g)"
+            }
+        }
+        let clock = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut b = fake(1.0, &clock);
+        let mut c = Broken(b.hello.clone());
+        let mut noop = |_: &str| {};
+        let mut run = GroupRun::new(&mut b, &mut c, Duration::from_millis(1), &mut noop);
+        let info = BenchInfo {
+            id: "g/x".into(),
+            unit: Unit::Nanoseconds,
+            unbatched: false,
+        };
+        let e = run.prepare(&info, 0).unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::PROGRAM);
+        let text = e.to_string();
+        assert!(
+            text.contains("candidate (g)") && text.contains("no weights"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! One side of an A/B run: a bench executable serving the protocol, behind a trait
+//! so that the schedule can be tested with fake servers whose samples are numbers.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use crate::bench::protocol::{Hello, PROTOCOL, PROTOCOL_VERSION, Reply, Request, SERVE_ENV};
+use crate::gate::error::GateError;
+
+/// A bench executable answering the protocol.
+pub trait BenchServer {
+    /// Its greeting: group, environment, benchmarks.
+    fn hello(&self) -> &Hello;
+    /// Sends one request and waits for the reply.
+    fn request(&mut self, req: &Request) -> Result<Reply, GateError>;
+    /// `baseline 1a2b3c4 (warm)`: for messages.
+    fn label(&self) -> &str;
+}
+
+/// How to start a serving executable.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// The bench executable.
+    pub exe: PathBuf,
+    /// Extra environment (the mode, the revision's binary directory, a knob).
+    pub env: Vec<(String, String)>,
+    /// Its label in messages.
+    pub label: String,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+    /// How long one request may take.
+    pub timeout: Duration,
+}
+
+/// A serving child process.
+pub struct ProcessServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<std::io::Result<String>>,
+    hello: Hello,
+    spec: ServerSpec,
+}
+
+/// The last lines of a log, for an error message.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    let tail = all[all.len().saturating_sub(lines)..].join("\n  ");
+    if tail.is_empty() {
+        format!("(its log {} is empty)", path.display())
+    } else {
+        format!("the end of its log ({}):\n  {tail}", path.display())
+    }
+}
+
+impl ProcessServer {
+    /// Starts the executable and reads its greeting.
+    pub fn start(spec: ServerSpec) -> Result<Self, GateError> {
+        if let Some(dir) = spec.log.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| GateError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let log = std::fs::File::create(&spec.log).map_err(|source| GateError::Write {
+            path: spec.log.display().to_string(),
+            source,
+        })?;
+        let mut child = Command::new(&spec.exe)
+            .env(SERVE_ENV, "1")
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| {
+                GateError::program(
+                    &spec.label,
+                    format!("could not start {}: {e}", spec.exe.display()),
+                )
+            })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut server = ProcessServer {
+            child,
+            stdin,
+            lines,
+            hello: Hello {
+                protocol: String::new(),
+                version: 0,
+                group: String::new(),
+                mode: crate::bench::protocol::BenchMode::Quick,
+                environment: None,
+                error: None,
+                benchmarks: Vec::new(),
+            },
+            spec,
+        };
+        let first = server.next_line()?;
+        let hello: Hello = serde_json::from_str(&first).map_err(|e| {
+            GateError::program(
+                &server.spec.label,
+                format!(
+                    "{} does not speak the bench protocol (first line {first:?}: {e}); its \
+                     revision may predate the A/B gate",
+                    server.spec.exe.display()
+                ),
+            )
+        })?;
+        if hello.protocol != PROTOCOL || hello.version != PROTOCOL_VERSION {
+            return Err(GateError::program(
+                &server.spec.label,
+                format!(
+                    "speaks {} version {}, this gate speaks {PROTOCOL} version {PROTOCOL_VERSION}",
+                    hello.protocol, hello.version
+                ),
+            ));
+        }
+        server.hello = hello;
+        Ok(server)
+    }
+
+    fn next_line(&mut self) -> Result<String, GateError> {
+        match self.lines.recv_timeout(self.spec.timeout) {
+            Ok(Ok(line)) => Ok(line),
+            Ok(Err(e)) => Err(self.failure(format!("its output could not be read: {e}"))),
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                Err(self.failure(format!(
+                    "no answer within {} s; killed",
+                    self.spec.timeout.as_secs()
+                )))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self
+                    .child
+                    .wait()
+                    .map_or_else(|e| e.to_string(), |s| s.to_string());
+                Err(self.failure(format!("it exited ({status})")))
+            }
+        }
+    }
+
+    fn failure(&self, problem: String) -> GateError {
+        GateError::program(
+            &self.spec.label,
+            format!("{problem}; {}", log_tail(&self.spec.log, 12)),
+        )
+    }
+}
+
+impl BenchServer for ProcessServer {
+    fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    fn request(&mut self, req: &Request) -> Result<Reply, GateError> {
+        let line = serde_json::to_string(req).expect("requests serialise");
+        let sent = self
+            .stdin
+            .as_mut()
+            .map(|s| writeln!(s, "{line}").and_then(|()| s.flush()));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(self.failure("its input closed".into()));
+        }
+        let answer = self.next_line()?;
+        serde_json::from_str(&answer)
+            .map_err(|e| self.failure(format!("answered {answer:?}, not a reply: {e}")))
+    }
+
+    fn label(&self) -> &str {
+        &self.spec.label
+    }
+}
+
+impl Drop for ProcessServer {
+    fn drop(&mut self) {
+        // Closing stdin ends the serve loop; a server that does not stop is killed.
+        drop(self.stdin.take());
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

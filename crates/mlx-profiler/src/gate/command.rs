@@ -1,0 +1,286 @@
+//! The gate as a command: the options every front end shares (`mlx-bench compare`,
+//! `cargo xtask bench-compare`), the choice between the A/B and the stored
+//! comparison, and the outputs. Front ends flatten [`CompareArgs`] into their own
+//! command line and call [`compare`], then [`report`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::ab::{self, AbOptions, revision::BuildSpec};
+use super::baseline::Baseline;
+use super::error::GateError;
+use super::formats::{bmf, github_action, json, markdown, terminal};
+use super::run::BenchRun;
+use super::stored;
+use super::thresholds::GateThresholds;
+use super::verdict::{Comparison, Verdict};
+use crate::atomic::write_atomic;
+use crate::bench::protocol::BenchMode;
+use crate::exit;
+use crate::provenance::Provenance;
+
+/// Options of a comparison.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// The baseline revision for the A/B gate (a commit, tag or branch; `HEAD~1`,
+    /// `origin/main`, ...). Default: the commit recorded in the most recent baseline
+    /// under the baseline directory for this mode.
+    #[arg(long, env = "COLDSTART_AGAINST")]
+    pub against: Option<String>,
+    /// Compare this run's Criterion samples with the samples stored for this
+    /// environment instead of measuring the baseline revision alongside (no rebuild;
+    /// valid on a quiet, dedicated machine only).
+    #[arg(long, env = "COLDSTART_GATE_STORED")]
+    pub stored: bool,
+    /// Judge only benchmarks whose id is or starts with this (repeatable); the
+    /// others are reported as skipped.
+    #[arg(long = "only", value_name = "ID")]
+    pub only: Vec<String>,
+    /// The gate's thresholds file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "benches/thresholds.toml",
+        env = "COLDSTART_GATE_THRESHOLDS"
+    )]
+    pub thresholds: PathBuf,
+    /// The baseline store.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "baselines",
+        env = "COLDSTART_BASELINES"
+    )]
+    pub baselines: PathBuf,
+    /// A/B: always build the baseline revision, even when no input of the benches
+    /// changed since it (the run is then an A/A run of two builds).
+    #[arg(long)]
+    pub no_reuse: bool,
+    /// A/B: where built revisions are cached (default: <target dir>/coldstart-ab).
+    #[arg(long, value_name = "DIR", env = "COLDSTART_AB_CACHE")]
+    pub ab_cache: Option<PathBuf>,
+    /// A/B: seconds one request to a bench executable may take before it is killed.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+    /// Stored: without a baseline for this environment, compare with the nearest one
+    /// (every line of the output says so) instead of exiting with 3.
+    #[arg(long)]
+    pub allow_env_mismatch: bool,
+    /// Stored: accept a run and a baseline that hold different benchmarks.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Criterion's output directory, for the stored comparison (default:
+    /// $CRITERION_HOME, else <target dir>/criterion).
+    #[arg(long, value_name = "DIR", env = "COLDSTART_CRITERION_DIR")]
+    pub criterion_dir: Option<PathBuf>,
+    /// Output files.
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+}
+
+impl CompareArgs {
+    /// The defaults, with whatever `COLDSTART_*` variables set: for a front end that
+    /// runs the gate without a command line of its own (`cargo xtask test`).
+    pub fn from_env() -> Self {
+        use clap::{Args as _, FromArgMatches as _};
+        let cmd = CompareArgs::augment_args(clap::Command::new("gate"));
+        let m = cmd
+            .try_get_matches_from(["gate"])
+            .unwrap_or_else(|e| e.exit());
+        CompareArgs::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Files a comparison can also be written to.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArgs {
+    /// Also write the Markdown verdict here (a PR comment, a job summary).
+    #[arg(long, value_name = "FILE", env = "COLDSTART_GATE_MARKDOWN")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the JSON comparison here (docs/formats/comparison.md).
+    #[arg(long, value_name = "FILE", env = "COLDSTART_GATE_JSON")]
+    pub json: Option<PathBuf>,
+    /// Also write Bencher Metric Format here.
+    #[arg(long, value_name = "FILE", env = "COLDSTART_GATE_BMF")]
+    pub bmf: Option<PathBuf>,
+    /// Also write github-action-benchmark's customSmallerIsBetter array here.
+    #[arg(long, value_name = "FILE", env = "COLDSTART_GATE_GITHUB_ACTION")]
+    pub github_action: Option<PathBuf>,
+}
+
+/// What is benchmarked: the package whose bench targets the gate runs.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The repository root.
+    pub workspace: PathBuf,
+    /// The package owning the benches.
+    pub package: String,
+    /// Its bench targets (built on the harness in [`crate::bench`]).
+    pub benches: Vec<String>,
+}
+
+fn resolve(workspace: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        workspace.join(p)
+    }
+}
+
+/// Where Criterion wrote, for the workspace at `workspace`.
+pub fn criterion_dir(workspace: &Path) -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from)
+        .join("criterion")
+}
+
+/// The A/B baseline revision: `--against`, else the latest baseline's commit.
+pub fn baseline_revision(
+    args: &CompareArgs,
+    workspace: &Path,
+    mode: BenchMode,
+) -> Result<String, GateError> {
+    if let Some(r) = &args.against {
+        return Ok(r.clone());
+    }
+    let dir = resolve(workspace, &args.baselines);
+    match Baseline::latest_commit(&dir, mode.as_str())? {
+        Some((_, commit)) => Ok(commit),
+        None => Err(GateError::Usage {
+            problem: format!(
+                "no baseline under {} names a commit for {mode} mode, so there is no default \
+                 revision to measure against",
+                dir.display()
+            ),
+            fix: "pass --against REV (for example HEAD~1 or origin/main), or record a baseline \
+                  from a clean tree with `cargo xtask bench-save`"
+                .into(),
+        }),
+    }
+}
+
+/// Runs the comparison `args` asks for. `candidate_env` is extra environment for
+/// the candidate's bench executables only (the calibration's knobs).
+pub fn compare(
+    args: &CompareArgs,
+    target: &Target,
+    mode: BenchMode,
+    candidate_env: Vec<(String, String)>,
+    progress: bool,
+) -> Result<Comparison, GateError> {
+    let ws = &target.workspace;
+    let thresholds_path = resolve(ws, &args.thresholds);
+    let thresholds = GateThresholds::load(&thresholds_path)?;
+    let provenance = Provenance::current();
+    if args.stored {
+        let dir = args
+            .criterion_dir
+            .clone()
+            .unwrap_or_else(|| criterion_dir(ws));
+        let run = BenchRun::read(&dir)?;
+        let known: Vec<String> = run.benchmarks.keys().cloned().collect();
+        thresholds.check_ids(&known, &thresholds_path.display().to_string())?;
+        let chosen = Baseline::choose(
+            &resolve(ws, &args.baselines),
+            &run.environment,
+            args.allow_env_mismatch,
+        )?;
+        let mut c = stored::compare(&chosen, &run, &thresholds, provenance);
+        let (new, missing) = (c.count(Verdict::New), c.count(Verdict::Missing));
+        if (new > 0 || missing > 0) && !args.allow_partial {
+            let ids = |v: Verdict| -> Vec<&str> {
+                c.benchmarks
+                    .iter()
+                    .filter(|b| b.verdict == v)
+                    .map(|b| b.id.as_str())
+                    .collect()
+            };
+            return Err(GateError::bad(
+                &chosen.path,
+                format!(
+                    "the run and this baseline hold different benchmarks (missing from the run: \
+                     {:?}; not in the baseline: {:?})",
+                    ids(Verdict::Missing),
+                    ids(Verdict::New)
+                ),
+                "run every group, record a new baseline on purpose (cargo xtask bench-save), or \
+                 pass --allow-partial",
+            ));
+        }
+        // With --allow-partial a benchmark the run lacks was left out on purpose.
+        for b in c
+            .benchmarks
+            .iter_mut()
+            .filter(|b| b.verdict == Verdict::Missing)
+        {
+            b.verdict = Verdict::Skipped;
+            b.reason = "not in this run (--allow-partial)".into();
+        }
+        c.notes.push(
+            "stored comparison: the baseline's samples were measured at another time; valid \
+             only on a quiet, dedicated machine"
+                .into(),
+        );
+        return Ok(c);
+    }
+    let against = baseline_revision(args, ws, mode)?;
+    let opts = AbOptions {
+        build: BuildSpec {
+            workspace: ws.clone(),
+            package: target.package.clone(),
+            benches: target.benches.clone(),
+            cache: args
+                .ab_cache
+                .clone()
+                .unwrap_or_else(|| ab::default_cache(ws)),
+            cargo: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+        },
+        against,
+        mode,
+        thresholds,
+        only: args.only.clone(),
+        candidate_env,
+        reuse_identical: !args.no_reuse,
+        timeout: Duration::from_secs(args.timeout),
+        progress,
+    };
+    ab::run(&opts, provenance)
+}
+
+/// Prints the comparison's table, writes the files `outputs` asks for, and returns
+/// the exit code: [`exit::FAILED`] when anything fails the gate, else [`exit::OK`].
+pub fn report(c: &Comparison, outputs: &OutputArgs) -> Result<u8, GateError> {
+    print!("{}", terminal::render(c));
+    type Render = fn(&Comparison) -> String;
+    let files: [(&Option<PathBuf>, Render); 4] = [
+        (&outputs.markdown, markdown::render),
+        (&outputs.json, json::render),
+        (&outputs.bmf, bmf::render),
+        (&outputs.github_action, github_action::render),
+    ];
+    for (path, render) in files {
+        if let Some(p) = path {
+            write_atomic(p, render(c).as_bytes()).map_err(|source| GateError::Write {
+                path: p.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(if c.regressed() {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// Stores the run in Criterion's directory `dir` as its environment's baseline under
+/// `baselines`; returns the file written.
+pub fn save(dir: &Path, baselines: &Path) -> Result<(PathBuf, usize), GateError> {
+    let run = BenchRun::read(dir)?;
+    let baseline = Baseline::of(&run, Provenance::current());
+    let path = baseline.save(baselines)?;
+    Ok((path, run.benchmarks.len()))
+}

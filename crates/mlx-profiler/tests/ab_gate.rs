@@ -1,0 +1,243 @@
+//! The A/B gate end to end on a throw-away git repository: a package with one bench
+//! target that speaks the bench protocol by hand (`tests/ab_fixture/bench.rs`), built
+//! by Cargo at a committed revision in the gate's worktree and from the working
+//! tree, measured in alternation, judged. Real code changes, not knobs: the work an
+//! iteration does is a constant in the source.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mlx_profiler::bench::protocol::BenchMode;
+use mlx_profiler::exit;
+use mlx_profiler::gate::command::{self, CompareArgs, Target};
+use mlx_profiler::gate::verdict::Verdict;
+
+const BENCH: &str = include_str!("ab_fixture/bench.rs");
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A repository with the fixture committed at WORK = 20000; returns it and the commit.
+fn project() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("benches")).unwrap();
+    std::fs::create_dir_all(p.join("src")).unwrap();
+    std::fs::write(
+        p.join("Cargo.toml"),
+        "[package]\nname = \"synth\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
+         [[bench]]\nname = \"synth\"\npath = \"benches/synth.rs\"\nharness = false\n\n\
+         [profile.bench]\nincremental = false\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("src/lib.rs"), "").unwrap();
+    std::fs::write(p.join("benches/synth.rs"), BENCH).unwrap();
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nthreshold = 0.05\npairs = 12\nmax_pairs = 36\n",
+    )
+    .unwrap();
+    std::fs::write(p.join(".gitignore"), "/target\n").unwrap();
+    git(p, &["init", "--quiet"]);
+    git(p, &["add", "."]);
+    git(p, &["commit", "--quiet", "-m", "base"]);
+    let commit = git(p, &["rev-parse", "HEAD"]);
+    (dir, commit)
+}
+
+fn args(dir: &Path, against: &str) -> CompareArgs {
+    let mut a = CompareArgs::from_env();
+    a.against = Some(against.into());
+    a.thresholds = dir.join("thresholds.toml");
+    a.ab_cache = Some(dir.join("target/ab"));
+    a.timeout = 120;
+    a
+}
+
+fn target(dir: &Path) -> Target {
+    Target {
+        workspace: dir.to_path_buf(),
+        package: "synth".into(),
+        benches: vec!["synth".into()],
+    }
+}
+
+/// The A/B gate on the project at `dir` against `rev`, `env` for the candidate only.
+fn gate(
+    dir: &Path,
+    rev: &str,
+    env: Vec<(String, String)>,
+) -> Result<mlx_profiler::gate::verdict::Comparison, mlx_profiler::gate::error::GateError> {
+    command::compare(&args(dir, rev), &target(dir), BenchMode::Quick, env, false)
+}
+
+fn edit(dir: &Path, from: &str, to: &str) {
+    let f: PathBuf = dir.join("benches/synth.rs");
+    let s = std::fs::read_to_string(&f).unwrap();
+    assert!(s.contains(from));
+    std::fs::write(&f, s.replace(from, to)).unwrap();
+}
+
+#[test]
+fn a_real_slowdown_fails_and_unchanged_code_passes() {
+    let (dir, commit) = project();
+    let p = dir.path();
+
+    // Unchanged: the baseline runs the candidate's own binaries (an A/A run).
+    let c = gate(p, &commit, vec![]).unwrap();
+    assert!(!c.regressed(), "{c:#?}");
+    assert_eq!(c.benchmarks.len(), 1);
+    assert!(c.notes.iter().any(|n| n.contains("A/A")), "{:?}", c.notes);
+
+    // Twice the work an iteration: the baseline revision is built in the worktree.
+    edit(p, "const WORK: u64 = 20_000;", "const WORK: u64 = 40_000;");
+    let c = gate(p, &commit, vec![]).unwrap();
+    let b = &c.benchmarks[0];
+    assert_eq!(b.verdict, Verdict::Regressed, "{b:#?}");
+    let change = b.shift.unwrap().change;
+    assert!((0.6..1.4).contains(&change), "{change}");
+    // The metric (steps per iteration) doubled too.
+    assert!(b.metrics.iter().any(|m| m.name == "steps" && m.regressed));
+    assert_eq!(
+        command::report(&c, &Default::default()).unwrap(),
+        exit::FAILED
+    );
+    let cached: Vec<_> = std::fs::read_dir(p.join("target/ab/revisions"))
+        .unwrap()
+        .collect();
+    assert_eq!(cached.len(), 1, "the baseline revision is cached");
+
+    // Faster by the same factor the other way is an improvement, not a failure.
+    edit(p, "const WORK: u64 = 40_000;", "const WORK: u64 = 10_000;");
+    let c = gate(p, &commit, vec![]).unwrap();
+    assert_eq!(
+        c.benchmarks[0].verdict,
+        Verdict::Improved,
+        "{:#?}",
+        c.benchmarks[0]
+    );
+    assert!(!c.regressed());
+}
+
+#[test]
+fn a_benchmark_that_disappears_fails_unless_filtered_and_a_new_one_does_not() {
+    let (dir, commit) = project();
+    let p = dir.path();
+    // The baseline gains a second benchmark the working tree then drops.
+    edit(
+        p,
+        "const EXTRA: &str = \"\";",
+        "const EXTRA: &str = \"extra\";",
+    );
+    git(p, &["commit", "--quiet", "-am", "extra"]);
+    let with_extra = git(p, &["rev-parse", "HEAD"]);
+    edit(
+        p,
+        "const EXTRA: &str = \"extra\";",
+        "const EXTRA: &str = \"\";",
+    );
+    let c = gate(p, &with_extra, vec![]).unwrap();
+    let extra = c.benchmarks.iter().find(|b| b.id == "synth/extra").unwrap();
+    assert_eq!(extra.verdict, Verdict::Missing);
+    assert!(c.regressed());
+    let mut only = args(p, &with_extra);
+    only.only = vec!["synth/work".into()];
+    let c = command::compare(&only, &target(p), BenchMode::Quick, vec![], false).unwrap();
+    let extra = c.benchmarks.iter().find(|b| b.id == "synth/extra").unwrap();
+    assert_eq!(extra.verdict, Verdict::Skipped);
+    assert!(!c.regressed());
+    // Against the first commit the extra one is new: reported, not failing.
+    edit(
+        p,
+        "const EXTRA: &str = \"\";",
+        "const EXTRA: &str = \"extra\";",
+    );
+    let c = gate(p, &commit, vec![]).unwrap();
+    let extra = c.benchmarks.iter().find(|b| b.id == "synth/extra").unwrap();
+    assert_eq!(extra.verdict, Verdict::New);
+    assert!(!c.regressed());
+}
+
+#[test]
+fn an_unknown_revision_a_broken_baseline_and_a_crashing_bench_have_their_own_codes() {
+    let (dir, commit) = project();
+    let p = dir.path();
+    let e = gate(p, "no-such-rev", vec![]).unwrap_err();
+    assert_eq!(e.exit_code(), exit::REVISION);
+    assert!(
+        e.to_string().contains("no-such-rev") && e.to_string().contains("--against"),
+        "{e}"
+    );
+
+    // A baseline revision that does not compile.
+    edit(
+        p,
+        "fn work(n: u64) -> u64 {",
+        "fn work(n: u64) -> u64 { compile_error!(\"broken\");",
+    );
+    git(p, &["commit", "--quiet", "-am", "broken"]);
+    let broken = git(p, &["rev-parse", "HEAD"]);
+    edit(
+        p,
+        "fn work(n: u64) -> u64 { compile_error!(\"broken\");",
+        "fn work(n: u64) -> u64 {",
+    );
+    let e = gate(p, &broken, vec![]).unwrap_err();
+    assert_eq!(e.exit_code(), exit::REVISION, "{e}");
+    assert!(e.to_string().contains("does not build"), "{e}");
+
+    // A candidate whose bench executable dies: exit 4, naming it.
+    let e = gate(p, &commit, vec![("FIXTURE_CRASH".into(), "1".into())]).unwrap_err();
+    assert_eq!(e.exit_code(), exit::PROGRAM, "{e}");
+    assert!(e.to_string().contains("candidate"), "{e}");
+}
+
+#[test]
+fn a_shallow_clone_says_how_to_fetch_the_baseline() {
+    let (dir, _) = project();
+    let p = dir.path();
+    let first = git(p, &["rev-parse", "HEAD"]);
+    std::fs::write(p.join("README"), "x").unwrap();
+    git(p, &["add", "README"]);
+    git(p, &["commit", "--quiet", "-m", "second"]);
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", p.display());
+    git(
+        clone.path(),
+        &["clone", "--quiet", "--depth", "1", &url, "c"],
+    );
+    let c = clone.path().join("c");
+    let e = command::compare(
+        &args(&c, &first),
+        &target(&c),
+        BenchMode::Quick,
+        vec![],
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), exit::REVISION);
+    let text = e.to_string();
+    assert!(
+        text.contains("shallow") && text.contains("fetch-depth: 0"),
+        "{text}"
+    );
+}
