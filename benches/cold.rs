@@ -1,6 +1,6 @@
 //! Cold group: fresh `mlx-probe` processes, one per iteration; the time of each
-//! iteration is the duration the probe itself reports for the measured phase
-//! (Criterion's `iter_custom`), so process exit and the parent's polling do not count.
+//! iteration is the duration the probe itself reports for the measured phase, so
+//! process exit and the parent's polling do not count.
 //!
 //! - `process_ready`: spawn to MLX initialised (`runtime_init`), tiny fixture.
 //! - `first_forward/kernel_cold` and `/kernel_warm`: the first forward pass of the
@@ -10,29 +10,24 @@
 //!   (~80 MB) after evicting the file from the page cache, and with it cached.
 //!
 //! Deterministic metric: `jit_kernels_compiled` by a kernel-cold first forward.
-//! The probe is found next to the bench executable's directory (build it with
-//! `cargo build --release -p mlx-fixtures --bin mlx-probe`; `cargo xtask bench` does)
-//! or at `$COLDSTART_PROBE`.
+//! The probe is the one Cargo built from this source for the bench
+//! (`CARGO_BIN_EXE_mlx-probe`), or the measured revision's when the A/B gate runs
+//! this executable, or `$COLDSTART_PROBE`.
 
 mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use mlx_coldstart::fixtures::encoder::{self, Preset};
+use mlx_coldstart::profiler::bench::{BoxError, Setup, bin_path};
 use mlx_coldstart::profiler::cache_state::{CacheDirs, CacheState};
-use mlx_coldstart::profiler::probe_runner::{ProbeRunner, ProbeSample, ProcessProbe};
+use mlx_coldstart::profiler::probe_runner::{ProbeRunner, ProcessProbe};
 
 fn probe(fixture: &str, until: &str) -> ProcessProbe {
-    let exe = ProcessProbe::default_exe();
-    assert!(
-        exe.exists(),
-        "the cold group needs mlx-probe at {}: build it with \
-         `cargo build --release -p mlx-fixtures --bin mlx-probe` (cargo xtask bench does), \
-         or set COLDSTART_PROBE",
-        exe.display()
-    );
+    let exe = std::env::var_os("COLDSTART_PROBE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin_path("mlx-probe", env!("CARGO_BIN_EXE_mlx-probe")));
     ProcessProbe {
         exe,
         fixture: fixture.into(),
@@ -42,92 +37,73 @@ fn probe(fixture: &str, until: &str) -> ProcessProbe {
     }
 }
 
-/// One probe in `state`; panics with the probe's own error (a bench cannot go on).
-fn run(p: &ProcessProbe, dirs: &CacheDirs, state: CacheState, evict: &[PathBuf]) -> ProbeSample {
-    let env = dirs.prepare(state, evict).expect("cache state");
-    p.run(state, 0, &env).expect("probe run")
+/// A bench of the probe's `phase` in `state`: each iteration is a fresh process.
+/// `since_spawn` times from the spawn instead of from the previous mark.
+fn probe_bench(
+    fixture: &'static str,
+    phase: &'static str,
+    state: CacheState,
+    since_spawn: bool,
+    evict: Vec<PathBuf>,
+) -> impl FnOnce(&mut Setup) -> Result<Box<dyn FnMut(u64) -> Duration>, BoxError> {
+    move |setup| {
+        let root = tempfile::tempdir()?;
+        let dirs = CacheDirs::new(root.path().to_path_buf())?;
+        let p = probe(fixture, phase);
+        // Prime the warm JIT directory, and fail here, with the probe's own message,
+        // rather than inside a measurement.
+        let env = dirs.prepare(CacheState::Warm, &[])?;
+        p.run(CacheState::Warm, 0, &env)?;
+        let metrics = setup.metrics();
+        Ok(Box::new(move |iters| {
+            let _keep = &root;
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let env = dirs.prepare(state, &evict).expect("cache state");
+                let s = p.run(state, i as usize, &env).expect("probe run");
+                total += if since_spawn {
+                    s.since_spawn(phase)
+                } else {
+                    s.phase_duration(phase)
+                }
+                .unwrap_or_else(|| panic!("the probe did not mark {phase}"));
+                if state == CacheState::KernelCold {
+                    let n = CacheDirs::compiled_kernels(&env.tmpdir);
+                    metrics.set("jit_kernels_compiled", n as f64);
+                }
+            }
+            total
+        }))
+    }
 }
 
-fn cold(c: &mut Criterion) {
-    let mut rec = common::Record::start("cold");
-    let root = tempfile::tempdir().expect("a temporary directory for JIT caches");
-    let dirs = CacheDirs::new(root.path().to_path_buf()).expect("cache dirs");
-    let mut group = c.benchmark_group("cold");
-    group.sampling_mode(SamplingMode::Flat);
-
-    let ready = probe("tiny", "runtime_init");
-    group.bench_function("process_ready", |b| {
-        rec.ran("cold/process_ready");
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    run(&ready, &dirs, CacheState::Warm, &[])
-                        .since_spawn("runtime_init")
-                        .expect("runtime_init mark")
-                })
-                .sum()
-        })
-    });
-
-    let forward = probe("tiny", "first_forward");
-    // Prime the shared (warm) JIT directory once.
-    run(&forward, &dirs, CacheState::Warm, &[]);
+fn main() {
+    let mut s = common::suite("cold");
+    s.bench(
+        "process_ready",
+        probe_bench("tiny", "runtime_init", CacheState::Warm, true, vec![]),
+    )
+    .unbatched();
     for (id, state) in [
         ("first_forward/kernel_cold", CacheState::KernelCold),
         ("first_forward/kernel_warm", CacheState::KernelWarm),
     ] {
-        let full = format!("cold/{id}");
-        group.bench_function(id, |b| {
-            rec.ran(&full);
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let env = dirs.prepare(state, &[]).expect("cache state");
-                    let s = forward.run(state, 0, &env).expect("probe run");
-                    total += s.phase_duration("first_forward").expect("first_forward");
-                    if state == CacheState::KernelCold {
-                        let n = CacheDirs::compiled_kernels(&env.tmpdir);
-                        rec.metric(&full, "jit_kernels_compiled", n as f64);
-                    }
-                }
-                total
-            })
-        });
+        s.bench(
+            id,
+            probe_bench("tiny", "first_forward", state, false, vec![]),
+        )
+        .unbatched();
     }
-
-    let weights = encoder::weights_file(Preset::Base).expect("base weights");
-    let load = probe("base", "weights_load");
+    let base = encoder::weights_file(Preset::Base).expect("base weights");
     for (id, state) in [
         ("weights_load/page_cold", CacheState::PageCold),
         ("weights_load/page_warm", CacheState::Warm),
     ] {
-        let evict = [weights.clone()];
-        group.bench_function(id, |b| {
-            rec.ran(&format!("cold/{id}"));
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        run(&load, &dirs, state, &evict)
-                            .phase_duration("weights_load")
-                            .expect("weights_load mark")
-                    })
-                    .sum()
-            })
-        });
+        s.bench(
+            id,
+            probe_bench("base", "weights_load", state, false, vec![base.clone()]),
+        )
+        .unbatched();
     }
-    group.finish();
+    s.main();
 }
-
-fn config() -> Criterion {
-    // Each iteration is a process (a kernel-cold one takes over a second): few
-    // samples, flat sampling (one iteration each), no long warm-up.
-    let c = common::config();
-    if common::quick_mode() {
-        c.sample_size(10).warm_up_time(Duration::from_millis(100))
-    } else {
-        c.sample_size(20).warm_up_time(Duration::from_millis(500))
-    }
-}
-
-criterion_group! { name = benches; config = config(); targets = cold }
-criterion_main!(benches);

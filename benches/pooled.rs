@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use mlx_coldstart::fixtures::tiny::TinyModel;
 use mlx_coldstart::manager::{Manager, config::Preset};
+use mlx_coldstart::profiler::bench::per_iteration;
 use mlx_rs::{Array, ops};
 
 /// Arrays of 16 Ki to 1 Mi f32 elements, allocated, combined and evaluated, 24 at a time:
@@ -32,93 +32,80 @@ fn allocation_round() {
     }
 }
 
-fn pooled(c: &mut Criterion) {
-    // glibc raises its mmap threshold after freeing large blocks, so whether a freed
-    // buffer comes back from the heap or from fresh pages depended on history and
-    // made the cache-off figure bimodal (44 or 155 ms). A fixed threshold stops that.
+/// glibc raises its mmap threshold after freeing large blocks, so whether a freed
+/// buffer comes back from the heap or from fresh pages depended on history and made
+/// the cache-off figure bimodal (44 or 155 ms). A fixed threshold stops that. Other C
+/// libraries have no such knob; there the figure may stay bimodal.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
     // SAFETY: mallopt only changes the allocator's tuning; no memory is touched.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
-    let mut rec = common::Record::start("pooled");
-    let mut group = c.benchmark_group("pooled");
+}
 
-    let pool = Manager::builder(TinyModel::load)
-        .preset(Preset::Aggressive)
-        .build();
-    pool.wait_for_prewarm();
-    drop(pool.get().expect("instance"));
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}
+
+fn main() {
+    fix_mmap_threshold();
+    let mut s = common::suite("pooled");
     for threads in [1u64, 4] {
-        let id = format!("checkout/threads_{threads}");
-        let full = format!("pooled/{id}");
-        group.bench_function(&id, |b| {
-            rec.ran(&full);
+        s.bench(&format!("checkout/threads_{threads}"), move |setup| {
+            let pool = Manager::builder(TinyModel::load)
+                .preset(Preset::Aggressive)
+                .build();
+            pool.wait_for_prewarm();
+            drop(pool.get()?);
             // One iteration is one checkout and return; the iterations are spread over
             // the threads and the wall time is what the whole batch took.
-            b.iter_custom(|iters| {
+            let metrics = setup.metrics();
+            Ok(move |iters: u64| {
                 let t = Instant::now();
                 if threads == 1 {
                     // No thread to spawn: the uncontended checkout alone.
                     for _ in 0..iters {
                         drop(pool.get().expect("checkout"));
                     }
-                    return t.elapsed();
+                } else {
+                    std::thread::scope(|sc| {
+                        for k in 0..threads {
+                            let share = iters / threads + u64::from(k < iters % threads);
+                            let pool = &pool;
+                            sc.spawn(move || {
+                                for _ in 0..share {
+                                    drop(pool.get().expect("checkout"));
+                                }
+                            });
+                        }
+                    });
                 }
-                std::thread::scope(|s| {
-                    for k in 0..threads {
-                        let share = iters / threads + u64::from(k < iters % threads);
-                        let pool = &pool;
-                        s.spawn(move || {
-                            for _ in 0..share {
-                                drop(pool.get().expect("checkout"));
-                            }
-                        });
-                    }
-                });
-                t.elapsed()
+                let took = t.elapsed();
+                metrics.set("instances_built", pool.stats().instances_built as f64);
+                took
             })
         });
     }
-    rec.metric(
-        "pooled/checkout/threads_4",
-        "instances_built",
-        pool.stats().instances_built as f64,
-    );
-    drop(pool);
-
-    let default_limit = mlx_rs::memory::set_cache_limit(usize::MAX).expect("cache limit");
-    mlx_rs::memory::set_cache_limit(default_limit).expect("cache limit");
-    for (id, limit) in [
-        ("alloc_heavy/cache_on", default_limit),
-        ("alloc_heavy/cache_off", 0),
+    for (id, cache_on) in [
+        ("alloc_heavy/cache_on", true),
+        ("alloc_heavy/cache_off", false),
     ] {
-        let full = format!("pooled/{id}");
-        mlx_rs::memory::set_cache_limit(limit).expect("cache limit");
-        mlx_rs::memory::clear_cache().expect("clear cache");
-        allocation_round();
-        mlx_rs::memory::reset_peak_memory().expect("reset peak");
-        allocation_round();
-        rec.metric(
-            &full,
-            "mlx_peak_bytes",
-            mlx_rs::memory::peak_memory().expect("peak") as f64,
-        );
-        group.bench_function(id, |b| {
-            rec.ran(&full);
-            b.iter(allocation_round)
+        s.bench(id, move |setup| {
+            let default_limit = mlx_rs::memory::set_cache_limit(usize::MAX)?;
+            let limit = if cache_on { default_limit } else { 0 };
+            mlx_rs::memory::set_cache_limit(limit)?;
+            mlx_rs::memory::clear_cache()?;
+            allocation_round();
+            mlx_rs::memory::reset_peak_memory()?;
+            allocation_round();
+            setup.metric("mlx_peak_bytes", mlx_rs::memory::peak_memory()? as f64);
+            // The limit holds for this benchmark's routine: set it before each batch,
+            // since the other setting's benchmark may have run in between.
+            Ok(move |iters: u64| {
+                mlx_rs::memory::set_cache_limit(limit).expect("cache limit");
+                per_iteration(allocation_round)(iters)
+            })
         });
     }
-    mlx_rs::memory::set_cache_limit(default_limit).expect("cache limit");
-    group.finish();
+    s.main();
 }
-
-fn config() -> Criterion {
-    common::config().measurement_time(if common::quick_mode() {
-        Duration::from_secs(1)
-    } else {
-        Duration::from_secs(4)
-    })
-}
-
-criterion_group! { name = benches; config = config(); targets = pooled }
-criterion_main!(benches);

@@ -8,17 +8,17 @@
 //! and the 1024x1024 f32 matmul throughput (median and range of several runs), the
 //! figure that tells a slow reference BLAS from OpenBLAS at a glance.
 //!
-//! Deterministic metrics (side file): MLX peak and active bytes of one forward pass.
+//! Deterministic metrics: MLX peak and active bytes of one forward pass.
 
 mod common;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mlx_coldstart::fixtures::encoder::{self, Encoder, Preset};
 use mlx_coldstart::fixtures::{data, workloads};
 use mlx_coldstart::manager::info::RuntimeInfo;
+use mlx_coldstart::profiler::bench::{Suite, per_iteration, protocol::SERVE_ENV};
 use mlx_rs::{Array, fast, ops};
 
 /// Side length of the throughput matmul.
@@ -39,10 +39,10 @@ fn matmul_gflops(runs: usize) -> (f64, f64, f64) {
     (rates[rates.len() / 2], rates[0], rates[rates.len() - 1])
 }
 
-fn report_environment() {
+fn report_environment(quick: bool) {
     let info = RuntimeInfo::detect().expect("MLX runtime information");
     println!("environment: {info}");
-    let (median, lo, hi) = matmul_gflops(if common::quick_mode() { 5 } else { 11 });
+    let (median, lo, hi) = matmul_gflops(if quick { 5 } else { 11 });
     println!(
         "matmul {MATMUL_N}x{MATMUL_N} f32: median {median:.1} GFLOP/s (range {lo:.1}-{hi:.1}) with {}",
         info.blas
@@ -143,54 +143,27 @@ fn forward_memory(model: &mut Encoder, input: &mlx_rs::Array) -> (f64, f64) {
     (peak, active)
 }
 
-fn warm(c: &mut Criterion) {
-    report_environment();
-    let mut rec = common::Record::start("warm");
-    let mut group = c.benchmark_group("warm");
-
-    for preset in [Preset::Tiny, Preset::Small] {
-        let id = format!("forward_{}", preset.name());
-        let full = format!("warm/{id}");
-        let mut model = Encoder::load(preset).expect("encoder");
-        let input = encoder::input(preset, 7);
-        model.forward(&input).expect("first forward compiles");
-        let (peak, active) = forward_memory(&mut model, &input);
-        rec.metric(&full, "mlx_peak_bytes", peak);
-        rec.metric(&full, "mlx_active_bytes", active);
-        group.throughput(Throughput::Elements(1));
-        group.bench_function(&id, |b| {
-            rec.ran(&full);
-            b.iter(|| model.forward(black_box(&input)).expect("forward"))
-        });
-    }
-
-    let reference = ReferenceBlock::new();
-    reference.run();
-    group.bench_function("reference_block", |b| {
-        rec.ran("warm/reference_block");
-        b.iter(|| reference.run())
-    });
-    // The small forward pass timed against the reference block in alternating
-    // pairs: each iteration reports forward / reference × 100 ms. A neighbour that
-    // slows the machine for longer than a pair (a fraction of a second) slows both
-    // and cancels out; a slower forward pass of ours does not. The gate's tight
-    // threshold sits on this one (benches/thresholds.toml).
-    let mut model = Encoder::load(Preset::Small).expect("encoder");
-    let input = encoder::input(Preset::Small, 7);
-    model.forward(&input).expect("first forward compiles");
-    // One pair per sample and many samples: the test sees 40 (quick) or 100 ratios.
-    group.sampling_mode(criterion::SamplingMode::Flat);
-    group.sample_size(if common::quick_mode() { 40 } else { 100 });
-    group.bench_function("forward_small_per_reference", |b| {
-        rec.ran("warm/forward_small_per_reference");
-        b.iter_custom(|iters| {
+/// The small encoder against the reference block in alternating pairs: each
+/// iteration is one pair and reports forward / reference as a ratio (carried as
+/// ratio × 100 ms). A neighbour that slows the machine for longer than a pair slows
+/// both and cancels out; a slower forward pass of ours does not. This is the figure
+/// that holds still in a stored comparison; the A/B gate pairs every benchmark.
+fn per_reference(s: &mut Suite) {
+    let pairs = if s.quick() { 40 } else { 100 };
+    s.bench("forward_small_per_reference", |_| {
+        let reference = ReferenceBlock::new();
+        reference.run();
+        let mut model = Encoder::load(Preset::Small)?;
+        let input = encoder::input(Preset::Small, 7);
+        model.forward(&input)?;
+        Ok(move |iters: u64| {
+            let time = |f: &mut dyn FnMut()| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            };
             let mut total = 0.0;
             for i in 0..iters {
-                let time = |f: &mut dyn FnMut()| {
-                    let t = Instant::now();
-                    f();
-                    t.elapsed().as_secs_f64()
-                };
                 let mut fwd = || drop(model.forward(&input).expect("forward"));
                 let mut rf = || drop(reference.run());
                 let (f, r) = if i % 2 == 0 {
@@ -204,39 +177,60 @@ fn warm(c: &mut Criterion) {
             }
             Duration::from_secs_f64(total)
         })
-    });
-    group.sampling_mode(criterion::SamplingMode::Auto);
-    group.sample_size(if common::quick_mode() { 10 } else { 30 });
-
-    group.bench_function("instance_build_tiny", |b| {
-        rec.ran("warm/instance_build_tiny");
-        b.iter(|| Encoder::load(Preset::Tiny).expect("encoder"))
-    });
-
-    let square = workloads::SquareMatmul::new(MATMUL_N).expect("matmul inputs");
-    group.throughput(Throughput::Elements(square.flops() as u64));
-    group.bench_function("matmul_1024_f32", |b| {
-        rec.ran("warm/matmul_1024_f32");
-        b.iter(|| square.run().expect("matmul"))
-    });
-
-    group.throughput(Throughput::Elements(64 * 48 * 32));
-    let (a, m) = (data::matrix(64, 48, 1), data::matrix(48, 32, 2));
-    group.bench_function("small_eval_matmul_64x48x32", |b| {
-        rec.ran("warm/small_eval_matmul_64x48x32");
-        b.iter(|| workloads::matmul(black_box(&a), black_box(&m)).expect("matmul"))
-    });
-
-    let x = data::matrix(256, 256, 3);
-    let mut act = workloads::CompiledActivation::new();
-    act.apply(&x).expect("first call compiles");
-    group.throughput(Throughput::Elements(256 * 256));
-    group.bench_function("compiled_activation_call_256x256", |b| {
-        rec.ran("warm/compiled_activation_call_256x256");
-        b.iter(|| act.apply(black_box(&x)).expect("compiled call"))
-    });
-    group.finish();
+    })
+    .unbatched()
+    .sample_size(pairs)
+    .ratio();
 }
 
-criterion_group! { name = benches; config = common::config(); targets = warm }
-criterion_main!(benches);
+fn main() {
+    let mut s = common::suite("warm");
+    // Criterion runs print the environment and the BLAS throughput first; a gate
+    // serving samples has no use for them.
+    if std::env::var_os(SERVE_ENV).is_none() {
+        report_environment(s.quick());
+    }
+    for preset in [Preset::Tiny, Preset::Small] {
+        s.bench(&format!("forward_{}", preset.name()), move |setup| {
+            let mut model = Encoder::load(preset)?;
+            let input = encoder::input(preset, 7);
+            model.forward(&input)?;
+            let (peak, active) = forward_memory(&mut model, &input);
+            setup.metric("mlx_peak_bytes", peak);
+            setup.metric("mlx_active_bytes", active);
+            Ok(per_iteration(move || {
+                model.forward(black_box(&input)).expect("forward")
+            }))
+        });
+    }
+    s.bench("reference_block", |_| {
+        let reference = ReferenceBlock::new();
+        reference.run();
+        Ok(per_iteration(move || reference.run()))
+    });
+    per_reference(&mut s);
+    s.bench("instance_build_tiny", |_| {
+        Ok(per_iteration(|| {
+            Encoder::load(Preset::Tiny).expect("encoder")
+        }))
+    });
+    s.bench("matmul_1024_f32", |_| {
+        let square = workloads::SquareMatmul::new(MATMUL_N)?;
+        Ok(per_iteration(move || square.run().expect("matmul")))
+    });
+    s.bench("small_eval_matmul_64x48x32", |_| {
+        let (a, m) = (data::matrix(64, 48, 1), data::matrix(48, 32, 2));
+        Ok(per_iteration(move || {
+            workloads::matmul(black_box(&a), black_box(&m)).expect("matmul")
+        }))
+    });
+    s.bench("compiled_activation_call_256x256", |_| {
+        let x = data::matrix(256, 256, 3);
+        let mut act = workloads::CompiledActivation::new();
+        act.apply(&x)?;
+        Ok(per_iteration(move || {
+            act.apply(black_box(&x)).expect("compiled call")
+        }))
+    });
+    s.main();
+}
