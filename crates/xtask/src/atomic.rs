@@ -1,7 +1,7 @@
-//! Writing files so that readers see the old content or the new, never a half.
+//! Writing files so that readers see the old content or the new, never a half,
+//! through the workspace's one atomic writer (`mlx_profiler::atomic`).
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Result, TaskError};
@@ -15,12 +15,8 @@ pub fn write_if_changed(path: &Path, content: &str) -> Result<bool> {
     }
     let dir = path.parent().expect("a file path has a parent");
     fs::create_dir_all(dir).map_err(|e| TaskError::io("create", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| TaskError::io("create a temporary file in", dir, e))?;
-    tmp.write_all(content.as_bytes())
-        .map_err(|e| TaskError::io("write", tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| TaskError::io("replace", path, e.error))?;
+    mlx_profiler::atomic::write_atomic(path, content.as_bytes())
+        .map_err(|e| TaskError::io("replace", path, e))?;
     Ok(true)
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use mlx_profiler::gate::command::CompareArgs;
 
 use crate::setup::platform::{Backend, BlasChoice};
 
@@ -27,8 +28,8 @@ pub enum Task {
         print_config: bool,
     },
     /// Set-up if needed, then fmt check, clippy -D warnings, the whole test suite and
-    /// the regression gate in quick mode (skipped, with a notice, where no baseline for
-    /// this environment is stored).
+    /// the A/B regression gate in quick mode against the revision the committed
+    /// baseline names.
     Test {
         #[command(flatten)]
         platform: PlatformArgs,
@@ -80,34 +81,32 @@ pub enum Task {
         #[arg(long, env = "COLDSTART_WHEEL_DIR")]
         wheel_dir: Option<PathBuf>,
     },
-    /// Measure the gate: A/A false alarms and detection of injected 10 % and 25 %
-    /// slowdowns over several rounds; writes docs/gate-calibration.md.
+    /// Measure the A/B gate: A/A false alarms and detection of 10 % and 5 % slowdowns
+    /// injected into every guarded path, over several rounds; writes
+    /// docs/gate-calibration.md. The baseline revision defaults to HEAD.
     GateCalibration {
         #[command(flatten)]
         platform: PlatformArgs,
-        /// Rounds (each runs A/A, +10 % and +25 % once).
+        /// Rounds (each runs A/A, +10 % and +5 % once).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
-        /// Injected runs measure every group too (slower), not only the knob's workload.
-        #[arg(long)]
-        injected_full: bool,
+        #[command(flatten)]
+        gate: Box<CompareArgs>,
     },
-    /// Run the gate's bench groups and compare them with this environment's baseline.
-    /// Exit codes: 0 no regression, 1 regression, 2 bad input, 3 no baseline for this
-    /// environment. Options after `--` go to `mlx-bench compare` (--markdown FILE,
-    /// --json FILE, --bmf FILE, --github-action FILE, --allow-env-mismatch, --thresholds FILE).
+    /// The regression gate. By default A/B: builds the baseline revision's benches (the
+    /// commit the latest stored baseline names, or --against REV) and runs them beside
+    /// the working tree's, in alternation; --stored compares a Criterion run with the
+    /// samples stored for this environment instead. Exit codes: 0 no regression, 1
+    /// regression, 2 bad input, 3 no stored baseline (--stored), 4 a bench executable
+    /// failed, 5 an output could not be written, 7 the baseline revision is not
+    /// available.
     BenchCompare {
         #[command(flatten)]
         run: GateRunArgs,
-        /// Believe a regression without measuring it a second time.
-        #[arg(long)]
-        no_confirm: bool,
-        /// Options for `mlx-bench compare`.
-        #[arg(last = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        gate: Box<CompareArgs>,
     },
 }
-
 /// What `bench-save` and `bench-compare` share.
 #[derive(Debug, Args, Clone)]
 pub struct GateRunArgs {
@@ -115,7 +114,7 @@ pub struct GateRunArgs {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub mode: ModeArgs,
-    /// Use the last run instead of measuring.
+    /// Use the last Criterion run instead of measuring (bench-save, --stored).
     #[arg(long)]
     pub no_run: bool,
 }

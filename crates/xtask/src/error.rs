@@ -34,10 +34,14 @@ pub enum TaskError {
         status: i32,
         remedy: String,
     },
-    /// The regression gate's verdict (1 regression, 2 bad input, 3 no baseline for
-    /// this environment), passed on unchanged; `mlx-bench` printed the details.
+    /// The regression gate's verdict: a benchmark regressed (the table above says
+    /// which).
     #[error("the regression gate failed with exit code {code} (see above)")]
     Gate { code: u8 },
+    /// The gate could not reach a verdict (bad input, no baseline revision, a bench
+    /// executable that failed); its exit code is the gate's own.
+    #[error("regression gate: {0}")]
+    GateInput(#[from] mlx_profiler::gate::error::GateError),
 }
 
 impl TaskError {
@@ -46,6 +50,7 @@ impl TaskError {
         match self {
             TaskError::Step { .. } => 1,
             TaskError::Gate { code } => *code,
+            TaskError::GateInput(e) => e.exit_code(),
             TaskError::Unsupported { .. } => 3,
             TaskError::MissingTool { .. } => 4,
             TaskError::Fetch { .. } => 5,

@@ -4,13 +4,12 @@
 use std::path::Path;
 
 use super::cargo_with_env;
-use super::gate::{self, BenchRun};
+use super::gate;
 use crate::error::Result;
 
 /// Runs every bench group; `quick` shortens the measurements.
 pub fn run(workspace: &Path, quick: bool) -> Result<()> {
-    gate::build_tools(workspace)?;
-    gate::run_benches(workspace, &BenchRun::mode(quick))?;
+    gate::run_benches(workspace, gate::mode(quick))?;
     cargo_with_env(
         workspace,
         "profiler overhead benchmarks",

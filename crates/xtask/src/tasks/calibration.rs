@@ -1,191 +1,269 @@
-//! `cargo xtask gate-calibration`: measures the regression gate instead of asserting
-//! it. One quick run becomes a baseline (in a scratch directory); then each round runs
-//! the gate three times against it: unchanged code (A/A, a false alarm if it fails),
-//! and with the encoder's forward pass made 10 % and 25 % slower by the test-only knob
-//! (`COLDSTART_INJECT_SLOWDOWN`; detected if the gate fails on
-//! `warm/forward_small_per_reference`, the encoder timed against a fixed reference).
-//! The three kinds are interleaved so that drift of the machine hits them alike. The
-//! table goes to docs/gate-calibration.md.
+//! `cargo xtask gate-calibration`: measures the A/B gate instead of asserting it.
+//!
+//! Each round runs the whole gate three times against the same baseline revision,
+//! interleaved so that drift of the machine hits every kind alike: unchanged code
+//! (A/A: any failure is a false alarm), and with every guarded path made 10 % and 5 %
+//! slower in the candidate only, through the test-only knobs (`COLDSTART_INJECT`,
+//! `mlx_manager::inject`). A group's injected slowdown is detected when the gate fails
+//! naming that group's target benchmark. Paths that can time themselves (`forward`,
+//! `weights_load`) take a percentage; the others (`process_start`, `shared_get`,
+//! `pool_checkout`) a delay of that percentage of their target's median in the first
+//! A/A run. The table goes to docs/gate-calibration.md.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use super::gate::{self, BenchRun};
+use mlx_profiler::bench::protocol::BenchMode;
+use mlx_profiler::gate::command::CompareArgs;
+use mlx_profiler::gate::verdict::Comparison;
+
+use super::gate;
 use crate::atomic::write_if_changed;
-use crate::error::{Result, TaskError};
+use crate::error::Result;
 
-/// The benchmark the knob slows down and whose detection is counted.
-const TARGET: &str = "warm/forward_small_per_reference";
-
-/// One gate run's outcome.
-struct Trial {
-    slowdown: f64,
-    exit: u8,
-    regressed: Vec<String>,
-    target_change: Option<f64>,
-    seconds: f64,
+/// Each group's path, its knob, and the benchmark whose failure counts as detection.
+struct Target {
+    group: &'static str,
+    knob: &'static str,
+    benchmark: &'static str,
+    /// The knob takes a delay (computed from the benchmark's A/A median), not a share.
+    delay: bool,
 }
 
-/// Runs `rounds` rounds; writes the table to `out`.
-pub fn run(workspace: &Path, rounds: usize, injected_full: bool, out: &Path) -> Result<()> {
-    let scratch = tempfile::tempdir().map_err(|e| TaskError::io("create", Path::new("/tmp"), e))?;
-    let baselines = scratch.path().join("baselines");
-    let bl = baselines.display().to_string();
-    gate::build_tools(workspace)?;
-    gate::run_benches(workspace, &BenchRun::mode(true))?;
-    let code = gate::mlx_bench(
-        workspace,
-        &["save".into(), "--baselines".into(), bl.clone()],
-    )?;
-    if code != 0 {
-        return Err(TaskError::Gate { code: code as u8 });
+const TARGETS: [Target; 5] = [
+    Target {
+        group: "cold",
+        knob: "process_start",
+        benchmark: "cold/process_ready",
+        delay: true,
+    },
+    Target {
+        group: "cold",
+        knob: "weights_load",
+        benchmark: "cold/weights_load/page_warm",
+        delay: false,
+    },
+    Target {
+        group: "warm",
+        knob: "forward",
+        benchmark: "warm/forward_small",
+        delay: false,
+    },
+    Target {
+        group: "shared",
+        knob: "shared_get",
+        benchmark: "shared/get/shared_hit",
+        delay: true,
+    },
+    Target {
+        group: "pooled",
+        knob: "pool_checkout",
+        benchmark: "pooled/checkout/threads_1",
+        delay: true,
+    },
+];
+
+/// One gate run.
+struct Trial {
+    /// 0.0 for A/A.
+    slowdown: f64,
+    seconds: f64,
+    comparison: Comparison,
+}
+
+impl Trial {
+    fn failing(&self) -> Vec<String> {
+        self.comparison
+            .failing()
+            .iter()
+            .map(|b| b.id.clone())
+            .collect()
     }
+
+    fn change(&self, id: &str) -> Option<f64> {
+        self.comparison
+            .benchmarks
+            .iter()
+            .find(|b| b.id == id)
+            .and_then(|b| b.shift)
+            .map(|s| s.change)
+    }
+}
+
+/// The candidate's knobs for `slowdown`, delays scaled from the A/A medians.
+fn knobs(slowdown: f64, aa: &Comparison) -> Vec<(String, String)> {
+    let parts: Vec<String> = TARGETS
+        .iter()
+        .filter_map(|t| {
+            if !t.delay {
+                return Some(format!("{}={}%", t.knob, slowdown * 100.0));
+            }
+            let median = aa
+                .benchmarks
+                .iter()
+                .find(|b| b.id == t.benchmark)?
+                .candidate_median?;
+            Some(format!("{}={:.0}ns", t.knob, median * slowdown))
+        })
+        .collect();
+    vec![("COLDSTART_INJECT".to_string(), parts.join(","))]
+}
+
+/// Runs `rounds` rounds against `against` (build it separately unless `reuse`);
+/// writes the table to `out`.
+pub fn run(workspace: &Path, rounds: usize, args: &CompareArgs, out: &Path) -> Result<()> {
     let started = Instant::now();
-    let mut trials = Vec::new();
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut knob_text = String::new();
     for round in 1..=rounds {
-        for slowdown in [0.0, 0.10, 0.25] {
+        for slowdown in [0.0, 0.10, 0.05] {
+            let env = match trials.iter().find(|t| t.slowdown == 0.0) {
+                Some(aa) if slowdown > 0.0 => knobs(slowdown, &aa.comparison),
+                // Injected runs need the first A/A run's medians; it comes first.
+                _ if slowdown > 0.0 => continue,
+                _ => Vec::new(),
+            };
+            if slowdown == 0.10 && knob_text.is_empty() {
+                knob_text = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            }
             eprintln!("==> calibration round {round}/{rounds}, slowdown {slowdown}");
             let t = Instant::now();
-            let json = scratch.path().join("comparison.json");
-            let _ = std::fs::remove_file(&json);
-            if slowdown > 0.0 && !injected_full {
-                // Only the target's group runs: the other groups' records of the last
-                // A/A run must not be judged again as part of this trial.
-                gate::forget_records_except(workspace, "warm");
-            }
-            let run = BenchRun {
-                quick: true,
-                // A/A runs measure everything; injected runs the knob's workload only,
-                // unless asked for full runs.
-                only: if slowdown > 0.0 && !injected_full {
-                    vec![TARGET.into()]
-                } else {
-                    Vec::new()
-                },
-                slowdown: Some(slowdown),
-            };
-            let extra = [
-                "--allow-partial".to_string(),
-                "--baselines".to_string(),
-                bl.clone(),
-                "--json".into(),
-                json.display().to_string(),
-            ];
-            let exit = match gate::compare(workspace, &run, false, false, &extra) {
-                Ok(()) => 0,
-                Err(TaskError::Gate { code }) => code,
-                Err(e) => return Err(e),
-            };
-            let (regressed, target_change) = read_outcome(&json)?;
+            let comparison = gate::compare(workspace, BenchMode::Quick, args, true, env)?;
+            let seconds = t.elapsed().as_secs_f64();
+            eprintln!(
+                "    {:.0} s; failing: {:?}",
+                seconds,
+                comparison
+                    .failing()
+                    .iter()
+                    .map(|b| &b.id)
+                    .collect::<Vec<_>>()
+            );
             trials.push(Trial {
                 slowdown,
-                exit,
-                regressed,
-                target_change,
-                seconds: t.elapsed().as_secs_f64(),
+                seconds,
+                comparison,
             });
+            // The table so far, so that an interrupted calibration leaves its rows.
+            let text = render(&trials, rounds, &knob_text, started.elapsed().as_secs_f64());
+            write_if_changed(out, &text)?;
         }
     }
-    let text = render(
-        &trials,
-        rounds,
-        injected_full,
-        started.elapsed().as_secs_f64(),
+    print!(
+        "{}",
+        render(&trials, rounds, &knob_text, started.elapsed().as_secs_f64())
     );
-    write_if_changed(out, &text)?;
-    print!("{text}");
     Ok(())
 }
 
-fn read_outcome(path: &Path) -> Result<(Vec<String>, Option<f64>)> {
-    let regressed = gate::regressed_ids(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| TaskError::io("read", path, e))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| TaskError::Integrity {
-        what: format!("{}: {e}", path.display()),
-        remedy: "run the calibration again".into(),
-    })?;
-    let change = doc["benchmarks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|b| b["id"] == TARGET)
-        .and_then(|b| b["shift"]["change"].as_f64());
-    Ok((regressed, change))
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "—".into(), |c| format!("{:+.1} %", c * 100.0))
 }
 
-fn render(trials: &[Trial], rounds: usize, injected_full: bool, seconds: f64) -> String {
+fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String {
     let mut s = String::new();
+    let revision = trials
+        .first()
+        .and_then(|t| t.comparison.baseline.commit.clone())
+        .unwrap_or_default();
     let _ = writeln!(
         s,
         "# Regression gate calibration\n\nGenerated by `cargo xtask gate-calibration --rounds {rounds}` \
-         ({:.0} min). Each round runs the gate (`cargo xtask bench-compare --quick`, with its \
-         confirmation re-run) three times against one baseline recorded at the start from a \
-         separate quick run: unchanged code (A/A), and with the encoder forward pass made 10 % \
-         and 25 % slower by `COLDSTART_INJECT_SLOWDOWN`. {}\n",
+         ({} runs, {:.0} min so far). Each round runs the A/B gate in quick mode three times \
+         against the baseline revision `{}`: unchanged code (A/A), and with every guarded path \
+         made 10 % and 5 % slower in the candidate only, through the test-only knobs \
+         (`{knobs}` for +10 %; delays are that share of the target's median in the first \
+         A/A run). Every injected run slows all five paths at once; each group's detection \
+         is counted on its own target benchmark. Figures are the gate's own estimates of \
+         the change of the target (Hodges-Lehmann on the paired log-ratios).\n",
+        trials.len(),
         seconds / 60.0,
-        if injected_full {
-            "Every run measured every group."
-        } else {
-            "A/A runs measure every group; injected runs measure the knob's workload \
-             (`warm/forward_small_per_reference`) only, the other benchmarks then being `missing`."
-        }
+        &revision[..revision.len().min(12)],
     );
+    let _ = writeln!(s, "| runs | gate failed | detail |\n|---|---:|---|");
+    let aa: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == 0.0).collect();
+    let aa_failed: Vec<String> = aa
+        .iter()
+        .filter(|t| t.comparison.regressed())
+        .map(|t| t.failing().join(", "))
+        .collect();
     let _ = writeln!(
         s,
-        "| runs | gate failed | `{TARGET}` regressed | change of `{TARGET}`: median (range) |\n|---|---:|---:|---|"
+        "| A/A (unchanged) ×{} | {} | {} |",
+        aa.len(),
+        aa_failed.len(),
+        if aa_failed.is_empty() {
+            "no false alarm".to_string()
+        } else {
+            format!("false alarms: {}", aa_failed.join("; "))
+        }
     );
-    for slowdown in [0.0, 0.10, 0.25] {
-        let t: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == slowdown).collect();
-        let failed = t.iter().filter(|t| t.exit != 0).count();
-        let hit = t
-            .iter()
-            .filter(|t| t.regressed.iter().any(|r| r == TARGET))
-            .count();
-        let mut ch: Vec<f64> = t.iter().filter_map(|t| t.target_change).collect();
-        ch.sort_by(f64::total_cmp);
-        let med = if ch.is_empty() {
-            f64::NAN
-        } else {
-            ch[ch.len() / 2]
-        };
-        let label = if slowdown == 0.0 {
-            "A/A (unchanged)".to_string()
-        } else {
-            format!("+{:.0} % injected", slowdown * 100.0)
-        };
+    for slowdown in [0.10, 0.05] {
+        let inj: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == slowdown).collect();
+        let failed = inj.iter().filter(|t| t.comparison.regressed()).count();
         let _ = writeln!(
             s,
-            "| {label} ×{} | {failed} | {hit} | {:+.1} % ({:+.1} to {:+.1}) |",
-            t.len(),
-            med * 100.0,
-            ch.first().copied().unwrap_or(f64::NAN) * 100.0,
-            ch.last().copied().unwrap_or(f64::NAN) * 100.0
+            "| +{:.0} % injected ×{} | {failed} | see below |",
+            slowdown * 100.0,
+            inj.len()
         );
     }
     let _ = writeln!(
         s,
-        "\n## Every run\n\n| # | kind | exit | regressed | change of `{TARGET}` | seconds |\n|---|---|---:|---|---:|---:|"
+        "\n## Detection per path\n\n| path (knob) | target benchmark | A/A change: median (range) | +10 %: detected | +10 %: change median (range) | +5 %: detected | +5 %: change median (range) |\n|---|---|---|---:|---|---:|---|"
     );
-    for (i, t) in trials.iter().enumerate() {
+    let summary = |kind: f64, id: &str| -> (usize, usize, String) {
+        let runs: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == kind).collect();
+        let hit = runs
+            .iter()
+            .filter(|t| t.failing().iter().any(|f| f == id))
+            .count();
+        let mut ch: Vec<f64> = runs.iter().filter_map(|t| t.change(id)).collect();
+        ch.sort_by(f64::total_cmp);
+        let text = if ch.is_empty() {
+            "—".to_string()
+        } else {
+            format!(
+                "{} ({} to {})",
+                pct(Some(ch[ch.len() / 2])),
+                pct(ch.first().copied()),
+                pct(ch.last().copied())
+            )
+        };
+        (hit, runs.len(), text)
+    };
+    for t in &TARGETS {
+        let (_, _, aa_text) = summary(0.0, t.benchmark);
+        let (h10, n10, c10) = summary(0.10, t.benchmark);
+        let (h5, n5, c5) = summary(0.05, t.benchmark);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.0} |",
+            "| {} (`{}`) | `{}` | {aa_text} | {h10} of {n10} | {c10} | {h5} of {n5} | {c5} |",
+            t.group, t.knob, t.benchmark
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Every run\n\n| # | kind | seconds | failing benchmarks |\n|---|---|---:|---|"
+    );
+    for (i, t) in trials.iter().enumerate() {
+        let f = t.failing();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} |",
             i + 1,
             if t.slowdown == 0.0 {
                 "A/A".to_string()
             } else {
                 format!("+{:.0} %", t.slowdown * 100.0)
             },
-            t.exit,
-            if t.regressed.is_empty() {
+            t.seconds,
+            if f.is_empty() {
                 "—".to_string()
             } else {
-                t.regressed.join(", ")
-            },
-            t.target_change
-                .map_or_else(|| "—".into(), |c| format!("{:+.1} %", c * 100.0)),
-            t.seconds
+                f.join(", ")
+            }
         );
     }
     s

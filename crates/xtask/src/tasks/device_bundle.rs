@@ -27,7 +27,7 @@ const PART1_BYTES: usize = 60 << 20;
 
 /// The binaries the measurements run (package, binary).
 const BINARIES: [(&str, &str); 4] = [
-    ("mlx-fixtures", "mlx-probe"),
+    ("mlx-coldstart", "mlx-probe"),
     ("mlx-fixtures", "mlx-device-check"),
     ("mlx-profiler", "mlx-profile"),
     ("mlx-profiler", "mlx-first-result"),

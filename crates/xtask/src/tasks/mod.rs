@@ -51,11 +51,7 @@ pub fn run(task: Task) -> Result<()> {
         }
         Task::BenchSave { run } => {
             run_setup(&run.platform)?;
-            gate::save(
-                &workspace_root(),
-                &gate::BenchRun::mode(run.mode.quick),
-                run.no_run,
-            )
+            gate::save(&workspace_root(), gate::mode(run.mode.quick), run.no_run)
         }
         Task::DeviceBundle {
             cache_dir,
@@ -80,26 +76,25 @@ pub fn run(task: Task) -> Result<()> {
         Task::GateCalibration {
             platform,
             rounds,
-            injected_full,
+            mut gate,
         } => {
             run_setup(&platform)?;
             let root = workspace_root();
+            gate.against.get_or_insert_with(|| "HEAD".into());
             let out = root.join("docs").join("gate-calibration.md");
-            calibration::run(&root, rounds, injected_full, &out)
+            calibration::run(&root, rounds, &gate, &out)
         }
-        Task::BenchCompare {
-            run,
-            no_confirm,
-            args,
-        } => {
+        Task::BenchCompare { run, gate: args } => {
             run_setup(&run.platform)?;
-            gate::compare(
-                &workspace_root(),
-                &gate::BenchRun::mode(run.mode.quick),
-                run.no_run,
-                no_confirm,
+            let root = workspace_root();
+            let c = gate::compare(
+                &root,
+                gate::mode(run.mode.quick),
                 &args,
-            )
+                run.no_run,
+                Vec::new(),
+            )?;
+            gate::report(&c, &args)
         }
         Task::ManagerClaims { platform, runs } => {
             run_setup(&platform)?;

@@ -12,7 +12,7 @@ pub fn run(workspace: &Path, args: &[String]) -> Result<()> {
         workspace,
         "building the profiler",
         &[
-            ("mlx-fixtures", "mlx-probe"),
+            ("mlx-coldstart", "mlx-probe"),
             ("mlx-profiler", "mlx-profile"),
         ],
     )?;

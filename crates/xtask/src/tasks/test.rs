@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use mlx_profiler::gate::command::CompareArgs;
+
 use super::{XTASK_RUSTFLAGS, cargo, gate, upstream};
 use crate::error::{Result, TaskError};
 use crate::setup::SetupReport;
@@ -57,8 +59,8 @@ const STEPS: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
-/// Runs every step, stopping at the first failure; then, with `gate`, the regression
-/// gate in quick mode.
+/// Runs every step, stopping at the first failure; then, with `gate`, the A/B
+/// regression gate in quick mode.
 pub fn run(workspace: &Path, report: Option<&SetupReport>, gate: bool) -> Result<()> {
     for (what, args, remedy) in STEPS {
         cargo(workspace, what, args, remedy)?;
@@ -67,16 +69,21 @@ pub fn run(workspace: &Path, report: Option<&SetupReport>, gate: bool) -> Result
     if !gate {
         return Ok(());
     }
-    match gate::compare(workspace, &gate::BenchRun::mode(true), false, false, &[]) {
-        // No baseline for this machine: nothing to gate against, which is not a failure
-        // of the tests; say so loudly.
-        Err(TaskError::Gate { code: 3 }) => {
-            eprintln!(
-                "NOTICE: regression gate skipped: no baseline for this environment under \
-                 baselines/. Record one with `cargo xtask bench-save --quick` and commit it."
-            );
-            Ok(())
-        }
-        other => other,
+    // The A/B gate against the revision the committed baseline names: it needs no
+    // stored samples of this machine, so it runs on any runner.
+    let args = CompareArgs::from_env();
+    let c = gate::compare(workspace, gate::mode(true), &args, true, Vec::new())?;
+    let dir = mlx_profiler::gate::ab::default_cache(workspace);
+    let outputs = mlx_profiler::gate::command::OutputArgs {
+        markdown: Some(dir.join("last-comparison.md")),
+        json: Some(dir.join("last-comparison.json")),
+        ..Default::default()
+    };
+    let code = mlx_profiler::gate::command::report(&c, &outputs)?;
+    eprintln!("gate report: {}", dir.join("last-comparison.md").display());
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(TaskError::Gate { code })
     }
 }
