@@ -133,7 +133,9 @@ fn run_setup_for(p: &PlatformArgs, write_workspace_config: bool) -> Result<Optio
             .clone()
             .map_or(WheelSource::Index, WheelSource::Dir),
         workspace: workspace_root(),
-        system_lib_root: PathBuf::from("/usr/lib"),
+        system_lib_root: std::env::var_os("COLDSTART_SYSTEM_LIB_ROOT")
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| PathBuf::from("/usr/lib"), PathBuf::from),
     };
     eprintln!("set-up: MLX for Linux ({} backend)", p.backend);
     let started = std::time::Instant::now();
