@@ -61,9 +61,12 @@ pub fn run(task: Task) -> Result<()> {
             cache_dir,
             wheel_dir,
         } => {
+            // The bundle carries the CUDA wheel's own bundled BLAS (a BLAS chosen for
+            // this machine is of no use on the GPU machine), so its set-up swaps none in,
+            // whatever this machine has or COLDSTART_BLAS says.
             let platform = PlatformArgs {
                 backend: crate::setup::platform::Backend::Cuda,
-                blas: crate::setup::platform::BlasChoice::Auto,
+                blas: crate::setup::platform::BlasChoice::Bundled,
                 cache_dir,
                 wheel_dir,
             };
