@@ -26,15 +26,7 @@ pub struct Host {
 impl Host {
     /// This machine.
     pub fn current() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|c| {
-                c.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
+        let cpu = cpu_model().unwrap_or_else(|| "unknown".into());
         Host {
             os: std::env::consts::OS.into(),
             arch: std::env::consts::ARCH.into(),
@@ -42,6 +34,27 @@ impl Host {
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         }
     }
+}
+
+/// The CPU's model name (Linux: `/proc/cpuinfo`).
+#[cfg(target_os = "linux")]
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+}
+
+/// The CPU's model name (macOS: `sysctl machdep.cpu.brand_string`).
+#[cfg(not(target_os = "linux"))]
+fn cpu_model() -> Option<String> {
+    let out = std::process::Command::new("sysctl")
+        .args(["-n", "machdep.cpu.brand_string"])
+        .output()
+        .ok()?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
 }
 
 /// A complete profile.
