@@ -142,8 +142,14 @@ pub fn choose(
             Err(TaskError::Fetch { what, .. } | TaskError::MissingTool { what, .. }) => Ok(Chosen {
                 blas: Blas::Bundled,
                 why: format!(
-                    "the system has no OpenBLAS and its wheel could not be fetched ({what}); \
-                     falling back to the slow bundled BLAS"
+                    "the system has no OpenBLAS and its wheel could not be fetched ({}); \
+                     falling back to the slow bundled BLAS",
+                    // The first line names the step and its log; the log's tail can wait.
+                    what.lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches(':')
+                        .replace("last lines of ", "log: ")
                 ),
             }),
             Err(other) => Err(other),
