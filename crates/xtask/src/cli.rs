@@ -79,6 +79,9 @@ pub enum Task {
         /// Take wheels only from this directory instead of the package index.
         #[arg(long, env = "COLDSTART_WHEEL_DIR")]
         wheel_dir: Option<PathBuf>,
+        /// MLX version, one pinned in crates/xtask/pins.toml (default: the pinned default).
+        #[arg(long, env = "COLDSTART_MLX_VERSION")]
+        mlx_version: Option<String>,
     },
     /// Measure the gate: A/A false alarms and detection of injected 10 % and 25 %
     /// slowdowns over several rounds; writes docs/gate-calibration.md.
@@ -134,6 +137,9 @@ pub struct PlatformArgs {
     /// MLX backend to set up.
     #[arg(long, value_enum, default_value = "cpu", env = "COLDSTART_BACKEND")]
     pub backend: Backend,
+    /// MLX version, one pinned in crates/xtask/pins.toml (default: the pinned default).
+    #[arg(long, env = "COLDSTART_MLX_VERSION")]
+    pub mlx_version: Option<String>,
     /// BLAS for MLX's CPU backend.
     #[arg(long, value_enum, default_value = "auto", env = "COLDSTART_BLAS")]
     pub blas: BlasChoice,

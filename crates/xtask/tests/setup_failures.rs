@@ -45,7 +45,7 @@ fn write_wheel(dir: &Path, file: &str, name: &str, version: &str, payload: &str)
     zip.finish().unwrap();
 }
 
-/// A well-formed wheel for mlx-cpu 0.32.2 whose bytes are not the real ones.
+/// A well-formed wheel for mlx-cpu 0.32.2 (the default pin) whose bytes are not the real ones.
 fn write_impostor_wheel(dir: &Path) {
     write_wheel(dir, MLX_WHEEL, "mlx-cpu", "0.32.2", "mlx/lib/libmlx.so");
 }
@@ -226,6 +226,38 @@ fn auto_takes_the_system_openblas_without_fetching_the_wheel() {
         .code(5)
         .stderr(predicate::str::contains("because the system has OpenBLAS"))
         .stderr(predicate::str::contains(format!("put {MLX_WHEEL} into")));
+}
+
+#[test]
+fn newer_pinned_mlx_version_is_selectable() {
+    let (cache, wheels) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let newer = "mlx_cpu-0.32.4-py3-none-manylinux_2_35_x86_64.whl";
+    write_wheel(
+        wheels.path(),
+        newer,
+        "mlx-cpu",
+        "0.32.4",
+        "mlx/lib/libmlx.so",
+    );
+    setup(cache.path(), wheels.path())
+        .args(["--mlx-version", "0.32.4"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains(newer))
+        .stderr(predicate::str::contains(
+            "0e0a24fa2ce8b6b94d2e6a90604e8813aa8e29fcb918bb2aa01cfb6d133d8cee",
+        ));
+    assert!(!cache.path().join("dist/mlx-cpu-0.32.4-x86_64").exists());
+}
+
+#[test]
+fn unpinned_mlx_version_stops_with_code_3() {
+    let (cache, wheels) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    setup(cache.path(), wheels.path())
+        .env("COLDSTART_MLX_VERSION", "0.31.0")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("MLX 0.31.0 is not pinned"));
 }
 
 #[test]

@@ -42,6 +42,8 @@ const COMPAT_HEADER: &str = include_str!("../../native/coldstart_compat.h");
 pub struct SetupOptions {
     /// MLX backend.
     pub backend: Backend,
+    /// MLX version (a pinned one; `None`: the pinned default).
+    pub mlx_version: Option<String>,
     /// BLAS for the CPU backend.
     pub blas: BlasChoice,
     /// Cache root (default: [`Cache::default_root`]).
@@ -87,7 +89,9 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     }
     let triple = host.target_triple()?;
     let pins = Pins::bundled();
-    let mlx_pin = pins.mlx(opts.backend, &host.arch)?.clone();
+    let mlx_pin = pins
+        .mlx(opts.backend, &host.arch, opts.mlx_version.as_deref())?
+        .clone();
     let root = match &opts.cache_dir {
         Some(dir) => dir.clone(),
         None => Cache::default_root()?,
@@ -217,10 +221,12 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         ),
     };
     let text = cargo_config::render(&paths);
-    let config = cache
-        .root()
-        .join("config")
-        .join(format!("{}-{}.toml", opts.backend, blas.name()));
+    let config = cache.root().join("config").join(format!(
+        "{}-mlx{}-{}.toml",
+        opts.backend,
+        w.version,
+        blas.name()
+    ));
     changed |= atomic::write_if_changed(&config, &text)?;
     let workspace_config = cargo_config::workspace_copy(&opts.workspace);
     if opts.write_workspace_config {

@@ -60,12 +60,14 @@ pub fn run(task: Task) -> Result<()> {
         Task::DeviceBundle {
             cache_dir,
             wheel_dir,
+            mlx_version,
         } => {
             // The bundle carries the CUDA wheel's own bundled BLAS (a BLAS chosen for
             // this machine is of no use on the GPU machine), so its set-up swaps none in,
             // whatever this machine has or COLDSTART_BLAS says.
             let platform = PlatformArgs {
                 backend: crate::setup::platform::Backend::Cuda,
+                mlx_version,
                 blas: crate::setup::platform::BlasChoice::Bundled,
                 cache_dir,
                 wheel_dir,
@@ -129,6 +131,7 @@ fn run_setup_for(p: &PlatformArgs, write_workspace_config: bool) -> Result<Optio
     let opts = SetupOptions {
         write_workspace_config,
         backend: p.backend,
+        mlx_version: p.mlx_version.clone(),
         blas: p.blas,
         cache_dir: p.cache_dir.clone(),
         source: p
