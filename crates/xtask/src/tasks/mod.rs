@@ -72,6 +72,10 @@ pub fn run(task: Task) -> Result<()> {
                 cache_dir,
                 wheel_dir,
             };
+            eprintln!(
+                "device-bundle: the GPU machine gets the CUDA wheel's own BLAS, \
+                 so its set-up takes the bundled one"
+            );
             // The CUDA set-up lands in the cache only: this workspace stays on its backend.
             let report =
                 run_setup_for(&platform, false)?.ok_or_else(|| TaskError::Unsupported {
