@@ -18,6 +18,48 @@ pub fn matmul(a: &Matrix, b: &Matrix) -> Matrix {
     Matrix::new(a.rows(), b.cols(), out)
 }
 
+/// The solution `x` of `a x = b` by Gaussian elimination with partial pivoting, in
+/// f64. `a` must be square and not singular.
+pub fn solve(a: &Matrix, b: &Matrix) -> Matrix {
+    let (n, m) = (a.rows(), b.cols());
+    assert!(
+        a.cols() == n && b.rows() == n,
+        "a must be square and match b"
+    );
+    let wide = n + m;
+    // The augmented matrix [a | b], one row per equation.
+    let mut rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| f64::from(a.get(i, j)))
+                .chain((0..m).map(|j| f64::from(b.get(i, j))))
+                .collect()
+        })
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&p, &q| rows[p][col].abs().total_cmp(&rows[q][col].abs()))
+            .expect("col < n");
+        rows.swap(col, pivot);
+        let head = rows[col].clone();
+        assert!(head[col] != 0.0, "singular matrix");
+        for row in rows.iter_mut().skip(col + 1) {
+            let f = row[col] / head[col];
+            for k in col..wide {
+                row[k] -= f * head[k];
+            }
+        }
+    }
+    let mut x = vec![0.0f64; n * m];
+    for i in (0..n).rev() {
+        for j in 0..m {
+            let known: f64 = (i + 1..n).map(|k| rows[i][k] * x[k * m + j]).sum();
+            x[i * m + j] = (rows[i][n + j] - known) / rows[i][i];
+        }
+    }
+    Matrix::new(n, m, x.into_iter().map(|v| v as f32).collect())
+}
+
 /// The sum of each row.
 pub fn row_sums(m: &Matrix) -> Vec<f32> {
     (0..m.rows())
@@ -55,6 +97,15 @@ pub fn max_relative_error(got: &[f32], want: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn solve_inverts_a_known_system() {
+        // [[2, 1], [1, 3]] x = [[3], [5]]  =>  x = [[0.8], [1.4]]
+        let a = Matrix::new(2, 2, vec![2.0, 1.0, 1.0, 3.0]);
+        let b = Matrix::new(2, 1, vec![3.0, 5.0]);
+        let x = solve(&a, &b);
+        assert!(max_relative_error(x.values(), &[0.8, 1.4]) < 1e-6, "{x:?}");
+    }
 
     #[test]
     fn matmul_by_identity_is_identity() {

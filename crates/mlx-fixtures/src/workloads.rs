@@ -3,7 +3,7 @@
 
 use mlx_rs::error::Exception;
 use mlx_rs::transforms::compile::compile;
-use mlx_rs::{Array, ops};
+use mlx_rs::{Array, Stream, linalg, ops, with_stream};
 
 use crate::data::Matrix;
 use crate::error::FixtureError;
@@ -33,6 +33,35 @@ pub fn matmul(a: &Matrix, b: &Matrix) -> Result<Matrix, FixtureError> {
     }
     let product = ops::matmul(to_array(a), to_array(b)).map_err(FixtureError::mlx("matmul"))?;
     to_matrix(&product, a.rows(), b.cols(), "matmul")
+}
+
+/// The solution `x` of `a x = b` through MLX's `linalg::solve` (LAPACK's LU
+/// factorisation and solve, on the CPU stream, where MLX runs linear algebra).
+pub fn solve(a: &Matrix, b: &Matrix) -> Result<Matrix, FixtureError> {
+    if a.rows() != a.cols() || a.cols() != b.rows() {
+        return Err(FixtureError::Shape {
+            workload: "solve",
+            left: (a.rows(), a.cols()),
+            right: (b.rows(), b.cols()),
+        });
+    }
+    let x = with_stream(&Stream::cpu(), || linalg::solve(to_array(a), to_array(b)))
+        .map_err(FixtureError::mlx("solve"))?;
+    to_matrix(&x, b.rows(), b.cols(), "solve")
+}
+
+/// The inverse of a square matrix through MLX's `linalg::inv` (LAPACK, CPU stream).
+pub fn inverse(a: &Matrix) -> Result<Matrix, FixtureError> {
+    if a.rows() != a.cols() {
+        return Err(FixtureError::Shape {
+            workload: "inverse",
+            left: (a.rows(), a.cols()),
+            right: (a.rows(), a.cols()),
+        });
+    }
+    let inv = with_stream(&Stream::cpu(), || linalg::inv(to_array(a)))
+        .map_err(FixtureError::mlx("inverse"))?;
+    to_matrix(&inv, a.rows(), a.cols(), "inverse")
 }
 
 /// The sum of each row, through MLX's reduction.

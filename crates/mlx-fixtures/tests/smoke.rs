@@ -1,5 +1,6 @@
-//! Real MLX through the unmodified mlx-rs crate: a matmul, a reduction and a
-//! compiled (fused, JIT-compiled) function, each checked against plain Rust.
+//! Real MLX through the unmodified mlx-rs crate: a matmul, a reduction, a compiled
+//! (fused, JIT-compiled) function and LAPACK (solve, inverse) through whatever BLAS
+//! set-up chose, each checked against plain Rust.
 
 use mlx_fixtures::{data, reference, workloads};
 
@@ -38,6 +39,40 @@ fn compiled_function_matches_rust_on_every_call() {
         let err = reference::max_relative_error(got.values(), &want);
         assert!(err < 1e-5, "seed {seed}: max relative error {err}");
     }
+}
+
+/// A well-conditioned square matrix: deterministic values in [-0.5, 0.5) plus `n` on
+/// the diagonal.
+fn diagonally_dominant(n: usize, seed: u64) -> data::Matrix {
+    let m = data::matrix(n, n, seed);
+    let values = (0..n * n)
+        .map(|k| m.values()[k] + if k / n == k % n { n as f32 } else { 0.0 })
+        .collect();
+    data::Matrix::new(n, n, values)
+}
+
+#[test]
+fn lapack_solve_matches_rust() {
+    // Large enough that LAPACK's blocked LU runs, and OpenBLAS's threads with it.
+    let a = diagonally_dominant(160, 21);
+    let b = data::matrix(160, 3, 22);
+    let got = workloads::solve(&a, &b).unwrap();
+    let want = reference::solve(&a, &b);
+    let err = reference::max_relative_error(got.values(), want.values());
+    assert!(err < 1e-5, "max relative error {err}");
+}
+
+#[test]
+fn lapack_inverse_times_matrix_is_identity() {
+    let n = 160;
+    let a = diagonally_dominant(n, 23);
+    let inv = workloads::inverse(&a).unwrap();
+    let product = reference::matmul(&inv, &a);
+    let identity: Vec<f32> = (0..n * n)
+        .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
+        .collect();
+    let err = reference::max_relative_error(product.values(), &identity);
+    assert!(err < 1e-5, "inv(A)·A is {err} away from the identity");
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub struct InfoError {
 /// Which kind of BLAS library MLX's CPU backend is using.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlasKind {
-    /// OpenBLAS (fast; what set-up links where the system has it).
+    /// OpenBLAS (fast; what set-up links: the system's, else the Python package index's).
     OpenBlas,
     /// The reference BLAS bundled in MLX's Linux wheel (correct but slow).
     BundledReference,
@@ -105,7 +105,8 @@ pub fn mlx_version() -> Result<String, InfoError> {
     }
 }
 
-/// The BLAS library mapped into this process (Linux: from `/proc/self/maps`).
+/// The BLAS library mapped into this process (Linux: from `/proc/self/maps`; macOS:
+/// Accelerate, which mlx-rs links there; elsewhere unknown).
 pub fn loaded_blas() -> BlasInfo {
     if cfg!(target_os = "macos") {
         return BlasInfo {
@@ -113,22 +114,43 @@ pub fn loaded_blas() -> BlasInfo {
             path: None,
         };
     }
+    find_blas(mapped_files())
+}
+
+/// The files mapped into this process, in map order (Linux: `/proc/self/maps`).
+#[cfg(target_os = "linux")]
+pub fn mapped_files() -> Vec<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    blas_from_maps(&maps)
+    paths_in_maps(&maps).collect()
+}
+
+/// The files mapped into this process: not known without Linux's `/proc`.
+#[cfg(not(target_os = "linux"))]
+pub fn mapped_files() -> Vec<PathBuf> {
+    Vec::new()
+}
+
+/// The file paths of a `/proc/<pid>/maps` text, in order, with repeats.
+fn paths_in_maps(maps: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .map(PathBuf::from)
 }
 
 /// Finds the BLAS among the file paths of a `/proc/<pid>/maps` text.
 pub fn blas_from_maps(maps: &str) -> BlasInfo {
+    find_blas(paths_in_maps(maps))
+}
+
+fn find_blas(paths: impl IntoIterator<Item = PathBuf>) -> BlasInfo {
     let mut found: Option<(BlasKind, PathBuf)> = None;
-    for path in maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .map(Path::new)
-    {
-        let Some(kind) = classify(path) else { continue };
+    for path in paths {
+        let Some(kind) = classify(&path) else {
+            continue;
+        };
         // OpenBLAS wins over a reference BLAS mapped beside it.
         if found.as_ref().is_none_or(|(k, _)| *k != BlasKind::OpenBlas) {
-            found = Some((kind, path.to_path_buf()));
+            found = Some((kind, path));
         }
     }
     match found {
@@ -146,7 +168,15 @@ pub fn blas_from_maps(maps: &str) -> BlasInfo {
 fn classify(path: &Path) -> Option<BlasKind> {
     let name = path.file_name()?.to_str()?;
     let text = path.to_string_lossy();
-    if text.contains("openblas") {
+    let dir = path
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|d| d.to_str());
+    // By the library's own name (`libopenblas.so.0` from the Python package index,
+    // `libopenblasp-r0.3.21.so`) or Debian's alternatives directory
+    // (`openblas-pthread/libblas.so.3`); not by the rest of the path, so a cache
+    // directory's name cannot turn the reference BLAS into OpenBLAS.
+    if name.contains("openblas") || dir.is_some_and(|d| d.starts_with("openblas")) {
         Some(BlasKind::OpenBlas)
     } else if name.starts_with("libblas-") && text.contains(".libs/") {
         // auditwheel's hashed name inside a wheel's `<pkg>.libs` directory.
@@ -181,6 +211,22 @@ mod tests {
             "{MAPS}7f06-7f07 r-xp 0 08:01 3 /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3\n"
         );
         assert_eq!(blas_from_maps(&maps).kind, BlasKind::OpenBlas);
+    }
+
+    #[test]
+    fn openblas_from_the_package_index_is_recognised() {
+        let maps = format!(
+            "{MAPS}7f06-7f07 r-xp 0 08:01 3 /root/.cache/mlx-coldstart/tools/openblas-0.3.31-x86_64/cmeel.prefix/lib/libopenblas.so.0\n"
+        );
+        let b = blas_from_maps(&maps);
+        assert_eq!(b.kind, BlasKind::OpenBlas);
+        assert!(b.to_string().contains("libopenblas.so.0"));
+    }
+
+    #[test]
+    fn a_cache_path_naming_openblas_does_not_make_the_reference_blas_openblas() {
+        let maps = "7f00-7f01 r-xp 0 08:01 1 /home/openblas-user/.cache/dist/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0\n";
+        assert_eq!(blas_from_maps(maps).kind, BlasKind::BundledReference);
     }
 
     #[test]

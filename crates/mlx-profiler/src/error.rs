@@ -51,6 +51,15 @@ pub enum ProfileError {
         /// The start of what it printed.
         head: String,
     },
+    /// What was asked for cannot be done on this operating system (page-cold eviction
+    /// outside Linux).
+    #[error("{what} is unsupported on this platform ({os}): {remedy}", os = std::env::consts::OS)]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// What to do instead.
+        remedy: String,
+    },
     /// A thresholds file or option value is invalid.
     #[error("invalid input {what}: {detail}")]
     BadInput {
@@ -74,7 +83,7 @@ impl ProfileError {
     /// The exit code of `mlx-profile` for this error (see the README).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ProfileError::BadInput { .. } => 2,
+            ProfileError::BadInput { .. } | ProfileError::Unsupported { .. } => 2,
             ProfileError::ProbeMissing { .. }
             | ProfileError::ProbeFailed { .. }
             | ProfileError::ProbeMalformed { .. } => 4,

@@ -3,9 +3,10 @@
 //! `posix_fadvise(POSIX_FADV_DONTNEED)` drops a file's clean, unmapped pages. Pages a
 //! running process has mapped (the profiler itself maps libmlx) stay, so the profiler
 //! measures residency with `mincore` afterwards and reports it instead of assuming.
+//! Both are Linux's: on other systems (macOS) eviction is reported as unsupported.
 
+#[cfg(target_os = "linux")]
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,15 @@ pub struct Residency {
     pub resident_after: f64,
 }
 
+/// Whether this system can evict a file from the page cache: Linux can
+/// (`posix_fadvise`); elsewhere the page-cold state is unsupported.
+pub const EVICTION_SUPPORTED: bool = cfg!(target_os = "linux");
+
 /// Asks the kernel to drop `path` from the page cache and measures what remains.
+#[cfg(target_os = "linux")]
 pub fn evict(path: &Path) -> Result<Residency, ProfileError> {
+    use std::os::fd::AsRawFd;
+
     let file = File::open(path).map_err(|e| ProfileError::io("open", path, e))?;
     let bytes = file
         .metadata()
@@ -39,8 +47,20 @@ pub fn evict(path: &Path) -> Result<Residency, ProfileError> {
     })
 }
 
+/// Page-cache eviction needs Linux's `posix_fadvise`; here it is an error that says so.
+#[cfg(not(target_os = "linux"))]
+pub fn evict(path: &Path) -> Result<Residency, ProfileError> {
+    Err(ProfileError::Unsupported {
+        what: format!("page-cold eviction of {}", path.display()),
+        remedy: "leave page-cold out of --states (it needs Linux's posix_fadvise)".into(),
+    })
+}
+
 /// The fraction of `file`'s pages in the page cache (mincore over a mapping).
+#[cfg(target_os = "linux")]
 fn resident_fraction(file: &File, bytes: u64) -> f64 {
+    use std::os::fd::AsRawFd;
+
     if bytes == 0 {
         return 0.0;
     }
@@ -75,6 +95,7 @@ fn resident_fraction(file: &File, bytes: u64) -> f64 {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_freshly_written_unmapped_file_can_be_evicted() {
         let d = tempfile::tempdir().unwrap();
@@ -91,5 +112,16 @@ mod tests {
     fn a_missing_file_is_an_error_naming_it() {
         let err = evict(Path::new("/nonexistent/libmlx.so")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/libmlx.so"));
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    #[test]
+    fn eviction_elsewhere_says_it_is_unsupported() {
+        let err = evict(Path::new("/any/file")).unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported on this platform"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 2);
     }
 }

@@ -80,6 +80,9 @@ pub enum Task {
         /// Take wheels only from this directory instead of the package index.
         #[arg(long, env = "COLDSTART_WHEEL_DIR")]
         wheel_dir: Option<PathBuf>,
+        /// MLX version, one pinned in crates/xtask/pins.toml (default: the pinned default).
+        #[arg(long, env = "COLDSTART_MLX_VERSION")]
+        mlx_version: Option<String>,
     },
     /// Measure the A/B gate: A/A false alarms and detection of 10 % and 5 % slowdowns
     /// injected into every guarded path, over several rounds; writes
@@ -133,6 +136,9 @@ pub struct PlatformArgs {
     /// MLX backend to set up.
     #[arg(long, value_enum, default_value = "cpu", env = "COLDSTART_BACKEND")]
     pub backend: Backend,
+    /// MLX version, one pinned in crates/xtask/pins.toml (default: the pinned default).
+    #[arg(long, env = "COLDSTART_MLX_VERSION")]
+    pub mlx_version: Option<String>,
     /// BLAS for MLX's CPU backend.
     #[arg(long, value_enum, default_value = "auto", env = "COLDSTART_BLAS")]
     pub blas: BlasChoice,

@@ -1,7 +1,8 @@
 //! `mlx-profile`: MLX cold-start profile in fresh processes, per cache state.
 //!
 //! Exit codes: 0 done; 1 (ci mode) the overall grade is below `--min-grade`;
-//! 2 bad input (option value, thresholds file); 4 the probe is missing, crashed,
+//! 2 bad input (option value, thresholds file, a state this platform cannot
+//! prepare: page-cold outside Linux); 4 the probe is missing, crashed,
 //! hung or printed malformed output; 5 a report could not be written.
 
 use std::path::PathBuf;
@@ -114,7 +115,15 @@ fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
         |n| n as usize,
     );
     let states = if args.states.is_empty() {
-        CacheState::ALL.to_vec()
+        if !mlx_profiler::page_cache::EVICTION_SUPPORTED {
+            eprintln!(
+                "page-cold left out: evicting files from the page cache is unsupported on this platform"
+            );
+        }
+        CacheState::ALL
+            .into_iter()
+            .filter(|s| *s != CacheState::PageCold || mlx_profiler::page_cache::EVICTION_SUPPORTED)
+            .collect()
     } else {
         args.states.clone()
     };
@@ -176,18 +185,18 @@ fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
 /// Files page-cold evicts: libmlx and its BLAS/LAPACK (as this process loaded them,
 /// the same files the probe loads) and the fixture's weights.
 fn eviction_targets(fixture: &str) -> Result<Vec<PathBuf>, ProfileError> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let mut files: Vec<PathBuf> = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
+    let mut files: Vec<PathBuf> = mlx_manager::info::mapped_files()
+        .into_iter()
         .filter(|p| {
-            let name = p.rsplit('/').next().unwrap_or("");
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
             name == "libmlx.so"
                 || ["blas", "lapack", "gfortran"]
                     .iter()
                     .any(|k| name.contains(k))
         })
-        .map(PathBuf::from)
         .collect();
     files.sort();
     files.dedup();

@@ -2,7 +2,8 @@
 //! official binary wheels, without patching or vendoring upstream code.
 //!
 //! The steps, each cached in the per-user cache and skipped when already done:
-//! fetch + verify + unpack the MLX wheel → build mlx-c against it (CMake, with our
+//! choose the BLAS (fetching OpenBLAS's wheel when that is the choice) → fetch +
+//! verify + unpack the MLX wheel → build mlx-c against it (CMake, with our
 //! compatibility header) → generate bindings (bindgen) → build the
 //! `mach_approximate_time` shim → lay out the runtime with the chosen BLAS → write
 //! the Cargo configuration that overrides mlx-sys's build script.
@@ -41,6 +42,8 @@ const COMPAT_HEADER: &str = include_str!("../../native/coldstart_compat.h");
 pub struct SetupOptions {
     /// MLX backend.
     pub backend: Backend,
+    /// MLX version (a pinned one; `None`: the pinned default).
+    pub mlx_version: Option<String>,
     /// BLAS for the CPU backend.
     pub blas: BlasChoice,
     /// Cache root (default: [`Cache::default_root`]).
@@ -52,7 +55,8 @@ pub struct SetupOptions {
     /// Whether to write that copy (false: only the cache's, e.g. to build for
     /// another backend without switching this workspace).
     pub write_workspace_config: bool,
-    /// Root of the system libraries searched for OpenBLAS (`/usr/lib`).
+    /// Root of the system libraries searched for OpenBLAS (`/usr/lib`, or
+    /// `$COLDSTART_SYSTEM_LIB_ROOT`).
     pub system_lib_root: PathBuf,
 }
 
@@ -63,8 +67,11 @@ pub struct SetupReport {
     pub config: PathBuf,
     /// Its copy included by this workspace's `.cargo/config.toml`.
     pub workspace_config: PathBuf,
-    /// The BLAS MLX will load.
+    /// The BLAS MLX will load (its short name: `bundled`, `openblas-pthread`,
+    /// `openblas-wheel-<version>`).
     pub blas: String,
+    /// The unpacked MLX wheel, untouched (`dist/<package>-<version>-<arch>`).
+    pub dist: PathBuf,
     /// The cache root set-up used.
     pub cache_root: PathBuf,
     /// Whether any step did work (false: everything was already in place).
@@ -82,7 +89,9 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     }
     let triple = host.target_triple()?;
     let pins = Pins::bundled();
-    let mlx_pin = pins.mlx(opts.backend, &host.arch)?.clone();
+    let mlx_pin = pins
+        .mlx(opts.backend, &host.arch, opts.mlx_version.as_deref())?
+        .clone();
     let root = match &opts.cache_dir {
         Some(dir) => dir.clone(),
         None => Cache::default_root()?,
@@ -90,6 +99,19 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     let cache = Cache::open(root)?;
     let pip = || Pip::find();
     let mut changed = false;
+
+    // 0. The BLAS, first: a choice that cannot be had fails before the long steps.
+    let chosen = blas::choose(
+        opts.blas,
+        blas::find_openblas(&opts.system_lib_root, &host.arch),
+        || {
+            let pin = pins.tool("openblas", &host.arch)?;
+            let library = tools::wheel_tool(&cache, pin, &pip, &opts.source)?;
+            Ok(blas::OpenBlas::from_wheel(library, &pin.wheel.version))
+        },
+    )?;
+    eprintln!("  BLAS: {}, because {}", chosen.blas.describe(), chosen.why);
+    let blas = chosen.blas;
 
     // 1. MLX binary distribution.
     let w = &mlx_pin.wheel;
@@ -160,10 +182,6 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     );
 
     // 5. Runtime layout with the chosen BLAS.
-    let blas = blas::choose(
-        opts.blas,
-        blas::find_openblas(&opts.system_lib_root, &host.arch),
-    )?;
     let runtime = match &blas {
         blas::Blas::Bundled => dist.clone(),
         blas::Blas::OpenBlas(o) => {
@@ -182,7 +200,7 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     if blas == blas::Blas::Bundled && opts.backend == Backend::Cpu {
         eprintln!(
             "  note: MLX uses the wheel's slow reference BLAS (a few GFLOP/s for a 1024x1024 matmul); \
-             install OpenBLAS (Debian: apt-get install libopenblas0-pthread) and run set-up again \
+             --blas openblas-wheel (or auto, online) brings OpenBLAS from the Python package index \
              for tens of times more"
         );
     }
@@ -203,10 +221,12 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         ),
     };
     let text = cargo_config::render(&paths);
-    let config = cache
-        .root()
-        .join("config")
-        .join(format!("{}-{}.toml", opts.backend, blas.name()));
+    let config = cache.root().join("config").join(format!(
+        "{}-mlx{}-{}.toml",
+        opts.backend,
+        w.version,
+        blas.name()
+    ));
     changed |= atomic::write_if_changed(&config, &text)?;
     let workspace_config = cargo_config::workspace_copy(&opts.workspace);
     if opts.write_workspace_config {
@@ -216,6 +236,7 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         config,
         workspace_config,
         blas: blas.name(),
+        dist: dist.clone(),
         cache_root: cache.root().to_path_buf(),
         changed,
     }))

@@ -28,6 +28,9 @@ pub struct WheelPin {
 pub struct MlxPin {
     /// `cpu` or `cuda`.
     pub backend: String,
+    /// The version set-up takes when none is asked for (one per backend and arch).
+    #[serde(default)]
+    pub default: bool,
     #[serde(flatten)]
     pub wheel: WheelPin,
 }
@@ -78,22 +81,31 @@ impl Pins {
         Ok(pins)
     }
 
-    /// The MLX wheel for a backend and architecture.
-    pub fn mlx(&self, backend: Backend, arch: &str) -> Result<&MlxPin> {
-        self.mlx
+    /// The MLX wheel for a backend and architecture: `version` if given, else the
+    /// default one.
+    pub fn mlx(&self, backend: Backend, arch: &str, version: Option<&str>) -> Result<&MlxPin> {
+        let mut candidates = self
+            .mlx
             .iter()
-            .find(|p| p.backend == backend.as_str() && p.wheel.arch == arch)
-            .ok_or_else(|| TaskError::Unsupported {
-                what: format!("no pinned MLX {backend} distribution for {arch}"),
-                remedy: format!(
-                    "pinned: {}; on another architecture add the wheel and its sha256 to crates/xtask/pins.toml",
-                    self.mlx
-                        .iter()
-                        .map(|p| format!("{} on {}", p.backend, p.wheel.arch))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
+            .filter(|p| p.backend == backend.as_str() && p.wheel.arch == arch);
+        let found = match version {
+            Some(v) => candidates.find(|p| p.wheel.version == v),
+            None => candidates.find(|p| p.default),
+        };
+        found.ok_or_else(|| TaskError::Unsupported {
+            what: match version {
+                Some(v) => format!("MLX {v} is not pinned for the {backend} backend on {arch}"),
+                None => format!("no pinned MLX {backend} distribution for {arch}"),
+            },
+            remedy: format!(
+                "pinned: {}; to add one, put its wheel and sha256 into crates/xtask/pins.toml",
+                self.mlx
+                    .iter()
+                    .map(|p| format!("{} {} on {}", p.backend, p.wheel.version, p.wheel.arch))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
     }
 
     /// A build tool's wheel for an architecture.
@@ -141,16 +153,24 @@ mod tests {
     }
 
     #[test]
-    fn mlx_cpu_pin_matches_mlx_c() {
+    fn mlx_pins_default_to_0_32_2_and_offer_0_32_4() {
         let pins = Pins::bundled();
-        let cpu = pins.mlx(Backend::Cpu, "x86_64").unwrap();
-        // mlx-c 0.7.0 (mlx-sys 0.7.0) is written against MLX 0.32.2.
-        assert_eq!(cpu.wheel.version, "0.32.2");
-        let cuda = pins.mlx(Backend::Cuda, "x86_64").unwrap();
-        assert_eq!(
-            (cuda.wheel.package.as_str(), cuda.wheel.version.as_str()),
-            ("mlx-cuda-13", "0.32.2")
-        );
+        // mlx-c 0.7.0 (mlx-sys 0.7.0) is written against MLX 0.32.2, and upstream
+        // mlx-rs 0.33.0's suite passes only there (see pins.toml).
+        for backend in [Backend::Cpu, Backend::Cuda] {
+            let default = pins.mlx(backend, "x86_64", None).unwrap();
+            assert_eq!(default.wheel.version, "0.32.2");
+            let newer = pins.mlx(backend, "x86_64", Some("0.32.4")).unwrap();
+            assert_eq!(newer.wheel.version, "0.32.4");
+            let defaults = pins
+                .mlx
+                .iter()
+                .filter(|p| p.backend == backend.as_str() && p.default)
+                .count();
+            assert_eq!(defaults, 1, "one default for {backend}");
+        }
+        let cuda = pins.mlx(Backend::Cuda, "x86_64", None).unwrap();
+        assert_eq!(cuda.wheel.package, "mlx-cuda-13");
         assert!(pins.tool("cmake", "x86_64").is_ok());
         assert!(pins.tool("ninja", "x86_64").is_ok());
         assert!(pins.tool("libclang", "x86_64").is_ok());
@@ -158,8 +178,21 @@ mod tests {
 
     #[test]
     fn unknown_arch_is_unsupported() {
-        let err = Pins::bundled().mlx(Backend::Cpu, "riscv64").unwrap_err();
+        let err = Pins::bundled()
+            .mlx(Backend::Cpu, "riscv64", None)
+            .unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("riscv64"));
+    }
+
+    #[test]
+    fn unpinned_version_names_the_pinned_ones() {
+        let err = Pins::bundled()
+            .mlx(Backend::Cpu, "x86_64", Some("0.31.0"))
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let text = err.to_string();
+        assert!(text.contains("MLX 0.31.0 is not pinned"), "{text}");
+        assert!(text.contains("cpu 0.32.4 on x86_64"), "{text}");
     }
 }

@@ -34,10 +34,14 @@ impl fmt::Display for Backend {
 /// Which BLAS the CPU backend uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BlasChoice {
-    /// OpenBLAS when the system has it, else the wheel's bundled reference BLAS.
+    /// The system's OpenBLAS when installed, else OpenBLAS from the Python package
+    /// index, else (offline without that wheel) the MLX wheel's bundled reference BLAS.
     Auto,
     /// The system's OpenBLAS; fails when it is not installed.
     Openblas,
+    /// OpenBLAS from the Python package index (pinned wheel, no root needed); fails
+    /// when it cannot be fetched.
+    OpenblasWheel,
     /// The reference BLAS/LAPACK bundled in the MLX wheel (slow, always there).
     Bundled,
 }

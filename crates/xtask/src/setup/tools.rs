@@ -1,5 +1,6 @@
 //! The programs set-up builds with: compilers from the system, cmake and ninja from
-//! PATH or from pinned wheels, libclang always from its pinned wheel.
+//! PATH or from pinned wheels, libclang always from its pinned wheel. [`wheel_tool`]
+//! also brings OpenBLAS's wheel for `blas.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -150,8 +151,9 @@ fn cmake_is_recent(cmake: &Path) -> bool {
     (major, minor) >= (3, 16)
 }
 
-/// The tool's main file from its pinned wheel, unpacked into the cache once.
-fn wheel_tool(
+/// The tool's main file from its pinned wheel, unpacked into the cache once
+/// (`tools/<name>-<version>-<arch>/`).
+pub fn wheel_tool(
     cache: &Cache,
     pin: &ToolPin,
     pip: &dyn Fn() -> Result<Pip>,

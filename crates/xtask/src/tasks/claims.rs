@@ -142,7 +142,13 @@ fn wait_with_peak_rss(pid: u32) -> (i32, i64) {
     if rc < 0 || !libc::WIFEXITED(status) {
         return (-1, 0);
     }
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    // Linux reports ru_maxrss in KiB, macOS in bytes.
+    let kib = if cfg!(target_os = "macos") {
+        usage.ru_maxrss / 1024
+    } else {
+        usage.ru_maxrss
+    };
+    (libc::WEXITSTATUS(status), kib)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -162,16 +168,24 @@ fn spread(v: &[f64]) -> (f64, f64) {
     )
 }
 
+/// The CPU's model name, from `/proc/cpuinfo` (Linux only; the claims are measured
+/// where the platform layer runs).
+#[cfg(target_os = "linux")]
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_model() -> Option<String> {
+    None
+}
+
 fn render(results: &[Vec<Run>], runs: usize) -> String {
     let base = &results[0];
-    let host = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let host = cpu_model().unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut out = String::new();
     let _ = writeln!(out, "# The manager's effect, measured\n");

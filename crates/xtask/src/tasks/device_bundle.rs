@@ -22,6 +22,10 @@ use super::cargo;
 use crate::error::{Result, TaskError};
 use crate::setup::SetupReport;
 
+/// The MLX CUDA wheel's directory of bundled libraries (BLAS, LAPACK, gfortran), which
+/// `libmlx.so` finds through its RPATH and `unpack.sh` lays out beside it.
+const CUDA_LIBS_DIR: &str = "mlx_cuda_13.libs";
+
 /// Size of the first part: under the 64 MiB a transfer may carry, with room to spare.
 const PART1_BYTES: usize = 60 << 20;
 
@@ -44,7 +48,7 @@ const PLOT_LIBS: [&str; 6] = [
     "libbrotlicommon.so.1",
 ];
 
-/// Builds the bundle; `report` is the CUDA set-up's.
+/// Builds the bundle; `report` is the CUDA set-up's (with any BLAS choice).
 pub fn run(workspace: &Path, report: &SetupReport, upstream_copy: &Path) -> Result<()> {
     let config = report.config.display().to_string();
     let target = workspace.join("target");
@@ -85,20 +89,7 @@ pub fn run(workspace: &Path, report: &SetupReport, upstream_copy: &Path) -> Resu
     for d in [&part1, &part2] {
         fs::create_dir_all(d).map_err(|e| TaskError::io("create", d, e))?;
     }
-    let runtime = runtime_dir(report)?;
-    eprintln!("==> compressing libmlx.so (xz, a minute or two)");
-    let lib = xz(&runtime.join("mlx/lib/libmlx.so"))?;
-    let cut = PART1_BYTES.min(lib.len());
-    write(&part1.join("libmlx.so.xz.00"), &lib[..cut])?;
-    write(&part2.join("libmlx.so.xz.01"), &lib[cut..])?;
-
-    // MLX's bundled BLAS/LAPACK and the headers its CUDA JIT compiles against.
-    let dist = dist_dir(report)?;
-    tar_xz(
-        &dist,
-        &["mlx_cuda_13.libs", "mlx/include"],
-        &part2.join("runtime.tar.xz"),
-    )?;
+    let lib_sum = pack_mlx(&report.dist, &part1, &part2)?;
     let bin_stage = bundle.join("bin");
     fs::create_dir_all(&bin_stage).map_err(|e| TaskError::io("create", &bin_stage, e))?;
     for (_, bin) in BINARIES {
@@ -117,7 +108,7 @@ pub fn run(workspace: &Path, report: &SetupReport, upstream_copy: &Path) -> Resu
     let _ = fs::remove_dir_all(bundle.join("sys"));
 
     let mut sums = String::new();
-    sums.push_str(&format!("{}  libmlx.so.xz\n", sha256(&lib)));
+    sums.push_str(&format!("{lib_sum}  libmlx.so.xz\n"));
     for f in ["runtime.tar.xz", "bin.tar.xz", "sys.tar.xz"] {
         let p = part2.join(f);
         let bytes = fs::read(&p).map_err(|e| TaskError::io("read", &p, e))?;
@@ -202,27 +193,23 @@ fn plot_deps(exe: &Path, sys: &Path) -> Result<()> {
     Ok(())
 }
 
-fn runtime_dir(report: &SetupReport) -> Result<PathBuf> {
-    find_entry(&report.cache_root.join("runtime"), "mlx-cuda-13-")
-}
-
-fn dist_dir(report: &SetupReport) -> Result<PathBuf> {
-    find_entry(&report.cache_root.join("dist"), "mlx-cuda-13-")
-}
-
-fn find_entry(dir: &Path, prefix: &str) -> Result<PathBuf> {
-    fs::read_dir(dir)
-        .map_err(|e| TaskError::io("read", dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-        })
-        .ok_or_else(|| TaskError::Io {
-            what: format!("no {prefix}* entry in {}", dir.display()),
-            remedy: "run `cargo xtask setup --backend cuda` first".into(),
-        })
+/// Packs MLX itself from the untouched wheel at `dist`: `libmlx.so`, xz-compressed and
+/// cut across the two parts, and into part 2 the wheel's bundled libraries (its BLAS
+/// among them) and JIT headers. Whatever BLAS set-up chose for this machine lives in
+/// a runtime directory of this machine's cache and is of no use on the GPU machine,
+/// so the bundle never reads one. Returns the compressed library's sha256.
+fn pack_mlx(dist: &Path, part1: &Path, part2: &Path) -> Result<String> {
+    eprintln!("==> compressing libmlx.so (xz, a minute or two)");
+    let lib = xz(&dist.join("mlx/lib/libmlx.so"))?;
+    let cut = PART1_BYTES.min(lib.len());
+    write(&part1.join("libmlx.so.xz.00"), &lib[..cut])?;
+    write(&part2.join("libmlx.so.xz.01"), &lib[cut..])?;
+    tar_xz(
+        dist,
+        &[CUDA_LIBS_DIR, "mlx/include"],
+        &part2.join("runtime.tar.xz"),
+    )?;
+    Ok(sha256(&lib))
 }
 
 /// `file` compressed with xz, read by xz itself (no copy of it passes through here).
@@ -294,4 +281,44 @@ fn dir_size(d: &Path) -> u64 {
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bug this guards: the bundle read a `runtime/` cache entry that set-up lays out
+    /// only when it swaps in OpenBLAS. It must need nothing but the unpacked wheel.
+    #[test]
+    fn mlx_is_packed_from_the_wheel_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let dist = d.path().join("cache/dist/mlx-cuda-13-0.32.2-x86_64");
+        for dir in ["mlx/lib", "mlx/include/mlx", CUDA_LIBS_DIR] {
+            fs::create_dir_all(dist.join(dir)).unwrap();
+        }
+        fs::write(dist.join("mlx/lib/libmlx.so"), vec![1u8; 4096]).unwrap();
+        fs::write(dist.join("mlx/include/mlx/mlx.h"), b"// header").unwrap();
+        fs::write(dist.join(CUDA_LIBS_DIR).join("libblas-ab12.so.3"), b"ref").unwrap();
+        let (part1, part2) = (d.path().join("p1"), d.path().join("p2"));
+        for p in [&part1, &part2] {
+            fs::create_dir_all(p).unwrap();
+        }
+        assert!(!d.path().join("cache/runtime").exists());
+        let sum = pack_mlx(&dist, &part1, &part2).unwrap();
+
+        let mut joined = fs::read(part1.join("libmlx.so.xz.00")).unwrap();
+        joined.extend(fs::read(part2.join("libmlx.so.xz.01")).unwrap());
+        assert_eq!(sha256(&joined), sum);
+        let listing = Command::new("tar")
+            .arg("-tJf")
+            .arg(part2.join("runtime.tar.xz"))
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        assert!(
+            listing.contains("mlx_cuda_13.libs/libblas-ab12.so.3"),
+            "{listing}"
+        );
+        assert!(listing.contains("mlx/include/mlx/mlx.h"), "{listing}");
+    }
 }

@@ -56,13 +56,22 @@ pub fn run(task: Task) -> Result<()> {
         Task::DeviceBundle {
             cache_dir,
             wheel_dir,
+            mlx_version,
         } => {
+            // The bundle carries the CUDA wheel's own bundled BLAS (a BLAS chosen for
+            // this machine is of no use on the GPU machine), so its set-up swaps none in,
+            // whatever this machine has or COLDSTART_BLAS says.
             let platform = PlatformArgs {
                 backend: crate::setup::platform::Backend::Cuda,
-                blas: crate::setup::platform::BlasChoice::Auto,
+                mlx_version,
+                blas: crate::setup::platform::BlasChoice::Bundled,
                 cache_dir,
                 wheel_dir,
             };
+            eprintln!(
+                "device-bundle: the GPU machine gets the CUDA wheel's own BLAS, \
+                 so its set-up takes the bundled one"
+            );
             // The CUDA set-up lands in the cache only: this workspace stays on its backend.
             let report =
                 run_setup_for(&platform, false)?.ok_or_else(|| TaskError::Unsupported {
@@ -121,6 +130,7 @@ fn run_setup_for(p: &PlatformArgs, write_workspace_config: bool) -> Result<Optio
     let opts = SetupOptions {
         write_workspace_config,
         backend: p.backend,
+        mlx_version: p.mlx_version.clone(),
         blas: p.blas,
         cache_dir: p.cache_dir.clone(),
         source: p
@@ -128,7 +138,9 @@ fn run_setup_for(p: &PlatformArgs, write_workspace_config: bool) -> Result<Optio
             .clone()
             .map_or(WheelSource::Index, WheelSource::Dir),
         workspace: workspace_root(),
-        system_lib_root: PathBuf::from("/usr/lib"),
+        system_lib_root: std::env::var_os("COLDSTART_SYSTEM_LIB_ROOT")
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| PathBuf::from("/usr/lib"), PathBuf::from),
     };
     eprintln!("set-up: MLX for Linux ({} backend)", p.backend);
     let started = std::time::Instant::now();
