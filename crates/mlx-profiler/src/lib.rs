@@ -5,7 +5,7 @@
 //!   phase marks ([`probe_runner`]), summarises them ([`cold`]), finds bottlenecks and
 //!   suggestions ([`analysis`]), grades the result ([`grade`]) into a
 //!   [`report::Profile`], and writes it out ([`export`]). The CLI is `mlx-profile`.
-//! - The bench harness ([`bench`]): benchmarks defined once, measured by Criterion
+//! - The bench harness ([`mod@bench`]): benchmarks defined once, measured by Criterion
 //!   (`cargo bench`) or served to the A/B gate.
 //! - The gate ([`gate`]): baselines, the A/B and stored comparisons, verdicts and
 //!   their formats. The CLI is `mlx-bench`.

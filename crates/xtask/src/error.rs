@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use mlx_profiler::exit;
+
 /// A set-up or task failure: `what` names the file, value or step; `remedy` says what
 /// the user can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +47,19 @@ pub enum TaskError {
 }
 
 impl TaskError {
-    /// The process exit code for this failure (documented in the README).
+    /// The process exit code for this failure: the workspace's one table
+    /// (`mlx_profiler::exit`, stated in the README).
     pub fn exit_code(&self) -> u8 {
         match self {
-            TaskError::Step { .. } => 1,
+            TaskError::Step { .. } => exit::FAILED,
             TaskError::Gate { code } => *code,
             TaskError::GateInput(e) => e.exit_code(),
-            TaskError::Unsupported { .. } => 3,
-            TaskError::MissingTool { .. } => 4,
-            TaskError::Fetch { .. } => 5,
-            TaskError::Integrity { .. } => 6,
-            TaskError::Build { .. } => 7,
-            TaskError::Io { .. } => 8,
+            TaskError::Unsupported { .. } => exit::UNSUPPORTED,
+            TaskError::MissingTool { .. } => exit::MISSING_TOOL,
+            TaskError::Fetch { .. } => exit::FETCH,
+            TaskError::Integrity { .. } => exit::INTEGRITY,
+            TaskError::Build { .. } => exit::BUILD,
+            TaskError::Io { .. } => exit::WRITE,
         }
     }
 

@@ -84,7 +84,7 @@ mod tests {
         assert!(text.contains("demo step"), "{text}");
         assert!(text.contains("second"), "{text}");
         assert!(text.contains("do the thing"), "{text}");
-        assert_eq!(err.exit_code(), 7);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::BUILD);
     }
 
     #[test]
@@ -92,7 +92,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("/nonexistent/coldstart-no-such-program");
         let err = run_logged(&mut cmd, "x", &dir.path().join("l"), "r").unwrap_err();
-        assert_eq!(err.exit_code(), 4, "{err}");
+        assert_eq!(err.exit_code(), mlx_profiler::exit::MISSING_TOOL, "{err}");
     }
 
     #[test]

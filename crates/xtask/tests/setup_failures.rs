@@ -3,6 +3,7 @@
 //! Each failure must exit with its documented code, say what failed and how to fix
 //! it, and leave no cache entry behind.
 
+use mlx_profiler::exit;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -98,7 +99,7 @@ fn hash_mismatch_stops_with_code_6_and_leaves_nothing() {
     write_impostor_wheel(wheels.path());
     setup(cache.path(), wheels.path())
         .assert()
-        .code(6)
+        .code(i32::from(exit::INTEGRITY))
         .stderr(predicate::str::contains("integrity check failed"))
         .stderr(predicate::str::contains(MLX_WHEEL))
         .stderr(predicate::str::contains(
@@ -113,7 +114,7 @@ fn missing_python_stops_with_code_4() {
     setup(cache.path(), wheels.path())
         .env("COLDSTART_PYTHON", "/nonexistent/python3")
         .assert()
-        .code(4)
+        .code(i32::from(exit::MISSING_TOOL))
         .stderr(predicate::str::contains("/nonexistent/python3"))
         .stderr(predicate::str::contains("COLDSTART_PYTHON"));
     assert_no_entry_left(cache.path());
@@ -124,7 +125,7 @@ fn wheel_not_available_stops_with_code_5_and_names_the_file() {
     let (cache, wheels) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     setup(cache.path(), wheels.path())
         .assert()
-        .code(5)
+        .code(i32::from(exit::FETCH))
         .stderr(predicate::str::contains("download failed"))
         .stderr(predicate::str::contains(format!("put {MLX_WHEEL} into")));
     assert_no_entry_left(cache.path());
@@ -140,7 +141,7 @@ fn damaged_cache_entry_is_removed_not_trusted() {
     write_impostor_wheel(wheels.path());
     setup(cache.path(), wheels.path())
         .assert()
-        .code(6)
+        .code(i32::from(exit::INTEGRITY))
         .stderr(predicate::str::contains(
             "is damaged (no completion stamp); rebuilding it",
         ));
@@ -167,7 +168,7 @@ fn openblas_wheel_hash_mismatch_stops_with_code_6_before_mlx_is_fetched() {
         Path::new(NO_SYSTEM_LIBS),
         write_impostor_openblas,
     )
-    .code(6)
+    .code(i32::from(exit::INTEGRITY))
     .stderr(predicate::str::contains(OPENBLAS_WHEEL))
     .stderr(predicate::str::contains(
         "4ed8a223d7d29f2f9be2b8e2db3b38961a354a3270cd6101cee4ba7ce5ac92cc",
@@ -179,14 +180,14 @@ fn openblas_wheel_hash_mismatch_stops_with_code_6_before_mlx_is_fetched() {
 fn openblas_wheel_hash_mismatch_stops_auto_too() {
     // Falling back to bundled is for a wheel that cannot be had, not for altered bytes.
     offline("auto", Path::new(NO_SYSTEM_LIBS), write_impostor_openblas)
-        .code(6)
+        .code(i32::from(exit::INTEGRITY))
         .stderr(predicate::str::contains(OPENBLAS_WHEEL));
 }
 
 #[test]
 fn openblas_wheel_missing_offline_is_code_5_when_asked_for() {
     offline("openblas-wheel", Path::new(NO_SYSTEM_LIBS), |_| {})
-        .code(5)
+        .code(i32::from(exit::FETCH))
         .stderr(predicate::str::contains(format!(
             "put {OPENBLAS_WHEEL} into"
         )));
@@ -196,7 +197,7 @@ fn openblas_wheel_missing_offline_is_code_5_when_asked_for() {
 fn openblas_wheel_missing_offline_falls_back_to_bundled_under_auto() {
     // Set-up goes on past the BLAS with the bundled one and stops at the MLX wheel.
     offline("auto", Path::new(NO_SYSTEM_LIBS), write_impostor_wheel)
-        .code(6)
+        .code(i32::from(exit::INTEGRITY))
         .stderr(predicate::str::contains(
             "the MLX wheel's bundled reference BLAS",
         ))
@@ -208,7 +209,7 @@ fn openblas_wheel_missing_offline_falls_back_to_bundled_under_auto() {
 fn system_openblas_asked_for_but_absent_is_code_4() {
     let empty_libs = tempfile::tempdir().unwrap();
     offline("openblas", empty_libs.path(), |_| {})
-        .code(4)
+        .code(i32::from(exit::MISSING_TOOL))
         .stderr(predicate::str::contains("--blas openblas was asked for"))
         .stderr(predicate::str::contains("--blas openblas-wheel"));
 }
@@ -223,7 +224,7 @@ fn auto_takes_the_system_openblas_without_fetching_the_wheel() {
     }
     // No OpenBLAS wheel in the directory: had auto asked for it, set-up would stop there.
     offline("auto", libs.path(), |_| {})
-        .code(5)
+        .code(i32::from(exit::FETCH))
         .stderr(predicate::str::contains("because the system has OpenBLAS"))
         .stderr(predicate::str::contains(format!("put {MLX_WHEEL} into")));
 }
@@ -242,7 +243,7 @@ fn newer_pinned_mlx_version_is_selectable() {
     setup(cache.path(), wheels.path())
         .args(["--mlx-version", "0.32.4"])
         .assert()
-        .code(6)
+        .code(i32::from(exit::INTEGRITY))
         .stderr(predicate::str::contains(newer))
         .stderr(predicate::str::contains(
             "0e0a24fa2ce8b6b94d2e6a90604e8813aa8e29fcb918bb2aa01cfb6d133d8cee",
@@ -256,7 +257,7 @@ fn unpinned_mlx_version_stops_with_code_3() {
     setup(cache.path(), wheels.path())
         .env("COLDSTART_MLX_VERSION", "0.31.0")
         .assert()
-        .code(3)
+        .code(i32::from(exit::UNSUPPORTED))
         .stderr(predicate::str::contains("MLX 0.31.0 is not pinned"));
 }
 
@@ -269,7 +270,7 @@ fn unknown_blas_is_a_usage_error() {
         .arg("--cache-dir")
         .arg(cache.path())
         .assert()
-        .code(2)
+        .code(i32::from(exit::INPUT))
         .stderr(predicate::str::contains("openblas-wheel"));
 }
 
@@ -282,7 +283,7 @@ fn unknown_backend_is_a_usage_error() {
         .arg("--cache-dir")
         .arg(cache.path())
         .assert()
-        .code(2)
+        .code(i32::from(exit::INPUT))
         .stderr(predicate::str::contains("metal"));
 }
 
@@ -292,5 +293,5 @@ fn unknown_task_is_a_usage_error() {
         .unwrap()
         .arg("frobnicate")
         .assert()
-        .code(2);
+        .code(i32::from(exit::INPUT));
 }

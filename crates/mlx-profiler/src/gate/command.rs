@@ -56,7 +56,7 @@ pub struct CompareArgs {
     /// changed since it (the run is then an A/A run of two builds).
     #[arg(long)]
     pub no_reuse: bool,
-    /// A/B: where built revisions are cached (default: <target dir>/coldstart-ab).
+    /// A/B: where built revisions are cached (default: TARGET_DIR/coldstart-ab).
     #[arg(long, value_name = "DIR", env = "COLDSTART_AB_CACHE")]
     pub ab_cache: Option<PathBuf>,
     /// A/B: seconds one request to a bench executable may take before it is killed.
@@ -70,7 +70,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub allow_partial: bool,
     /// Criterion's output directory, for the stored comparison (default:
-    /// $CRITERION_HOME, else <target dir>/criterion).
+    /// $CRITERION_HOME, else TARGET_DIR/criterion).
     #[arg(long, value_name = "DIR", env = "COLDSTART_CRITERION_DIR")]
     pub criterion_dir: Option<PathBuf>,
     /// Output files.

@@ -343,7 +343,7 @@ mod tests {
             })
         })
         .unwrap_err();
-        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::INTEGRITY);
     }
 
     #[test]
@@ -357,13 +357,13 @@ mod tests {
         let err = choose(BlasChoice::Openblas, None, no_wheel).unwrap_err();
         assert!(err.to_string().contains("libopenblas0-pthread"));
         assert!(err.to_string().contains("--blas openblas-wheel"));
-        assert_eq!(err.exit_code(), 4);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::MISSING_TOOL);
 
         // The wheel even where the system has OpenBLAS; offline it is an error, not bundled.
         let wheel = choose(BlasChoice::OpenblasWheel, Some(o), || Ok(wheel_openblas())).unwrap();
         assert_eq!(wheel.blas, Blas::OpenBlas(wheel_openblas()));
         let err = choose(BlasChoice::OpenblasWheel, None, offline).unwrap_err();
-        assert_eq!(err.exit_code(), 5);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::FETCH);
     }
 
     fn fake_dist(root: &Path) -> PathBuf {
@@ -407,7 +407,7 @@ mod tests {
         let dist = fake_dist(d.path());
         fs::remove_file(dist.join("mlx_cpu.libs/libgfortran-ef56.so.5.0.0")).unwrap();
         let err = link_runtime(&dist, &wheel_openblas(), &d.path().join("rt")).unwrap_err();
-        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::INTEGRITY);
         assert!(err.to_string().contains("libgfortran.so.5"), "{err}");
     }
 

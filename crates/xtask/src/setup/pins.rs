@@ -181,7 +181,7 @@ mod tests {
         let err = Pins::bundled()
             .mlx(Backend::Cpu, "riscv64", None)
             .unwrap_err();
-        assert_eq!(err.exit_code(), 3);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::UNSUPPORTED);
         assert!(err.to_string().contains("riscv64"));
     }
 
@@ -190,7 +190,7 @@ mod tests {
         let err = Pins::bundled()
             .mlx(Backend::Cpu, "x86_64", Some("0.31.0"))
             .unwrap_err();
-        assert_eq!(err.exit_code(), 3);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::UNSUPPORTED);
         let text = err.to_string();
         assert!(text.contains("MLX 0.31.0 is not pinned"), "{text}");
         assert!(text.contains("cpu 0.32.4 on x86_64"), "{text}");

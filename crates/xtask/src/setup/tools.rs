@@ -194,7 +194,7 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         // `false` accepts any arguments and fails, like a compiler that rejects C++20.
         let err = check_cxx20(Path::new("false"), scratch.path()).unwrap_err();
-        assert_eq!(err.exit_code(), 4);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::MISSING_TOOL);
         assert!(err.to_string().contains("C++20"), "{err}");
     }
 

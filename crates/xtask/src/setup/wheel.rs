@@ -196,7 +196,7 @@ mod tests {
         let whl = dir.path().join("broken.whl");
         fs::write(&whl, b"not a zip").unwrap();
         let err = unpack(&whl, &dir.path().join("o")).unwrap_err();
-        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::INTEGRITY);
         assert!(err.to_string().contains("broken.whl"));
     }
 
@@ -210,6 +210,6 @@ mod tests {
         let err = verify_sha256(&f, &"0".repeat(64)).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("x.whl") && text.contains(abc), "{text}");
-        assert_eq!(err.exit_code(), 6);
+        assert_eq!(err.exit_code(), mlx_profiler::exit::INTEGRITY);
     }
 }
