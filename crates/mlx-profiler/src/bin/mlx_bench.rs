@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 use mlx_profiler::bench::protocol::BenchMode;
 use mlx_profiler::gate::command::{self, CompareArgs, Target};
 use mlx_profiler::gate::error::GateError;
+use mlx_profiler::provenance::Provenance;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,7 +75,7 @@ fn run(args: Args) -> Result<u8, GateError> {
             baselines,
         } => {
             let dir = criterion_dir.unwrap_or_else(|| command::criterion_dir(&workspace));
-            let (path, n) = command::save(&dir, &baselines)?;
+            let (path, n) = command::save(&dir, &baselines, Provenance::current())?;
             println!("saved {n} benchmarks to {}", path.display());
             Ok(0)
         }

@@ -277,10 +277,15 @@ pub fn report(c: &Comparison, outputs: &OutputArgs) -> Result<u8, GateError> {
 }
 
 /// Stores the run in Criterion's directory `dir` as its environment's baseline under
-/// `baselines`; returns the file written.
-pub fn save(dir: &Path, baselines: &Path) -> Result<(PathBuf, usize), GateError> {
+/// `baselines`, recorded with `provenance` (taken when the run started: the tree the
+/// benches were built from); returns the file written and the number of benchmarks.
+pub fn save(
+    dir: &Path,
+    baselines: &Path,
+    provenance: Provenance,
+) -> Result<(PathBuf, usize), GateError> {
     let run = BenchRun::read(dir)?;
-    let baseline = Baseline::of(&run, Provenance::current());
+    let baseline = Baseline::of(&run, provenance);
     let path = baseline.save(baselines)?;
     Ok((path, run.benchmarks.len()))
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use mlx_profiler::bench::protocol::{BenchMode, MODE_ENV};
 use mlx_profiler::gate::command::{self, CompareArgs, Target};
+use mlx_profiler::provenance::Provenance;
 
 use super::cargo_with_env;
 use crate::error::{Result, TaskError};
@@ -54,14 +55,28 @@ pub fn run_benches(workspace: &Path, mode: BenchMode) -> Result<()> {
     )
 }
 
-/// `bench-save`: measure (unless `no_run`), then store the baseline.
+/// `bench-save`: measure (unless `no_run`), then store the baseline with the
+/// provenance of the tree as it was when the run started.
 pub fn save(workspace: &Path, mode: BenchMode, no_run: bool) -> Result<()> {
+    let provenance = Provenance::current();
+    if provenance.git_commit.is_none() {
+        eprintln!(
+            "warning: the working tree has uncommitted changes ({}): the baseline will name \
+             no commit, so the A/B gate cannot measure against it; commit first to record one \
+             it can use",
+            provenance
+                .git_revision
+                .as_deref()
+                .unwrap_or("not a git repository")
+        );
+    }
     if !no_run {
         run_benches(workspace, mode)?;
     }
     let (path, n) = command::save(
         &command::criterion_dir(workspace),
         &workspace.join("baselines"),
+        provenance,
     )?;
     eprintln!("saved {n} benchmarks to {}", path.display());
     Ok(())
