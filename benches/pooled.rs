@@ -32,23 +32,9 @@ fn allocation_round() {
     }
 }
 
-/// glibc raises its mmap threshold after freeing large blocks, so whether a freed
-/// buffer comes back from the heap or from fresh pages depended on history and made
-/// the cache-off figure bimodal (44 or 155 ms). A fixed threshold stops that. Other C
-/// libraries have no such knob; there the figure may stay bimodal.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn fix_mmap_threshold() {
-    // SAFETY: mallopt only changes the allocator's tuning; no memory is touched.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn fix_mmap_threshold() {}
-
 fn main() {
-    fix_mmap_threshold();
+    // The harness fixes glibc's mmap threshold for every suite: without it the
+    // cache-off figure here was bimodal (44 or 155 ms), depending on history.
     let mut s = common::suite("pooled");
     for threads in [1u64, 4] {
         s.bench(&format!("checkout/threads_{threads}"), move |setup| {
@@ -56,7 +42,11 @@ fn main() {
                 .preset(Preset::Aggressive)
                 .build();
             pool.wait_for_prewarm();
-            drop(pool.get()?);
+            // Both instances built before measuring: how many the pool holds must
+            // not depend on how the threads happened to race during the warm-up
+            // (one instance or two changed the contention, and the figure, by half).
+            let (a, b) = (pool.get()?, pool.get()?);
+            drop((a, b));
             // One iteration is one checkout and return; the iterations are spread over
             // the threads and the wall time is what the whole batch took.
             let metrics = setup.metrics();

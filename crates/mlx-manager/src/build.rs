@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{BoxError, ManagerError, chain, panic_message};
+use crate::marks;
 use crate::profiling;
 use crate::runtime::Runtime;
 use crate::stats::Counters;
@@ -49,7 +50,10 @@ impl<T> InstanceBuilder<T> {
     /// The instance and the time its factory took.
     fn build_inner(&self) -> (Result<T, ManagerError>, Duration) {
         let started = Instant::now();
+        // Profiled programs get the manager's work as phases of their own.
+        let phase = marks::Span::start("mlx_manager.factory");
         let built = catch_unwind(AssertUnwindSafe(|| (self.factory)()));
+        phase.end();
         let factory_time = started.elapsed();
         let mut instance = match built {
             Ok(Ok(t)) => t,
@@ -73,7 +77,10 @@ impl<T> InstanceBuilder<T> {
             }
         };
         if let Some(warm_up) = &self.warm_up {
-            let err = match catch_unwind(AssertUnwindSafe(|| warm_up(&mut instance))) {
+            let phase = marks::Span::start("mlx_manager.warm_up");
+            let outcome = catch_unwind(AssertUnwindSafe(|| warm_up(&mut instance)));
+            phase.end();
+            let err = match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(ManagerError::WarmUpFailed {
                     message: chain(e.as_ref()),

@@ -54,6 +54,7 @@ mod handle;
 pub mod info;
 pub mod inject;
 mod manager;
+pub mod marks;
 pub mod mode;
 mod pool;
 pub mod profiling;

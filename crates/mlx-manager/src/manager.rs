@@ -8,6 +8,7 @@ use crate::config::{ManagerConfig, Preset, Sharing};
 use crate::error::{BoxError, ManagerError};
 use crate::handle::Handle;
 use crate::inject;
+use crate::marks;
 use crate::pool::Pool;
 use crate::runtime::{MlxRuntime, Runtime};
 use crate::shared::SharedSlot;
@@ -207,7 +208,10 @@ impl<T: Send + 'static> ManagerBuilder<T> {
                 prewarm = Some(
                     std::thread::Builder::new()
                         .name("mlx-manager-prewarm".into())
-                        .spawn(move || inner.complete())
+                        .spawn(move || {
+                            let _phase = marks::Span::start("mlx_manager.prewarm");
+                            inner.complete();
+                        })
                         .expect("spawning the pre-warm thread"),
                 );
             } else {

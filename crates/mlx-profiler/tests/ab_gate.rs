@@ -53,7 +53,7 @@ fn project() -> (tempfile::TempDir, String) {
     std::fs::write(p.join("benches/synth.rs"), BENCH).unwrap();
     std::fs::write(
         p.join("thresholds.toml"),
-        "[defaults]\nthreshold = 0.05\npairs = 12\nmax_pairs = 36\n",
+        "[defaults]\nthreshold = 0.05\nrounds = 6\npairs_per_round = 2\nmax_rounds = 12\n",
     )
     .unwrap();
     std::fs::write(p.join(".gitignore"), "/target\n").unwrap();

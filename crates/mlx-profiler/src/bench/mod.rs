@@ -9,20 +9,7 @@
 //! in alternation (the A/B gate, [`crate::gate::ab`]). Set-up runs only for the
 //! benchmarks that are measured (a Criterion filter, the gate's selection).
 //!
-//! ```no_run
-//! use std::time::Instant;
-//! use mlx_profiler::bench::{Suite, per_iteration};
-//!
-//! fn main() {
-//!     let mut suite = Suite::new("warm");
-//!     suite.bench("sum_1k", |setup| {
-//!         let v: Vec<u64> = (0..1000).collect();
-//!         setup.metric("elements", v.len() as f64); // a deterministic metric, gated exactly
-//!         Ok(per_iteration(move || v.iter().sum::<u64>()))
-//!     });
-//!     suite.main();
-//! }
-//! ```
+//! [`Suite`](suite::Suite) shows a whole bench file (with the default `mlx` feature).
 
 pub mod protocol;
 

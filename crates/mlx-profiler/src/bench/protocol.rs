@@ -35,6 +35,10 @@ pub const SERVE_ENV: &str = "COLDSTART_BENCH_SERVE";
 /// revision's binaries in a directory of their own.
 pub const BIN_DIR_ENV: &str = "COLDSTART_BIN_DIR";
 
+/// Set by the gate for every round after the first: the server skips detecting its
+/// environment (hashing the suite's inputs), which the first round already reported.
+pub const NO_FINGERPRINT_ENV: &str = "COLDSTART_BENCH_NO_FINGERPRINT";
+
 /// `COLDSTART_BENCH_MODE`: `quick` or `full`.
 pub const MODE_ENV: &str = "COLDSTART_BENCH_MODE";
 

@@ -50,6 +50,19 @@ pub fn mode_from_env() -> BenchMode {
     }
 }
 
+/// glibc moves its mmap threshold up after large blocks are freed, so whether a freed
+/// buffer comes back from the heap or from fresh pages depends on the process's
+/// history: two processes of one binary then timed allocation-heavy benchmarks 15 to
+/// 30 % apart for their whole lives. A fixed threshold removes that history; every
+/// suite runs with it. (Other C libraries have no such knob.)
+fn steady_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Deterministic metrics of one benchmark (bytes, counts), shared between its set-up
 /// and its routine: a routine may update them as it runs (kernels compiled by each
 /// cold process, say). Cheap to clone.
@@ -197,6 +210,21 @@ impl BenchHandle<'_> {
 }
 
 /// A group of benchmarks: one bench executable (a Criterion group).
+///
+/// ```no_run
+/// use std::time::Instant;
+/// use mlx_profiler::bench::{Suite, per_iteration};
+///
+/// fn main() {
+///     let mut suite = Suite::new("warm");
+///     suite.bench("sum_1k", |setup| {
+///         let v: Vec<u64> = (0..1000).collect();
+///         setup.metric("elements", v.len() as f64); // a deterministic metric, gated exactly
+///         Ok(per_iteration(move || v.iter().sum::<u64>()))
+///     });
+///     suite.main();
+/// }
+/// ```
 pub struct Suite {
     pub(super) group: String,
     pub(super) mode: BenchMode,
@@ -281,6 +309,7 @@ impl Suite {
     /// Runs the suite: serves the gate when [`protocol::SERVE_ENV`] is set, else
     /// measures it with Criterion (`cargo bench`, `cargo test --benches`).
     pub fn main(self) {
+        steady_allocator();
         if std::env::var_os(protocol::SERVE_ENV).is_some() {
             #[cfg(feature = "mlx")]
             std::process::exit(super::serve::serve(self));

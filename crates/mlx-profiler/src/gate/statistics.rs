@@ -4,10 +4,12 @@
 //! - Two independent samples (a run against stored samples, [`compare`]): the
 //!   Mann-Whitney U test and the Hodges-Lehmann estimate of the change with its Moses
 //!   confidence interval.
-//! - Paired log-ratios (the A/B gate, [`paired`]): the Wilcoxon signed-rank test and
-//!   the Hodges-Lehmann estimate (the median of the Walsh averages) with its
-//!   confidence interval. Each pair measured the baseline and the candidate within
-//!   the same second, so drift of the machine cancels inside it.
+//! - Paired log-ratios (the A/B gate): each pair measured the baseline and the
+//!   candidate within the same second, so drift of the machine cancels inside it.
+//!   [`clustered`] takes them grouped by the pair of processes that measured them
+//!   (a round) and puts its interval on the rounds' medians (Student's t), since
+//!   two processes of one binary can differ for their whole lives (memory layout,
+//!   where the scheduler put their threads): only fresh processes replicate that.
 //!
 //! All work on ranks and pairwise differences, so a few outliers (a noisy neighbour,
 //! a page fault) move none of them much, and none assumes normal timings.
@@ -24,7 +26,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, Normal};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// The comparison of two samples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -162,83 +164,58 @@ pub fn median(v: &[f64]) -> f64 {
     sorted_median(&s)
 }
 
-/// Two-sided p-value of the Wilcoxon signed-rank test that `d` is centred on zero
-/// (normal approximation with tie and continuity corrections; zeros dropped).
-pub fn signed_rank_p(d: &[f64]) -> f64 {
-    let mut nz: Vec<f64> = d.iter().copied().filter(|x| *x != 0.0).collect();
-    let n = nz.len() as f64;
-    if nz.is_empty() {
-        return 1.0;
-    }
-    nz.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
-    let mut w_plus = 0.0;
-    let mut tie_term = 0.0;
-    let mut i = 0;
-    while i < nz.len() {
-        let mut j = i;
-        while j + 1 < nz.len() && nz[j + 1].abs() == nz[i].abs() {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        let t = (j - i + 1) as f64;
-        tie_term += t * t * t - t;
-        w_plus += nz[i..=j].iter().filter(|x| **x > 0.0).count() as f64 * rank;
-        i = j + 1;
-    }
-    let mean = n * (n + 1.0) / 4.0;
-    let var = n * (n + 1.0) * (2.0 * n + 1.0) / 24.0 - tie_term / 48.0;
-    if var <= 0.0 {
-        return 1.0;
-    }
-    let z = ((w_plus - mean).abs() - 0.5).max(0.0) / var.sqrt();
-    (2.0 * (1.0 - standard_normal().cdf(z))).min(1.0)
-}
-
-/// The paired comparison of natural log-ratios `d` (candidate over baseline, one a
-/// pair): the Hodges-Lehmann estimate (median of the Walsh averages), its
-/// `confidence` interval from the signed-rank distribution, and the signed-rank
-/// p-value. With too few pairs for the level the interval is the widest the pairs
-/// allow (and the verdict will say the samples cannot tell).
+/// The comparison of paired log-ratios grouped in rounds (one pair of fresh
+/// processes each): each round's median log-ratio is one observation, and the change
+/// is their mean with a Student's t interval at `confidence` and the t-test's
+/// p-value. Fewer than two rounds give an unbounded interval (the verdict will say
+/// the samples cannot tell); rounds that agree exactly give a zero-width one.
 ///
 /// ```
-/// use mlx_profiler::gate::statistics::paired;
-/// // 30 pairs, every one about 10 % slower, ±2 %.
-/// let d: Vec<f64> = (0..30).map(|i| (1.10f64 + 0.02 * ((i * 7 % 11) as f64 / 5.0 - 1.0)).ln()).collect();
-/// let s = paired(&d, 0.999);
+/// use mlx_profiler::gate::statistics::clustered;
+/// // Ten rounds of three pairs, about 10 % slower, the rounds differing by ±2 %.
+/// let rounds: Vec<Vec<f64>> = (0..10)
+///     .map(|r| vec![(1.10f64 * (1.0 + 0.02 * ((r * 7 % 5) as f64 / 2.0 - 1.0))).ln(); 3])
+///     .collect();
+/// let s = clustered(&rounds, 0.999);
 /// assert!((s.change - 0.10).abs() < 0.01, "{s:?}");
-/// assert!(s.ci_low > 0.05 && s.ci_high < 0.15);
-/// assert_eq!(s.n, 30);
+/// assert!(s.ci_low > 0.05 && s.ci_high < 0.15 && s.n == 10, "{s:?}");
 /// ```
-pub fn paired(d: &[f64], confidence: f64) -> Shift {
-    let n = d.len();
-    if n == 0 {
-        return Shift {
-            p_value: 1.0,
-            change: 0.0,
-            ci_low: f64::NEG_INFINITY,
-            ci_high: f64::INFINITY,
-            confidence,
-            n: 0,
-        };
+pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
+    let m: Vec<f64> = rounds
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| median(r))
+        .collect();
+    let n = m.len();
+    let unbounded = |est: f64| Shift {
+        p_value: 1.0,
+        change: est.exp() - 1.0,
+        ci_low: f64::NEG_INFINITY,
+        ci_high: f64::INFINITY,
+        confidence,
+        n,
+    };
+    if n < 2 {
+        return unbounded(m.first().copied().unwrap_or(0.0));
     }
-    let mut walsh = Vec::with_capacity(n * (n + 1) / 2);
-    for i in 0..n {
-        for j in i..n {
-            walsh.push((d[i] + d[j]) / 2.0);
-        }
-    }
-    walsh.sort_by(f64::total_cmp);
-    let big_n = walsh.len();
     let nf = n as f64;
-    let z = standard_normal().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
-    let k =
-        (nf * (nf + 1.0) / 4.0 - z * (nf * (nf + 1.0) * (2.0 * nf + 1.0) / 24.0).sqrt()).floor();
-    let k = if k < 0.0 { 0 } else { k as usize }.min((big_n - 1) / 2);
+    let mean = m.iter().sum::<f64>() / nf;
+    let var = m.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+    let se = (var / nf).sqrt();
+    let t = StudentsT::new(0.0, 1.0, nf - 1.0).expect("degrees of freedom above zero");
+    let q = t.inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+    let p_value = if se > 0.0 {
+        (2.0 * (1.0 - t.cdf((mean / se).abs()))).min(1.0)
+    } else if mean == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
     Shift {
-        p_value: signed_rank_p(d),
-        change: sorted_median(&walsh).exp() - 1.0,
-        ci_low: walsh[k].exp() - 1.0,
-        ci_high: walsh[big_n - 1 - k].exp() - 1.0,
+        p_value,
+        change: mean.exp() - 1.0,
+        ci_low: (mean - q * se).exp() - 1.0,
+        ci_high: (mean + q * se).exp() - 1.0,
         confidence,
         n,
     }
@@ -332,45 +309,28 @@ mod tests {
     }
 
     #[test]
-    fn signed_rank_matches_a_hand_computed_case() {
-        // d = 1..=8, all positive: W+ = 36, mean 18, var 51, z = (18 - 0.5) / 7.1414.
-        let d: Vec<f64> = (1..=8).map(f64::from).collect();
-        let p = signed_rank_p(&d);
-        assert!((p - 0.014_26).abs() < 2e-4, "p = {p}");
-        // Symmetric about zero: nothing.
-        assert!(signed_rank_p(&[-2.0, -1.0, 1.0, 2.0]) > 0.9);
-        assert_eq!(signed_rank_p(&[0.0, 0.0]), 1.0);
-    }
-
-    #[test]
-    fn paired_estimates_recover_a_known_ratio_under_noise() {
-        for ratio in [0.8f64, 1.0, 1.05, 1.10, 2.0] {
-            let d: Vec<f64> = normal_sample(30, 0.0, 0.03)
-                .iter()
-                .map(|e| ratio.ln() + e)
-                .collect();
-            let s = paired(&d, 0.999);
-            assert!((s.change - (ratio - 1.0)).abs() < 0.01, "{ratio}: {s:?}");
-            assert!(
-                s.ci_low < ratio - 1.0 && s.ci_high > ratio - 1.0,
-                "{ratio}: {s:?}"
-            );
-            assert_eq!(s.n, 30);
-        }
-        let s = paired(&normal_sample(30, 0.0, 0.03), 0.999);
+    fn clustered_intervals_follow_students_t_on_round_medians() {
+        // Round medians 0.1, 0.2, 0.3 (log scale): mean 0.2, sd 0.1, se 0.0577;
+        // t(2 df, 97.5 %) = 4.3027.
+        let rounds = vec![vec![0.0, 0.1, 0.5], vec![0.2], vec![0.3, 0.3]];
+        let s = clustered(&rounds, 0.95);
+        assert!((s.change - (0.2f64.exp() - 1.0)).abs() < 1e-12);
+        let half = 4.302_652_7 * 0.1 / 3f64.sqrt();
         assert!(
-            s.p_value > 0.5 && s.ci_low < 0.0 && s.ci_high > 0.0,
+            (s.ci_low - ((0.2 - half).exp() - 1.0)).abs() < 1e-6,
             "{s:?}"
         );
-    }
-
-    #[test]
-    fn too_few_pairs_give_the_widest_interval_not_a_panic() {
-        let s = paired(&[0.1, 0.2], 0.9999);
-        assert!((s.ci_low - (0.1f64.exp() - 1.0)).abs() < 1e-12);
-        assert!((s.ci_high - (0.2f64.exp() - 1.0)).abs() < 1e-12);
-        let e = paired(&[], 0.99);
-        assert!(e.ci_low.is_infinite() && e.n == 0);
+        assert!(
+            (s.ci_high - ((0.2 + half).exp() - 1.0)).abs() < 1e-6,
+            "{s:?}"
+        );
+        assert_eq!(s.n, 3);
+        // One round cannot bound anything; identical rounds bound it exactly.
+        assert!(clustered(&[vec![0.1, 0.2]], 0.99).ci_high.is_infinite());
+        let same = clustered(&[vec![0.1], vec![0.1], vec![0.1]], 0.99);
+        assert!((same.ci_low - same.ci_high).abs() < 1e-12 && same.p_value == 0.0);
+        // Empty rounds (a benchmark that was not prepared in one) are left out.
+        assert_eq!(clustered(&[vec![], vec![0.0], vec![0.0]], 0.99).n, 2);
     }
 
     #[test]

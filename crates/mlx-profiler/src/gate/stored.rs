@@ -44,6 +44,7 @@ pub fn compare(
                 baseline_metrics: b.map(|m| m.metrics.clone()),
                 candidate_metrics: n.map(|m| m.metrics.clone()),
                 skipped: false,
+                rounds: Vec::new(),
             };
             judge(id, evidence, thresholds)
         })

@@ -1,7 +1,8 @@
 //! The gate's policy, from a committed TOML file (`benches/thresholds.toml`): the
 //! change a benchmark must show to count, on the log scale (so +10 % slower and
-//! 1/1.10 faster are the same step), the suite-wide confidence, the A/B pairs per
-//! benchmark, and the tolerance of each deterministic metric. Every exception says why.
+//! 1/1.10 faster are the same step), the suite-wide confidence, the A/B rounds (pairs
+//! of fresh processes) and pairs per round of each benchmark, and the tolerance of
+//! each deterministic metric. Every exception says why.
 //!
 //! ```
 //! use mlx_profiler::gate::thresholds::GateThresholds;
@@ -11,15 +12,16 @@
 //!     threshold = 0.05
 //!     [benchmarks."cold/first_forward/kernel_cold"]
 //!     threshold = 0.10
-//!     pairs = 12
+//!     pairs_per_round = 1
 //!     why = "runs g++: single processes range 0.75 to 1.2 s"
 //!     [metrics.mlx_peak_bytes]
 //!     tolerance = 0.01
 //! "#, "example").unwrap();
 //! assert_eq!(t.time_threshold("cold/first_forward/kernel_cold"), 0.10);
 //! assert_eq!(t.time_threshold("warm/forward_tiny"), 0.05);
-//! assert_eq!(t.pairs("cold/first_forward/kernel_cold"), 12);
-//! assert_eq!(t.pairs("warm/forward_tiny"), 30);
+//! assert_eq!(t.pairs_per_round("cold/first_forward/kernel_cold"), 1);
+//! assert_eq!(t.pairs_per_round("warm/forward_tiny"), 3);
+//! assert_eq!(t.rounds("warm/forward_tiny"), 10);
 //! assert_eq!(t.metric_tolerance("mlx_peak_bytes"), 0.01);
 //! assert_eq!(t.metric_tolerance("instances_built"), 0.0);
 //! assert!(!t.advisory("cold/first_forward/kernel_cold"));
@@ -53,13 +55,17 @@ pub struct Defaults {
     /// Whether time verdicts are advisory by default (reported, never failing).
     #[serde(default)]
     pub advisory: bool,
-    /// A/B pairs per benchmark before a verdict (each pair: baseline, candidate,
-    /// candidate, baseline, or the mirror order).
-    #[serde(default = "default_pairs")]
-    pub pairs: usize,
-    /// Pairs at most, when the first ones cannot decide (see [`Defaults::pairs`]).
-    #[serde(default = "default_max_pairs")]
-    pub max_pairs: usize,
+    /// A/B rounds per benchmark before a verdict: each round is a pair of fresh
+    /// processes, one of each side.
+    #[serde(default = "default_rounds")]
+    pub rounds: usize,
+    /// Pairs of samples a round takes of each benchmark (each pair: baseline,
+    /// candidate, candidate, baseline, or the mirror order).
+    #[serde(default = "default_pairs_per_round")]
+    pub pairs_per_round: usize,
+    /// Rounds at most, when the first ones cannot decide.
+    #[serde(default = "default_max_rounds")]
+    pub max_rounds: usize,
 }
 
 fn default_threshold() -> f64 {
@@ -68,11 +74,14 @@ fn default_threshold() -> f64 {
 fn default_confidence() -> f64 {
     0.99
 }
-fn default_pairs() -> usize {
-    30
+fn default_rounds() -> usize {
+    10
 }
-fn default_max_pairs() -> usize {
-    90
+fn default_pairs_per_round() -> usize {
+    3
+}
+fn default_max_rounds() -> usize {
+    20
 }
 
 impl Default for Defaults {
@@ -82,8 +91,9 @@ impl Default for Defaults {
             suite_confidence: default_confidence(),
             metric_tolerance: 0.0,
             advisory: false,
-            pairs: default_pairs(),
-            max_pairs: default_max_pairs(),
+            rounds: default_rounds(),
+            pairs_per_round: default_pairs_per_round(),
+            max_rounds: default_max_rounds(),
         }
     }
 }
@@ -99,9 +109,12 @@ pub struct BenchmarkThreshold {
     /// metrics still count): only where measurement showed it cannot be held steady.
     #[serde(default)]
     pub advisory: Option<bool>,
-    /// Its A/B pairs.
+    /// Its A/B rounds.
     #[serde(default)]
-    pub pairs: Option<usize>,
+    pub rounds: Option<usize>,
+    /// Its pairs per round.
+    #[serde(default)]
+    pub pairs_per_round: Option<usize>,
     /// Why it differs from the default (shown in reviews, not used).
     #[serde(default)]
     pub why: String,
@@ -163,21 +176,33 @@ impl GateThresholds {
             d.metric_tolerance,
             d.metric_tolerance >= 0.0,
         )?;
-        check("defaults.pairs", d.pairs as f64, d.pairs >= MIN_PAIRS)?;
+        check("defaults.rounds", d.rounds as f64, d.rounds >= MIN_ROUNDS)?;
         check(
-            "defaults.max_pairs",
-            d.max_pairs as f64,
-            d.max_pairs >= d.pairs,
+            "defaults.pairs_per_round",
+            d.pairs_per_round as f64,
+            d.pairs_per_round >= 1,
+        )?;
+        check(
+            "defaults.max_rounds",
+            d.max_rounds as f64,
+            d.max_rounds >= d.rounds,
         )?;
         for (id, b) in &t.benchmarks {
             if let Some(v) = b.threshold {
                 check(&format!("benchmarks.{id:?}.threshold"), v, v >= 0.0)?;
             }
-            if let Some(p) = b.pairs {
+            if let Some(r) = b.rounds {
                 check(
-                    &format!("benchmarks.{id:?}.pairs"),
+                    &format!("benchmarks.{id:?}.rounds"),
+                    r as f64,
+                    r >= MIN_ROUNDS,
+                )?;
+            }
+            if let Some(p) = b.pairs_per_round {
+                check(
+                    &format!("benchmarks.{id:?}.pairs_per_round"),
                     p as f64,
-                    p >= MIN_PAIRS,
+                    p >= 1,
                 )?;
             }
         }
@@ -237,12 +262,20 @@ impl GateThresholds {
             .unwrap_or(self.defaults.advisory)
     }
 
-    /// The A/B pairs of benchmark `id` before a first verdict.
-    pub fn pairs(&self, id: &str) -> usize {
+    /// The A/B rounds of benchmark `id` before a first verdict.
+    pub fn rounds(&self, id: &str) -> usize {
         self.benchmarks
             .get(id)
-            .and_then(|b| b.pairs)
-            .unwrap_or(self.defaults.pairs)
+            .and_then(|b| b.rounds)
+            .unwrap_or(self.defaults.rounds)
+    }
+
+    /// The pairs a round takes of benchmark `id`.
+    pub fn pairs_per_round(&self, id: &str) -> usize {
+        self.benchmarks
+            .get(id)
+            .and_then(|b| b.pairs_per_round)
+            .unwrap_or(self.defaults.pairs_per_round)
     }
 
     /// The tolerance of metric `name`.
@@ -263,9 +296,9 @@ impl GateThresholds {
     }
 }
 
-/// The fewest A/B pairs a benchmark may be given: fewer cannot reach the gate's
-/// confidence with the signed-rank interval.
-pub const MIN_PAIRS: usize = 12;
+/// The fewest A/B rounds a benchmark may be given: with fewer, Student's t at the
+/// gate's confidence is too wide to decide anything.
+pub const MIN_ROUNDS: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -279,13 +312,18 @@ mod tests {
                 "[defaults]\nsuite_confidence = 1.0\n",
                 "defaults.suite_confidence",
             ),
-            ("[defaults]\npairs = 3\n", "defaults.pairs"),
+            ("[defaults]\nrounds = 3\n", "defaults.rounds"),
             (
-                "[defaults]\npairs = 40\nmax_pairs = 30\n",
-                "defaults.max_pairs",
+                "[defaults]\nrounds = 12\nmax_rounds = 10\n",
+                "defaults.max_rounds",
             ),
+            (
+                "[defaults]\npairs_per_round = 0\n",
+                "defaults.pairs_per_round",
+            ),
+            ("[defaults]\npairs = 3\n", "unknown field"),
             ("[benchmarks.\"warm/a\"]\nthreshold = nan\n", "warm/a"),
-            ("[benchmarks.\"warm/a\"]\npairs = 2\n", "warm/a"),
+            ("[benchmarks.\"warm/a\"]\nrounds = 2\n", "warm/a"),
             ("[defaults]\nthreshhold = 0.1\n", "unknown field"),
             ("[metrics.x]\ntolerance = -1\n", "metrics.x"),
         ] {

@@ -118,6 +118,10 @@ pub struct BenchComparison {
     pub advisory: bool,
     /// The reason for the verdict, in words.
     pub reason: String,
+    /// A/B: each round's median log-ratio (candidate over baseline), the observations
+    /// the interval is drawn from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<f64>,
 }
 
 impl BenchComparison {
@@ -212,6 +216,8 @@ pub struct Evidence {
     pub candidate_metrics: Option<BTreeMap<String, f64>>,
     /// Left out of the candidate's run on purpose.
     pub skipped: bool,
+    /// A/B: each round's median log-ratio.
+    pub rounds: Vec<f64>,
 }
 
 /// The verdict of a time change under `threshold`, with its reason.
@@ -340,5 +346,6 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
         metrics,
         advisory: thresholds.advisory(id),
         reason,
+        rounds: evidence.rounds,
     }
 }

@@ -3,14 +3,19 @@
 //!
 //! Absolute times compared across runs drift on shared machines (minutes of a busy
 //! neighbour move them by tens of per cent); two builds measured sample by sample in
-//! the same minutes drift together. The run, in pipeline order:
-//! [`revision`] builds (or finds in its cache) both sides' bench executables →
-//! [`server`] starts each group's two executables in serve mode → [`schedule`] takes
-//! pairs of samples in mirrored order (baseline, candidate, candidate, baseline) →
-//! [`statistics::paired`](crate::gate::statistics::paired) estimates each change with
-//! an interval at the suite-wide confidence split over the benchmarks (Bonferroni) →
-//! [`verdict`](crate::gate::verdict) judges; a benchmark the first pairs cannot decide
-//! gets more, up to the thresholds file's `max_pairs`.
+//! the same minutes drift together. And two processes of one binary can differ for
+//! their whole lives (memory layout, where the scheduler put their threads: 15 to 40
+//! % on this project's VM for allocation- and thread-bound benchmarks), so a run
+//! measures several pairs of fresh processes (rounds) and treats the round, not the
+//! single pair, as the unit of replication. In pipeline order: [`revision`] builds
+//! (or finds in its cache) both sides' bench executables → for each round,
+//! [`server`] starts each group's two executables in serve mode, one running at a
+//! time → [`schedule`] takes pairs of samples in mirrored order (baseline,
+//! candidate, candidate, baseline) → [`statistics::clustered`] estimates each change
+//! from the rounds with a Student's t interval at the suite-wide confidence split
+//! over the benchmarks (Bonferroni) → [`verdict`](crate::gate::verdict) judges; a
+//! benchmark the first rounds cannot decide gets more, up to the thresholds file's
+//! `max_rounds`.
 
 pub mod revision;
 pub mod schedule;
@@ -25,9 +30,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use self::revision::{Binaries, BuildSpec};
 use self::schedule::{GroupRun, PairedSamples};
 use self::server::{BenchServer, ProcessServer, ServerSpec};
-use crate::bench::protocol::{BIN_DIR_ENV, BenchInfo, BenchMode, MODE_ENV};
+use crate::bench::protocol::{BIN_DIR_ENV, BenchInfo, BenchMode, MODE_ENV, NO_FINGERPRINT_ENV};
 use crate::gate::error::GateError;
-use crate::gate::statistics::{median, paired};
+use crate::gate::statistics::{self, median};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
     BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence, Method, Verdict,
@@ -77,10 +82,35 @@ impl AbOptions {
     }
 }
 
-/// Both sides of one group.
+/// Both sides of one group, one round.
 struct GroupServers {
     base: ProcessServer,
     cand: ProcessServer,
+}
+
+/// Starts both sides of `group` for `round`; which starts first alternates with
+/// `order`, so that no side is always the older process.
+fn start_pair(
+    opts: &AbOptions,
+    base: &Binaries,
+    cand: &Binaries,
+    group: &str,
+    round: usize,
+    order: usize,
+) -> Result<GroupServers, GateError> {
+    Ok(if order.is_multiple_of(2) {
+        let b = start(opts, base, group, false, round)?;
+        GroupServers {
+            base: b,
+            cand: start(opts, cand, group, true, round)?,
+        }
+    } else {
+        let c = start(opts, cand, group, true, round)?;
+        GroupServers {
+            base: start(opts, base, group, false, round)?,
+            cand: c,
+        }
+    })
 }
 
 fn start(
@@ -88,6 +118,7 @@ fn start(
     side: &Binaries,
     group: &str,
     candidate: bool,
+    round: usize,
 ) -> Result<ProcessServer, GateError> {
     let exe = side.benches.get(group).cloned().ok_or_else(|| {
         GateError::program(
@@ -99,6 +130,11 @@ fn start(
         (MODE_ENV.to_string(), opts.mode.as_str().to_string()),
         (BIN_DIR_ENV.to_string(), side.bin_dir.display().to_string()),
     ];
+    if round > 0 {
+        // The environment was read in the first round; hashing the inputs again in
+        // every process would only cost time.
+        env.push((NO_FINGERPRINT_ENV.to_string(), "1".into()));
+    }
     if candidate {
         env.extend(opts.candidate_env.iter().cloned());
     }
@@ -151,22 +187,28 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         notes.push(format!("candidate-only environment: {}", knobs.join(" ")));
     }
 
-    // Every group's servers first: the number of benchmarks judged sets each one's
-    // confidence, and a side that cannot start should fail before minutes of measuring.
-    let mut groups: Vec<(String, GroupServers)> = Vec::new();
-    for g in &opts.build.benches {
-        let base = start(opts, &base_bins, g, false)?;
-        let cand = start(opts, &cand_bins, g, true)?;
-        groups.push((g.clone(), GroupServers { base, cand }));
+    // The first round's servers of every group first: the number of benchmarks
+    // judged sets each one's confidence, and a side that cannot start should fail
+    // before minutes of measuring.
+    let mut groups: Vec<(String, Option<GroupServers>)> = Vec::new();
+    for (k, g) in opts.build.benches.iter().enumerate() {
+        groups.push((
+            g.clone(),
+            Some(start_pair(opts, &base_bins, &cand_bins, g, 0, k)?),
+        ));
     }
-    let base_ids: BTreeMap<String, BenchInfo> = groups
-        .iter()
-        .flat_map(|(_, s)| s.base.hello().benchmarks.clone())
+    let hellos = || {
+        groups
+            .iter()
+            .filter_map(|(_, s)| s.as_ref())
+            .map(|s| (s.base.hello().clone(), s.cand.hello().clone()))
+    };
+    let base_ids: BTreeMap<String, BenchInfo> = hellos()
+        .flat_map(|(b, _)| b.benchmarks)
         .map(|b| (b.id.clone(), b))
         .collect();
-    let cand_ids: BTreeMap<String, BenchInfo> = groups
-        .iter()
-        .flat_map(|(_, s)| s.cand.hello().benchmarks.clone())
+    let cand_ids: BTreeMap<String, BenchInfo> = hellos()
+        .flat_map(|(_, c)| c.benchmarks)
         .map(|b| (b.id.clone(), b))
         .collect();
     let known: Vec<String> = cand_ids.keys().cloned().collect();
@@ -177,15 +219,12 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .cloned()
         .collect();
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());
-    if let (Some(b), Some(c)) = (
-        groups
-            .first()
-            .and_then(|(_, s)| s.base.hello().environment.clone()),
-        groups
-            .first()
-            .and_then(|(_, s)| s.cand.hello().environment.clone()),
-    ) {
-        let d = c.differences(&b);
+    let (first_base, first_cand) = hellos().next().ok_or_else(|| GateError::Usage {
+        problem: "no bench group to run".into(),
+        fix: "name at least one bench target".into(),
+    })?;
+    if let (Some(b), Some(c)) = (&first_base.environment, &first_cand.environment) {
+        let d = c.differences(b);
         if !d.is_empty() {
             notes.push(format!(
                 "the two sides see different environments: {}",
@@ -193,21 +232,19 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             ));
         }
     }
-    let environment = groups
-        .first()
-        .and_then(|(_, s)| s.cand.hello().environment.clone())
-        .ok_or_else(|| {
-            let why = groups
-                .first()
-                .and_then(|(_, s)| s.cand.hello().error.clone())
-                .unwrap_or_else(|| "no group to run".into());
-            GateError::program(
-                "candidate",
-                format!("could not detect its environment: {why}"),
-            )
-        })?;
+    let environment = first_cand.environment.clone().ok_or_else(|| {
+        let why = first_cand.error.clone().unwrap_or_default();
+        GateError::program(
+            "candidate",
+            format!("could not detect its environment: {why}"),
+        )
+    })?;
 
-    let total: usize = judged.iter().map(|id| opts.thresholds.pairs(id)).sum();
+    let t = &opts.thresholds;
+    let total: usize = judged
+        .iter()
+        .map(|id| t.rounds(id) * t.pairs_per_round(id))
+        .sum();
     let bar = if opts.progress {
         let b = ProgressBar::new(total as u64);
         b.set_style(
@@ -221,8 +258,11 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         ProgressBar::hidden()
     };
     let mut measured: BTreeMap<String, PairedSamples> = BTreeMap::new();
-    for (group, servers) in &mut groups {
-        let infos: Vec<BenchInfo> = servers
+    for (gi, (group, first)) in groups.iter_mut().enumerate() {
+        let Some(first_pair) = first.take() else {
+            continue;
+        };
+        let infos: Vec<BenchInfo> = first_pair
             .cand
             .hello()
             .benchmarks
@@ -238,35 +278,29 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         if opts.progress {
             bar.suspend(|| eprintln!("==> A/B group {group}: {} benchmarks", infos.len()));
         }
-        let mut tick = |_: &str| bar.inc(1);
-        let mut run = GroupRun::new(
-            &mut servers.base,
-            &mut servers.cand,
-            opts.min_sample(),
-            &mut tick,
-        );
-        for (k, info) in infos.iter().enumerate() {
-            run.prepare(info, k)?;
-        }
-        // First pairs: as many as each benchmark's policy asks, in turn.
+        let mut samples: BTreeMap<String, PairedSamples> = BTreeMap::new();
         let mut want: BTreeMap<String, usize> = infos
             .iter()
-            .map(|i| (i.id.clone(), opts.thresholds.pairs(&i.id)))
+            .map(|i| (i.id.clone(), t.rounds(&i.id)))
             .collect();
+        let done = |samples: &BTreeMap<String, PairedSamples>, id: &str| {
+            samples.get(id).map_or(0, |s| s.rounds.len())
+        };
+        let mut pair = Some(first_pair);
+        let mut round = 0;
         loop {
-            let round: Vec<String> = want
+            let active: Vec<&BenchInfo> = infos
                 .iter()
-                .filter(|(id, n)| run.samples[*id].log_ratios.len() < **n)
-                .map(|(id, _)| id.clone())
+                .filter(|i| done(&samples, &i.id) < want[&i.id])
                 .collect();
-            if round.is_empty() {
-                // Undecided benchmarks get more pairs, up to the cap.
+            if active.is_empty() {
+                // Benchmarks the rounds so far cannot decide get more, up to the cap.
                 let undecided: Vec<String> = want
                     .keys()
                     .filter(|id| {
-                        let s = &run.samples[*id];
-                        s.log_ratios.len() < opts.thresholds.defaults.max_pairs
-                            && judge_one(id, s, confidence, opts).verdict == Verdict::Inconclusive
+                        done(&samples, id) < t.defaults.max_rounds
+                            && judge_one(id, &samples[*id], confidence, opts).verdict
+                                == Verdict::Inconclusive
                     })
                     .cloned()
                     .collect();
@@ -274,21 +308,52 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                     break;
                 }
                 for id in undecided {
-                    let step = opts.thresholds.pairs(&id);
+                    let more = (t.rounds(&id) / 2).max(1);
                     let n = want.get_mut(&id).expect("wanted");
-                    *n = (*n + step).min(opts.thresholds.defaults.max_pairs);
-                    bar.inc_length(step as u64);
+                    let to = (*n + more).min(t.defaults.max_rounds);
+                    bar.inc_length(((to - *n) * t.pairs_per_round(&id)) as u64);
+                    *n = to;
                 }
                 continue;
             }
-            run.pairs(&round, 1)?;
+            let mut servers = match pair.take() {
+                Some(p) => p,
+                None => start_pair(opts, &base_bins, &cand_bins, group, round, gi + round)?,
+            };
+            let mut tick = |_: &str| bar.inc(1);
+            let mut run = GroupRun::new(
+                &mut servers.base,
+                &mut servers.cand,
+                &mut samples,
+                opts.min_sample(),
+                &mut tick,
+            );
+            for (k, info) in active.iter().enumerate() {
+                run.prepare(info, k + round)?;
+            }
+            let most = active
+                .iter()
+                .map(|i| t.pairs_per_round(&i.id))
+                .max()
+                .unwrap_or(0);
+            for p in 0..most {
+                let ids: Vec<String> = active
+                    .iter()
+                    .filter(|i| t.pairs_per_round(&i.id) > p)
+                    .map(|i| i.id.clone())
+                    .collect();
+                run.pairs(&ids, 1)?;
+            }
+            // Ends the round: both servers stop, the next round starts fresh ones.
+            drop(servers);
+            round += 1;
         }
-        let pairs: usize = run.samples.values().map(|s| s.log_ratios.len()).sum();
-        measured.extend(std::mem::take(&mut run.samples));
+        let pairs: usize = samples.values().map(PairedSamples::pairs).sum();
+        measured.extend(samples);
         if opts.progress {
             bar.suspend(|| {
                 eprintln!(
-                    "    {group}: {pairs} pairs in {:.0} s",
+                    "    {group}: {round} rounds, {pairs} pairs in {:.0} s",
                     group_started.elapsed().as_secs_f64()
                 )
             });
@@ -346,12 +411,18 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
         id,
         Evidence {
             unit: s.unit,
-            shift: Some(paired(&s.log_ratios, confidence)),
+            shift: Some(statistics::clustered(&s.rounds, confidence)),
             baseline_median: Some(s.unit.value(median(&s.baseline_ns))),
             candidate_median: Some(s.unit.value(median(&s.candidate_ns))),
             baseline_metrics: Some(s.baseline_metrics.clone()),
             candidate_metrics: Some(s.candidate_metrics.clone()),
             skipped: false,
+            rounds: s
+                .rounds
+                .iter()
+                .filter(|r| !r.is_empty())
+                .map(|r| median(r))
+                .collect(),
         },
         &opts.thresholds,
     )

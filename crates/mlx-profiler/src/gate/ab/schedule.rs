@@ -1,8 +1,11 @@
-//! The measurement of one group in alternation: both sides prepare each benchmark,
-//! agree on how many iterations make a sample, then take pairs of samples in the
-//! order baseline, candidate, candidate, baseline (every other pair mirrored), so
-//! that a machine speeding up or slowing down during a pair slows both sides alike.
-//! Each pair gives one log-ratio, candidate over baseline.
+//! The measurement of one group in alternation, one round (one pair of fresh
+//! processes) at a time: both sides prepare each benchmark, agree on how many
+//! iterations make a sample (in the first round; later rounds reuse it), then take
+//! pairs of samples in the order baseline, candidate, candidate, baseline (every
+//! other pair mirrored), so that a machine speeding up or slowing down during a pair
+//! slows both sides alike. Each pair gives one log-ratio, candidate over baseline;
+//! a round's log-ratios are kept together, since the processes they came from are
+//! the real unit of replication (see [`super`]).
 //!
 //! Benchmarks take their pairs in turn (one pair of each, then the next), so that a
 //! noisy minute spreads over all of them instead of spoiling one. A sample of a
@@ -30,28 +33,46 @@ pub struct PairedSamples {
     pub baseline_ns: Vec<f64>,
     /// Per-iteration ns of each candidate sample.
     pub candidate_ns: Vec<f64>,
-    /// ln(candidate / baseline), one per pair (two samples of each side).
-    pub log_ratios: Vec<f64>,
+    /// ln(candidate / baseline), one per pair (two samples of each side), grouped by
+    /// round (one pair of processes each).
+    pub rounds: Vec<Vec<f64>>,
     /// Metrics the baseline side reported last.
     pub baseline_metrics: BTreeMap<String, f64>,
     /// Metrics the candidate side reported last.
     pub candidate_metrics: BTreeMap<String, f64>,
 }
 
-/// One group's two servers and what they measured so far.
+impl PairedSamples {
+    /// Every pair's log-ratio, all rounds.
+    pub fn log_ratios(&self) -> Vec<f64> {
+        self.rounds.iter().flatten().copied().collect()
+    }
+
+    /// Pairs taken so far.
+    pub fn pairs(&self) -> usize {
+        self.rounds.iter().map(Vec::len).sum()
+    }
+}
+
+/// One round of a group: its two servers, and the samples of every round so far.
 pub struct GroupRun<'a> {
     base: &'a mut dyn BenchServer,
     cand: &'a mut dyn BenchServer,
-    /// The benchmarks measured, by id.
-    pub samples: BTreeMap<String, PairedSamples>,
+    /// The benchmarks measured, by id (kept by the caller across rounds).
+    samples: &'a mut BTreeMap<String, PairedSamples>,
     /// Target time of one sample (batched benchmarks only).
     min_sample: Duration,
     /// Called after every pair with the benchmark's id.
     on_pair: &'a mut dyn FnMut(&str),
 }
 
+/// One request to `server`, which runs only for it: it is resumed before and paused
+/// after, so that only one side runs at a time.
 fn ask(server: &mut dyn BenchServer, req: &Request) -> Result<Reply, GateError> {
-    let reply = server.request(req)?;
+    server.resume();
+    let reply = server.request(req);
+    server.pause();
+    let reply = reply?;
     if reply.ok && reply.ns.is_some_and(|ns| ns.is_finite() && ns > 0.0) {
         Ok(reply)
     } else {
@@ -71,23 +92,25 @@ fn ask(server: &mut dyn BenchServer, req: &Request) -> Result<Reply, GateError> 
 }
 
 impl<'a> GroupRun<'a> {
-    /// A run of the benchmarks `ids` (present on both sides) of one group.
+    /// A round on `base` and `cand`, adding to `samples`.
     pub fn new(
         base: &'a mut dyn BenchServer,
         cand: &'a mut dyn BenchServer,
+        samples: &'a mut BTreeMap<String, PairedSamples>,
         min_sample: Duration,
         on_pair: &'a mut dyn FnMut(&str),
     ) -> Self {
         GroupRun {
             base,
             cand,
-            samples: BTreeMap::new(),
+            samples,
             min_sample,
             on_pair,
         }
     }
 
-    /// Sets `info`'s benchmark up on both sides and fixes its iterations per sample.
+    /// Sets `info`'s benchmark up on both sides, fixes its iterations per sample the
+    /// first time, and opens its next round.
     pub fn prepare(&mut self, info: &BenchInfo, index: usize) -> Result<(), GateError> {
         let id = &info.id;
         let prep = Request::Prepare { id: id.clone() };
@@ -100,6 +123,10 @@ impl<'a> GroupRun<'a> {
             };
         ask(first, &prep)?;
         ask(second, &prep)?;
+        if let Some(s) = self.samples.get_mut(id) {
+            s.rounds.push(Vec::new());
+            return Ok(());
+        }
         let (mut iters, mut repeats) = (1u64, 1u32);
         if !info.unbatched {
             // Double until a batch takes a quarter of the target, then split the
@@ -130,6 +157,7 @@ impl<'a> GroupRun<'a> {
                 unit: info.unit,
                 iters,
                 repeats,
+                rounds: vec![Vec::new()],
                 ..PairedSamples::default()
             },
         );
@@ -158,13 +186,13 @@ impl<'a> GroupRun<'a> {
             iters: s.iters,
             repeats: s.repeats,
         };
-        let mirrored = (parity + s.log_ratios.len()) % 2 == 1;
+        let mirrored = (parity + s.pairs()) % 2 == 1;
         let order: [bool; 4] = if mirrored {
             [true, false, false, true]
         } else {
             [false, true, true, false]
         };
-        let (mut b, mut c) = (0.0, 0.0);
+        let (mut b, mut c) = (0.0f64, 0.0f64);
         for candidate in order {
             let server: &mut dyn BenchServer = if candidate {
                 &mut *self.cand
@@ -188,7 +216,10 @@ impl<'a> GroupRun<'a> {
                 s.baseline_metrics = reply.metrics;
             }
         }
-        s.log_ratios.push((c / b).ln());
+        s.rounds
+            .last_mut()
+            .expect("prepare opened a round")
+            .push((c / b).ln());
         Ok(())
     }
 }
@@ -257,7 +288,14 @@ mod tests {
         let (mut b, mut c) = (fake(1.0, &clock), fake(1.10, &clock));
         let mut pairs_seen = 0;
         let mut count = |_: &str| pairs_seen += 1;
-        let mut run = GroupRun::new(&mut b, &mut c, Duration::from_micros(100), &mut count);
+        let mut samples = BTreeMap::new();
+        let mut run = GroupRun::new(
+            &mut b,
+            &mut c,
+            &mut samples,
+            Duration::from_micros(100),
+            &mut count,
+        );
         let info = BenchInfo {
             id: "g/x".into(),
             unit: Unit::Nanoseconds,
@@ -267,19 +305,19 @@ mod tests {
         // About 100 µs a sample for the slower side (1.1 µs an iteration, drifting),
         // in five batches.
         let (iters, repeats) = (run.samples["g/x"].iters, run.samples["g/x"].repeats);
+        assert_eq!(run.samples["g/x"].rounds.len(), 1);
         assert_eq!(repeats, 5);
         assert!((14..=19).contains(&iters), "{iters}");
         run.pairs(&["g/x".to_string()], 20).unwrap();
-        let s = &run.samples["g/x"];
-        assert_eq!(s.log_ratios.len(), 20);
+        let s = &samples["g/x"];
+        assert_eq!(s.pairs(), 20);
         assert_eq!(s.baseline_ns.len(), 40);
         // Each single ratio is biased by the drift, in alternating directions; the
         // pair design leaves only a second-order remainder.
-        for r in &s.log_ratios {
+        for r in &s.log_ratios() {
             assert!((r - 1.10f64.ln()).abs() < 0.002, "{r}");
         }
         assert_eq!(s.candidate_metrics["bytes"], 100.0);
-        drop(run);
         assert_eq!(pairs_seen, 20);
     }
 
@@ -288,16 +326,33 @@ mod tests {
         let clock = std::rc::Rc::new(std::cell::Cell::new(0));
         let (mut b, mut c) = (fake(1.0, &clock), fake(1.0, &clock));
         let mut noop = |_: &str| {};
-        let mut run = GroupRun::new(&mut b, &mut c, Duration::from_millis(50), &mut noop);
+        let mut samples = BTreeMap::new();
         let info = BenchInfo {
             id: "g/p".into(),
             unit: Unit::Nanoseconds,
             unbatched: true,
         };
-        run.prepare(&info, 1).unwrap();
-        run.pairs(&["g/p".to_string()], 3).unwrap();
-        assert_eq!(run.samples["g/p"].iters, 1);
-        drop(run);
+        // Two rounds (two pairs of processes): the second opens a round of its own.
+        for _ in 0..2 {
+            let mut run = GroupRun::new(
+                &mut b,
+                &mut c,
+                &mut samples,
+                Duration::from_millis(50),
+                &mut noop,
+            );
+            run.prepare(&info, 1).unwrap();
+            run.pairs(&["g/p".to_string()], 3).unwrap();
+        }
+        assert_eq!(samples["g/p"].iters, 1);
+        assert_eq!(
+            samples["g/p"]
+                .rounds
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [3, 3]
+        );
         assert!(b.log.iter().all(|i| i == "1"));
     }
 
@@ -319,7 +374,14 @@ mod tests {
         let mut b = fake(1.0, &clock);
         let mut c = Broken(b.hello.clone());
         let mut noop = |_: &str| {};
-        let mut run = GroupRun::new(&mut b, &mut c, Duration::from_millis(1), &mut noop);
+        let mut samples = BTreeMap::new();
+        let mut run = GroupRun::new(
+            &mut b,
+            &mut c,
+            &mut samples,
+            Duration::from_millis(1),
+            &mut noop,
+        );
         let info = BenchInfo {
             id: "g/x".into(),
             unit: Unit::Nanoseconds,

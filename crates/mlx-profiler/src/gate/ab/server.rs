@@ -18,6 +18,11 @@ pub trait BenchServer {
     fn request(&mut self, req: &Request) -> Result<Reply, GateError>;
     /// `baseline 1a2b3c4 (warm)`: for messages.
     fn label(&self) -> &str;
+    /// Freezes the server between its turns (nothing for a server that is not a
+    /// process of its own).
+    fn pause(&mut self) {}
+    /// Lets it run again.
+    fn resume(&mut self) {}
 }
 
 /// How to start a serving executable.
@@ -128,7 +133,20 @@ impl ProcessServer {
             ));
         }
         server.hello = hello;
+        server.pause();
         Ok(server)
+    }
+
+    /// Sends `signal` to the server process (Unix; elsewhere nothing).
+    fn signal(&self, _signal: i32) {
+        #[cfg(unix)]
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: a signal to our own child, whose pid we hold (it is not reaped
+            // before Drop, so the pid cannot have been reused).
+            unsafe {
+                libc::kill(pid, _signal);
+            }
+        }
     }
 
     fn next_line(&mut self) -> Result<String, GateError> {
@@ -182,11 +200,26 @@ impl BenchServer for ProcessServer {
     fn label(&self) -> &str {
         &self.spec.label
     }
+
+    // Between its turns a server is stopped (SIGSTOP), so that threads it left
+    // spinning (a BLAS thread pool waits busily for a while after each call) cannot
+    // take the CPU from the other side's sample.
+    fn pause(&mut self) {
+        #[cfg(unix)]
+        self.signal(libc::SIGSTOP);
+    }
+
+    fn resume(&mut self) {
+        #[cfg(unix)]
+        self.signal(libc::SIGCONT);
+    }
 }
 
 impl Drop for ProcessServer {
     fn drop(&mut self) {
-        // Closing stdin ends the serve loop; a server that does not stop is killed.
+        // Closing stdin ends the serve loop (of a running process); a server that
+        // does not stop is killed.
+        self.resume();
         drop(self.stdin.take());
         for _ in 0..50 {
             if let Ok(Some(_)) = self.child.try_wait() {
