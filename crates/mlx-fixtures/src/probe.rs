@@ -37,6 +37,10 @@ pub struct PhaseMark {
     pub mlx_peak_bytes: u64,
     /// MLX buffer-cache bytes.
     pub mlx_cache_bytes: u64,
+    /// When the phase began, for a phase with its own start (a program's span, which
+    /// need not follow the previous mark); `None`: at the previous mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ns: Option<u64>,
 }
 
 /// One reading of the memory sampler that runs beside the phases.
@@ -72,6 +76,7 @@ impl PhaseMark {
             mlx_active_bytes: mlx(mlx_rs::memory::active_memory),
             mlx_peak_bytes: mlx(mlx_rs::memory::peak_memory),
             mlx_cache_bytes: mlx(mlx_rs::memory::cache_memory),
+            start_ns: None,
         }
     }
 }

@@ -89,18 +89,24 @@ pub fn enabled() -> bool {
     sink().is_some()
 }
 
-fn write(name: &str, start_ns: Option<u64>, end_ns: u64) {
+/// Appends the record of phase `name`, ending now. The clock is read under the
+/// file's lock, so that the file's order is the order of the ends.
+fn write(name: &str, start_ns: Option<u64>) {
     let Some(sink) = sink() else { return };
     let thread = std::thread::current();
+    let thread = thread
+        .name()
+        .map_or_else(|| format!("{:?}", thread.id()), String::from);
+    let rss = rss_bytes();
+    let mut f = sink.lock().unwrap_or_else(|e| e.into_inner());
     let line = serde_json::json!({
         "name": name,
-        "end_ns": end_ns,
+        "end_ns": monotonic_ns(),
         "start_ns": start_ns,
-        "rss_bytes": rss_bytes(),
+        "rss_bytes": rss,
         "pid": std::process::id(),
-        "thread": thread.name().map_or_else(|| format!("{:?}", thread.id()), String::from),
+        "thread": thread,
     });
-    let mut f = sink.lock().unwrap_or_else(|e| e.into_inner());
     // One write per line: with O_APPEND, lines of several threads or processes do
     // not interleave. A failed write loses a mark, never the program's work.
     let _ = f.write_all(format!("{line}\n").as_bytes());
@@ -109,7 +115,7 @@ fn write(name: &str, start_ns: Option<u64>, end_ns: u64) {
 /// The phase `name` ends now (it began at the previous mark, or at spawn).
 pub fn mark(name: &str) {
     if sink().is_some() {
-        write(name, None, monotonic_ns());
+        write(name, None);
     }
 }
 
@@ -137,7 +143,7 @@ impl Span {
 impl Drop for Span {
     fn drop(&mut self) {
         if let Some(name) = self.name.take() {
-            write(&name, Some(self.start_ns), monotonic_ns());
+            write(&name, Some(self.start_ns));
         }
     }
 }

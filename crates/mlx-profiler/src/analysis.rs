@@ -24,9 +24,15 @@ pub enum Cause {
     Allocation,
     /// Freeing and exiting.
     Teardown,
+    /// A phase a profiled program marked itself: its own work.
+    Program,
+    /// Time a profiled program left unmarked before one of its spans.
+    Unmarked,
 }
 
 impl Cause {
+    /// The cause of a phase by its name: the probe's phases and the manager's own
+    /// marks are known; any other name is a program's own phase, never guessed at.
     fn of_phase(name: &str) -> Cause {
         match name {
             "spawn_to_main" => Cause::LibraryLoad,
@@ -35,8 +41,11 @@ impl Cause {
             "weights_load" => Cause::WeightIo,
             "first_forward" => Cause::KernelJit,
             "second_forward" => Cause::Compute,
-            "second_instance" => Cause::Allocation,
-            _ => Cause::Teardown,
+            "second_instance" | "mlx_manager.factory" | "mlx_manager.prewarm" => Cause::Allocation,
+            "mlx_manager.warm_up" => Cause::KernelJit,
+            "teardown" => Cause::Teardown,
+            n if n.starts_with("unmarked before ") => Cause::Unmarked,
+            _ => Cause::Program,
         }
     }
 
@@ -50,6 +59,8 @@ impl Cause {
             Cause::WeightIo => "weight I/O",
             Cause::Allocation => "allocation and instance build",
             Cause::Teardown => "teardown",
+            Cause::Program => "the program's own work (a phase it marked)",
+            Cause::Unmarked => "time the program did not mark",
         }
     }
 }
@@ -200,6 +211,17 @@ pub fn suggestions(states: &[StateSummary], bottlenecks: &[Bottleneck]) -> Vec<S
             ),
             Cause::Teardown => (
                 "Set a buffer-cache limit (mlx-manager presets do) so less memory is held and freed at exit".to_string(),
+                None,
+            ),
+            Cause::Program => (
+                format!(
+                    "`{}` is the program's own phase: compare it across the cache states above (kernel-cold against kernel-warm shows what MLX's JIT costs inside it, page-cold against warm what reading files does), and mark finer phases inside it to see more",
+                    b.phase
+                ),
+                None,
+            ),
+            Cause::Unmarked => (
+                format!("Mark the work before `{}` (mlx_manager::marks::mark) to see what it is", b.phase.trim_start_matches("unmarked before ")),
                 None,
             ),
         };

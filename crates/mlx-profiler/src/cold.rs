@@ -176,7 +176,9 @@ impl StateSummary {
                 median_u64(s.samples.iter().map(|x| f(&x.report.phases[i])).collect())
             };
             phases.push(PhaseSummary {
-                name: if i == 0 {
+                // The probe's first mark is its entry into main: the phase before it
+                // is the spawn (a program's first mark names a phase of its own).
+                name: if i == 0 && mark.name == "main" {
                     "spawn_to_main".into()
                 } else {
                     mark.name.clone()
@@ -187,13 +189,21 @@ impl StateSummary {
                 mlx_peak_bytes: at(|m| m.mlx_peak_bytes),
             });
         }
+        // Over the process's own start: the first reading (the probe's mark at main,
+        // or the profiler's first look at a program), to the largest.
         let overhead = median_u64(
             s.samples
                 .iter()
                 .map(|x| {
-                    let p = &x.report.phases;
-                    let peak = p.iter().map(|m| m.rss_bytes).max().unwrap_or(0);
-                    peak.saturating_sub(p[0].rss_bytes)
+                    let readings = x
+                        .report
+                        .phases
+                        .iter()
+                        .map(|m| (m.at_ns, m.rss_bytes))
+                        .chain(x.report.timeline.iter().map(|m| (m.at_ns, m.rss_bytes)));
+                    let first = readings.clone().min_by_key(|r| r.0).map_or(0, |r| r.1);
+                    let peak = readings.map(|r| r.1).max().unwrap_or(0);
+                    peak.saturating_sub(first)
                 })
                 .collect(),
         );

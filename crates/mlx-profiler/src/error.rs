@@ -51,6 +51,42 @@ pub enum ProfileError {
         /// The start of what it printed.
         head: String,
     },
+    /// The program to profile could not be started.
+    #[error(
+        "could not start `{command}`: {source}; check the program's path (it runs by argv, not through a shell) and that it is executable"
+    )]
+    CommandMissing {
+        /// The command line.
+        command: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The profiled program failed, died or hung.
+    #[error("run {sample} of `{command}` in state {state} failed: it {detail}")]
+    CommandFailed {
+        /// The command line.
+        command: String,
+        /// The cache state.
+        state: String,
+        /// The sample number.
+        sample: usize,
+        /// What happened.
+        detail: String,
+    },
+    /// The profiled program wrote marks that cannot be read (or marked differently in
+    /// different runs).
+    #[error("run {sample} of `{command}` in state {state}: {detail}; no report was written")]
+    CommandMalformed {
+        /// The command line.
+        command: String,
+        /// The cache state.
+        state: String,
+        /// The sample number.
+        sample: usize,
+        /// What is wrong.
+        detail: String,
+    },
     /// What was asked for cannot be done on this operating system (page-cold eviction
     /// outside Linux).
     #[error("{what} is unsupported on this platform ({os}): {remedy}", os = std::env::consts::OS)]
@@ -80,14 +116,17 @@ impl ProfileError {
         }
     }
 
-    /// The exit code of `mlx-profile` for this error (see the README).
+    /// The exit code of `mlx-profile` for this error ([`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ProfileError::BadInput { .. } | ProfileError::Unsupported { .. } => 2,
+            ProfileError::BadInput { .. } | ProfileError::Unsupported { .. } => crate::exit::INPUT,
             ProfileError::ProbeMissing { .. }
             | ProfileError::ProbeFailed { .. }
-            | ProfileError::ProbeMalformed { .. } => 4,
-            ProfileError::Io { .. } => 5,
+            | ProfileError::ProbeMalformed { .. }
+            | ProfileError::CommandMissing { .. }
+            | ProfileError::CommandFailed { .. }
+            | ProfileError::CommandMalformed { .. } => crate::exit::PROGRAM,
+            ProfileError::Io { .. } => crate::exit::WRITE,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod atomic;
 pub mod bench;
 pub mod exit;
 pub mod gate;
+pub mod program;
 pub mod provenance;
 
 #[cfg(feature = "mlx")]

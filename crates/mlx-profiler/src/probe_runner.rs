@@ -23,15 +23,15 @@ pub struct ProbeSample {
 }
 
 impl ProbeSample {
-    /// How long phase `name` took: from the previous mark (from the spawn, for the
-    /// first phase) to its own.
+    /// How long phase `name` took: from its own start when it has one (a span),
+    /// else from the previous mark (from the spawn, for the first phase), to its mark.
     pub fn phase_duration(&self, name: &str) -> Option<Duration> {
         let p = &self.report.phases;
         let i = p.iter().position(|m| m.name == name)?;
-        let start = if i == 0 {
-            self.spawned_ns
-        } else {
-            p[i - 1].at_ns
+        let start = match (p[i].start_ns, i) {
+            (Some(s), _) => s,
+            (None, 0) => self.spawned_ns,
+            (None, _) => p[i - 1].at_ns,
         };
         Some(Duration::from_nanos(p[i].at_ns.saturating_sub(start)))
     }

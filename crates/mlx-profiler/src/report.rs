@@ -8,7 +8,7 @@ use crate::cold::StateSummary;
 use crate::grade::{self, Grade, MetricGrade, Thresholds};
 
 /// Version of the profile document format (docs/formats/profile.md).
-pub const PROFILE_SCHEMA_VERSION: u32 = 1;
+pub const PROFILE_SCHEMA_VERSION: u32 = 2;
 
 pub use crate::provenance::Host;
 
@@ -29,8 +29,11 @@ pub struct Profile {
     pub runtime: String,
     /// Profile mode (`quick`, `comprehensive`, `ci`).
     pub mode: String,
-    /// Fixture.
+    /// What was profiled: a fixture's name, or the name of a program (`run`).
     pub fixture: String,
+    /// The profiled program's command line (`run` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
     /// Per cache state.
     pub states: Vec<StateSummary>,
     /// Ranked bottlenecks.
@@ -87,6 +90,7 @@ pub fn build(
         runtime,
         mode: mode.into(),
         fixture: fixture.into(),
+        command: None,
         states,
         bottlenecks,
         suggestions,

@@ -29,6 +29,7 @@ fn sample(ms: [u64; 8], unattributed: u64) -> ProbeSample {
                 mlx_active_bytes: 0,
                 mlx_peak_bytes: 0,
                 mlx_cache_bytes: 0,
+                start_ns: None,
             }
         })
         .collect();
