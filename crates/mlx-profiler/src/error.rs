@@ -63,27 +63,27 @@ pub enum ProfileError {
         source: std::io::Error,
     },
     /// The profiled program failed, died or hung.
-    #[error("run {sample} of `{command}` in state {state} failed: it {detail}")]
+    #[error("{run} of `{command}` in state {state} failed: it {detail}")]
     CommandFailed {
         /// The command line.
         command: String,
         /// The cache state.
         state: String,
-        /// The sample number.
-        sample: usize,
+        /// Which run (`run 3`, `the discovery run`).
+        run: String,
         /// What happened.
         detail: String,
     },
     /// The profiled program wrote marks that cannot be read (or marked differently in
     /// different runs).
-    #[error("run {sample} of `{command}` in state {state}: {detail}; no report was written")]
+    #[error("{run} of `{command}` in state {state}: {detail}; no report was written")]
     CommandMalformed {
         /// The command line.
         command: String,
         /// The cache state.
         state: String,
-        /// The sample number.
-        sample: usize,
+        /// Which run (`run 3`, `the discovery run`).
+        run: String,
         /// What is wrong.
         detail: String,
     },

@@ -68,7 +68,7 @@ fn quick_profile_writes_json_and_markdown_reports() {
         &std::fs::read_to_string(out.path().join("latest-tiny.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert_eq!(json["states"].as_array().unwrap().len(), 2);
     // The compiled activation JIT-compiles one kernel into the fresh cache directory.
     assert!(json["states"][0]["kernels_compiled"].as_u64().unwrap() >= 1);

@@ -1,15 +1,18 @@
-//! `mlx-profile`: MLX cold-start profile in fresh processes, per cache state.
+//! `mlx-profile`: MLX start-up in fresh processes, per cache state: our fixtures
+//! (`quick`, `comprehensive`, `ci`) or any program (`run -- COMMAND`).
 //!
-//! Exit codes: 0 done; 1 (ci mode) the overall grade is below `--min-grade`;
-//! 2 bad input (option value, thresholds file, a state this platform cannot
-//! prepare: page-cold outside Linux); 4 the probe is missing, crashed,
-//! hung or printed malformed output; 5 a report could not be written.
+//! Exit codes (`mlx_profiler::exit`): 0 done; 1 (`ci`, `run --min-grade`) the
+//! overall grade is below the floor; 2 bad input (option value, thresholds file, a
+//! state this platform cannot prepare); 4 the probe or the program is missing,
+//! failed, died, hung or wrote malformed marks (no report is written then); 5 a
+//! report could not be written.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mlx_profiler::cache_state::{CacheDirs, CacheState};
 use mlx_profiler::cold::{StateSummary, run_cold};
@@ -17,58 +20,68 @@ use mlx_profiler::error::ProfileError;
 use mlx_profiler::export::{self, Exporter, json::Json, markdown::Markdown, terminal};
 use mlx_profiler::grade::{Grade, Thresholds};
 use mlx_profiler::probe_runner::ProcessProbe;
-use mlx_profiler::report;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Mode {
-    /// Tiny encoder, 3 samples per state.
-    Quick,
-    /// Every encoder preset (tiny, small, base), 5 samples per state.
-    Comprehensive,
-    /// Machine-readable JSON on stdout, 5 samples; fails below --min-grade.
-    Ci,
-}
+use mlx_profiler::program::{self, ProgramProfile};
+use mlx_profiler::report::{self, Profile};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "mlx-profile",
     version,
-    about = "Profile MLX start-up in fresh processes"
+    about = "Profile MLX start-up in fresh processes: our fixtures, or any program"
 )]
-struct Args {
-    /// quick, comprehensive or ci.
-    #[arg(value_enum, env = "COLDSTART_PROFILE_MODE")]
-    mode: Mode,
-    /// Fixture model: an encoder preset (tiny, small, base) or the two-layer mlp
-    /// (default: tiny; comprehensive: tiny, small and base, one report each).
-    #[arg(long, value_parser = ["tiny", "small", "base", "mlp"], env = "COLDSTART_FIXTURE")]
-    fixture: Option<String>,
-    /// Probe processes per cache state (default by mode: 3, 10, 5).
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The tiny encoder fixture, 3 processes per cache state.
+    Quick(FixtureArgs),
+    /// Every encoder fixture (tiny, small, base), 5 processes per state, a report each.
+    Comprehensive(FixtureArgs),
+    /// The tiny encoder, 5 processes per state, JSON on stdout; fails below --min-grade.
+    Ci(FixtureArgs),
+    /// Any program: `mlx-profile run [options] -- COMMAND [ARGS...]`. Its phases are
+    /// the ones it marks with mlx_manager::marks (none: spawn to exit only).
+    Run(RunArgs),
+}
+
+/// What every profile takes.
+#[derive(Debug, Args)]
+struct Common {
+    /// Processes per cache state (default: quick and run 3, comprehensive and ci 5).
     #[arg(long, env = "COLDSTART_SAMPLES", value_parser = clap::value_parser!(u32).range(1..=1000))]
     samples: Option<u32>,
-    /// Cache states to measure (default: all).
+    /// Cache states to measure, in order (default: every state this platform can
+    /// prepare).
     #[arg(long, value_enum, value_delimiter = ',', env = "COLDSTART_STATES")]
     states: Vec<CacheState>,
     /// Report directory.
     #[arg(long, default_value = "reports", env = "COLDSTART_REPORT_DIR")]
     out: PathBuf,
     /// Print the JSON document on stdout instead of the summary.
-    #[arg(long)]
+    #[arg(long, env = "COLDSTART_JSON")]
     json: bool,
-    /// Thresholds TOML file (default: the original design's thresholds).
+    /// Grade thresholds TOML file (default: the original design's thresholds).
     #[arg(long, env = "COLDSTART_THRESHOLDS")]
     thresholds: Option<PathBuf>,
-    /// ci mode: lowest acceptable overall grade.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "acceptable",
-        env = "COLDSTART_MIN_GRADE"
-    )]
-    min_grade: Grade,
-    /// Seconds a probe may run before it is killed.
+    /// Lowest acceptable overall grade (ci; run when given).
+    #[arg(long, value_enum, env = "COLDSTART_MIN_GRADE")]
+    min_grade: Option<Grade>,
+    /// Seconds one process may run before it is killed.
     #[arg(long, default_value_t = 120, env = "COLDSTART_PROBE_TIMEOUT")]
     timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct FixtureArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Fixture model: an encoder preset (tiny, small, base) or the two-layer mlp
+    /// (default: tiny; comprehensive: tiny, small and base, one report each).
+    #[arg(long, value_parser = ["tiny", "small", "base", "mlp"], env = "COLDSTART_FIXTURE")]
+    fixture: Option<String>,
     /// The mlx-probe executable (default: next to this one).
     #[arg(long, env = "COLDSTART_PROBE")]
     probe: Option<PathBuf>,
@@ -77,9 +90,24 @@ struct Args {
     device: String,
 }
 
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The program's name in reports and file names (default: its file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// A file page-cold evicts besides those the program maps (weights it reads
+    /// with read(2) rather than mmap); repeatable.
+    #[arg(long, value_name = "PATH")]
+    evict: Vec<PathBuf>,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
+    match run(Cli::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -88,52 +116,118 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<u8, ProfileError> {
-    let fixtures: Vec<String> = match (&args.fixture, args.mode) {
+fn thresholds(c: &Common) -> Result<Thresholds, ProfileError> {
+    match &c.thresholds {
+        Some(p) => Thresholds::from_file(p),
+        None => Ok(Thresholds::default()),
+    }
+}
+
+fn states(c: &Common) -> Vec<CacheState> {
+    if !c.states.is_empty() {
+        return c.states.clone();
+    }
+    if !mlx_profiler::page_cache::EVICTION_SUPPORTED {
+        eprintln!(
+            "page-cold left out: evicting files from the page cache is unsupported on this platform"
+        );
+    }
+    CacheState::ALL
+        .into_iter()
+        .filter(|s| *s != CacheState::PageCold || mlx_profiler::page_cache::EVICTION_SUPPORTED)
+        .collect()
+}
+
+fn progress(total: usize, what: &str, hidden: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} processes {pos}/{len} [{elapsed}]")
+            .expect("a valid template"),
+    );
+    bar.set_message(what.to_string());
+    if hidden {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Writes the profile's reports, prints its summary (or JSON), and checks the floor.
+fn finish(c: &Common, profile: &Profile, json: bool, floor: Option<Grade>) -> Result<u8, ProfileError> {
+    let exporters: [&dyn Exporter; 2] = [&Json, &Markdown];
+    let written = export::write_all(&c.out, profile, &exporters)?;
+    if json {
+        print!("{}", Json.render(profile));
+    } else {
+        println!("{}:", profile.fixture);
+        print!("{}", terminal::summary(profile));
+        for w in &written {
+            println!("written: {}", w.display());
+        }
+    }
+    if let Some(floor) = floor
+        && let Some(g) = profile.overall.filter(|g| *g > floor)
+    {
+        eprintln!("overall grade {g:?} is below the floor {floor:?}");
+        return Ok(mlx_profiler::exit::FAILED);
+    }
+    Ok(mlx_profiler::exit::OK)
+}
+
+fn run(cli: Cli) -> Result<u8, ProfileError> {
+    match cli.command {
+        Command::Quick(a) => fixtures(&a, "quick", 3, false),
+        Command::Comprehensive(a) => fixtures(&a, "comprehensive", 5, false),
+        Command::Ci(a) => fixtures(&a, "ci", 5, true),
+        Command::Run(a) => run_program(a),
+    }
+}
+
+fn run_program(a: RunArgs) -> Result<u8, ProfileError> {
+    let c = &a.common;
+    let mut config = ProgramProfile::new(a.command.clone());
+    config.name = a.name.clone();
+    config.states = states(c);
+    config.samples = c.samples.map_or(3, |n| n as usize);
+    config.evict = a.evict.clone();
+    config.timeout = Duration::from_secs(c.timeout);
+    config.thresholds = thresholds(c)?;
+    let bar = progress(config.samples * config.states.len(), &config.name(), c.json);
+    let profile = program::profile(&config, || bar.inc(1))?;
+    bar.finish_and_clear();
+    finish(c, &profile, c.json, c.min_grade)
+}
+
+fn fixtures(a: &FixtureArgs, mode: &str, default_samples: usize, ci: bool) -> Result<u8, ProfileError> {
+    let names: Vec<String> = match (&a.fixture, mode) {
         (Some(f), _) => vec![f.clone()],
-        (None, Mode::Comprehensive) => ["tiny", "small", "base"].map(String::from).to_vec(),
+        (None, "comprehensive") => ["tiny", "small", "base"].map(String::from).to_vec(),
         (None, _) => vec!["tiny".into()],
     };
     let mut code = 0;
-    for fixture in &fixtures {
-        code = code.max(profile_fixture(args, fixture)?);
+    for fixture in &names {
+        code = code.max(profile_fixture(a, mode, fixture, default_samples, ci)?);
     }
     Ok(code)
 }
 
-fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
-    let thresholds = match &args.thresholds {
-        Some(p) => Thresholds::from_file(p)?,
-        None => Thresholds::default(),
-    };
-    let samples = args.samples.map_or(
-        match args.mode {
-            Mode::Quick => 3,
-            Mode::Comprehensive => 5,
-            Mode::Ci => 5,
-        },
-        |n| n as usize,
-    );
-    let states = if args.states.is_empty() {
-        if !mlx_profiler::page_cache::EVICTION_SUPPORTED {
-            eprintln!(
-                "page-cold left out: evicting files from the page cache is unsupported on this platform"
-            );
-        }
-        CacheState::ALL
-            .into_iter()
-            .filter(|s| *s != CacheState::PageCold || mlx_profiler::page_cache::EVICTION_SUPPORTED)
-            .collect()
-    } else {
-        args.states.clone()
-    };
+fn profile_fixture(
+    a: &FixtureArgs,
+    mode: &str,
+    fixture: &str,
+    default_samples: usize,
+    ci: bool,
+) -> Result<u8, ProfileError> {
+    let c = &a.common;
+    let thresholds = thresholds(c)?;
+    let samples = c.samples.map_or(default_samples, |n| n as usize);
+    let states = states(c);
     let runtime =
         mlx_manager::info::RuntimeInfo::detect().map_or_else(|e| e.to_string(), |i| i.to_string());
     let probe = ProcessProbe {
-        exe: args.probe.clone().unwrap_or_else(ProcessProbe::default_exe),
+        exe: a.probe.clone().unwrap_or_else(ProcessProbe::default_exe),
         fixture: fixture.to_string(),
-        device: args.device.clone(),
-        timeout: Duration::from_secs(args.timeout),
+        device: a.device.clone(),
+        timeout: Duration::from_secs(c.timeout),
         until: None,
     };
     // The profiler owns this directory (MLX's JIT caches of the run) and removes it.
@@ -143,43 +237,18 @@ fn profile_fixture(args: &Args, fixture: &str) -> Result<u8, ProfileError> {
         .map_err(|e| ProfileError::io("create a scratch directory in", &std::env::temp_dir(), e))?;
     let dirs = CacheDirs::new(scratch.path().join("cache"))?;
     let evict = eviction_targets(fixture)?;
-
-    let bar = ProgressBar::new((samples * states.len()) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} probes {pos}/{len} [{elapsed}]")
-            .expect("a valid template"),
-    );
-    bar.set_message(fixture.to_string());
-    if args.json || args.mode == Mode::Ci {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let json = c.json || ci;
+    let bar = progress(samples * states.len(), fixture, json);
     let raw = run_cold(&probe, &dirs, &states, samples, &evict, || bar.inc(1))?;
     bar.finish_and_clear();
-
     let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
-    let mode = format!("{:?}", args.mode).to_lowercase();
-    let profile = report::build(&mode, fixture, runtime, summaries, &thresholds);
-    let exporters: [&dyn Exporter; 2] = [&Json, &Markdown];
-    let written = export::write_all(&args.out, &profile, &exporters)?;
-
-    if args.json || args.mode == Mode::Ci {
-        print!("{}", Json.render(&profile));
+    let profile = report::build(mode, fixture, runtime, summaries, &thresholds);
+    let floor = if ci {
+        Some(c.min_grade.unwrap_or(Grade::Acceptable))
     } else {
-        println!("fixture {fixture}:");
-        print!("{}", terminal::summary(&profile));
-        for w in &written {
-            println!("written: {}", w.display());
-        }
-    }
-    if args.mode == Mode::Ci && profile.overall.is_some_and(|g| g > args.min_grade) {
-        eprintln!(
-            "overall grade {:?} is below the floor {:?}",
-            profile.overall.expect("checked"),
-            args.min_grade
-        );
-        return Ok(1);
-    }
-    Ok(0)
+        c.min_grade
+    };
+    finish(c, &profile, json, floor)
 }
 
 /// Files page-cold evicts: libmlx and its BLAS/LAPACK (as this process loaded them,

@@ -19,11 +19,24 @@ impl Exporter for Markdown {
 
     fn render(&self, p: &Profile) -> String {
         let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "# MLX start-up profile ({} mode, fixture `{}`)\n",
-            p.mode, p.fixture
-        );
+        match &p.command {
+            Some(cmd) => {
+                let _ = writeln!(
+                    o,
+                    "# MLX start-up profile of `{}` ({} mode)\n\nCommand: `{}`; phases are the ones it marked (`mlx_manager::marks`).\n",
+                    p.fixture,
+                    p.mode,
+                    cmd.join(" ")
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "# MLX start-up profile ({} mode, fixture `{}`)\n",
+                    p.mode, p.fixture
+                );
+            }
+        }
         let _ = writeln!(
             o,
             "{} · {} {} · {} ({} cores) · {} · git {} · mlx-profiler {}\n",

@@ -21,6 +21,18 @@ pub fn summary(p: &Profile) -> String {
             );
             t.add_row(row);
         }
+        let label = if first.phases.is_empty() {
+            "spawn to exit (nothing marked)"
+        } else {
+            "last mark to exit"
+        };
+        let mut row = vec![label.to_string()];
+        row.extend(
+            p.states
+                .iter()
+                .map(|s| format!("{:.1}", s.unattributed.median_ms)),
+        );
+        t.add_row(row);
         let mut row = vec!["total".to_string()];
         row.extend(p.states.iter().map(|s| format!("{:.1}", s.total.median_ms)));
         t.add_row(row);

@@ -35,6 +35,16 @@ pub struct CommandRunner {
     runs: Cell<usize>,
 }
 
+/// `run 3`, or `the discovery run` for sample 0 (the warm run that learns which
+/// files the program maps).
+fn run_label(sample: usize) -> String {
+    if sample == 0 {
+        "the discovery run".into()
+    } else {
+        format!("run {sample}")
+    }
+}
+
 /// The end of a captured stream, for error messages.
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
@@ -108,7 +118,7 @@ impl CommandRunner {
         ProfileError::CommandFailed {
             command: self.command_line(),
             state: state.to_string(),
-            sample,
+            run: run_label(sample),
             detail,
         }
     }
@@ -210,7 +220,7 @@ impl ProbeRunner for CommandRunner {
                     state,
                     sample,
                     format!(
-                        "still running after {} s; killed (raise --timeout if it needs longer)",
+                        "was still running after {} s and was killed (raise --timeout if it needs longer)",
                         self.timeout.as_secs()
                     ),
                 ));
@@ -240,7 +250,7 @@ impl ProbeRunner for CommandRunner {
         let marks = marks::parse(&text).map_err(|e| ProfileError::CommandMalformed {
             command: self.command_line(),
             state: state.to_string(),
-            sample,
+            run: run_label(sample),
             detail: e.to_string(),
         })?;
         Ok(ProbeSample {
@@ -300,9 +310,10 @@ impl ProgramProfile {
         }
     }
 
-    /// The name in reports.
+    /// The name in reports and file names: the given one or the program's file
+    /// name, with anything but letters, digits, `.`, `_` and `-` made a `-`.
     pub fn name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| {
+        let raw = self.name.clone().unwrap_or_else(|| {
             self.command
                 .first()
                 .map(|p| {
@@ -313,7 +324,22 @@ impl ProgramProfile {
                         .into_owned()
                 })
                 .unwrap_or_default()
-        })
+        });
+        let clean: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        if clean.trim_matches('-').is_empty() {
+            "program".into()
+        } else {
+            clean
+        }
     }
 }
 
@@ -333,7 +359,7 @@ fn check_consistent(command: &str, states: &[StateSamples]) -> Result<(), Profil
                 return Err(ProfileError::CommandMalformed {
                     command: command.into(),
                     state: st.state.to_string(),
-                    sample: i + 1,
+                    run: run_label(i + 1),
                     detail: format!(
                         "it marked the phases {got:?}, the first run marked {expected:?}: a \
                          profile needs the same phases in every run"
