@@ -168,7 +168,19 @@ fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: 
             "{ms:.1} ms from spawn to main (dynamic loading of libmlx included), paid by every process"
         ),
         "second_instance" => format!("a second instance in a warm process costs {ms:.1} ms"),
-        _ => format!("{phase} {ms:.1} ms in {}", reference.state),
+        _ => {
+            let mut text = format!("{phase} {ms:.1} ms in {}", reference.state);
+            for other in [
+                CacheState::KernelWarm,
+                CacheState::PageCold,
+                CacheState::Warm,
+            ] {
+                if let Some(v) = in_state(other).filter(|_| other != reference.state) {
+                    text.push_str(&format!("; {v:.1} ms {other}"));
+                }
+            }
+            text
+        }
     }
 }
 
@@ -187,11 +199,11 @@ pub fn suggestions(states: &[StateSummary], bottlenecks: &[Bottleneck]) -> Vec<S
         let (advice, measured_gain_ms) = match b.cause {
             Cause::KernelJit => (
                 "Persist MLX's kernel cache between CI jobs and test processes: MLX writes it under $TMPDIR/mlx/<version>/cpu (CPU) or $MLX_PTX_CACHE_DIR, default $TMPDIR/mlx/<version>/ptx (CUDA; the driver adds $CUDA_CACHE_PATH), so cache those directories (keyed by MLX version and, for CUDA, the GPU architecture) or point the variables at persistent ones; then pre-warm at suite start (mlx-manager's Aggressive preset) so the first test does not pay the rest".to_string(),
-                gain("first_forward", CacheState::KernelCold, CacheState::KernelWarm),
+                gain(&b.phase, CacheState::KernelCold, CacheState::KernelWarm),
             ),
             Cause::WeightIo => (
                 "Load weights once per process and share the instance (mlx-manager's Balanced or Aggressive preset); keep weight files on local disk".to_string(),
-                gain("weights_load", CacheState::PageCold, CacheState::Warm),
+                gain(&b.phase, CacheState::PageCold, CacheState::Warm),
             ),
             Cause::LibraryLoad => (
                 "Every process pays this: run tests as threads of one process (cargo test) where you can; cargo-nextest's process per test defeats in-process sharing, so persist the kernel cache there instead".to_string(),

@@ -30,7 +30,14 @@ fn marking_script(marks: &[(&str, u64)]) -> String {
 fn run(out: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("mlx-profile")
         .unwrap()
-        .args(["run", "--samples", "1", "--states", "kernel-cold,warm", "--out"])
+        .args([
+            "run",
+            "--samples",
+            "1",
+            "--states",
+            "kernel-cold,warm",
+            "--out",
+        ])
         .arg(out)
         .args(args)
         .assert()
@@ -44,9 +51,14 @@ fn files(dir: &Path) -> usize {
 fn a_programs_own_phases_flow_through_analysis_and_every_export() {
     let out = tempfile::tempdir().unwrap();
     let script = marking_script(&[("load_tokenizer", 30), ("load_weights", 60)]);
-    run(out.path(), &["--name", "my app", "--", "python3", "-c", &script])
-        .success()
-        .stdout(predicate::str::contains("load_tokenizer").and(predicate::str::contains("load_weights")));
+    run(
+        out.path(),
+        &["--name", "my app", "--", "python3", "-c", &script],
+    )
+    .success()
+    .stdout(
+        predicate::str::contains("load_tokenizer").and(predicate::str::contains("load_weights")),
+    );
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("latest-my-app.json")).unwrap(),
     )
@@ -66,10 +78,15 @@ fn a_programs_own_phases_flow_through_analysis_and_every_export() {
     let top = &json["bottlenecks"][0];
     assert_eq!(top["phase"], "load_tokenizer");
     assert_eq!(top["cause"], "program");
-    let ms = json["states"][1]["phases"][1]["duration"]["median_ms"].as_f64().unwrap();
+    let ms = json["states"][1]["phases"][1]["duration"]["median_ms"]
+        .as_f64()
+        .unwrap();
     assert!(ms >= 55.0, "{ms}");
     let md = std::fs::read_to_string(out.path().join("latest-my-app.md")).unwrap();
-    assert!(md.contains("`load_weights`") || md.contains("| load_weights |"), "{md}");
+    assert!(
+        md.contains("`load_weights`") || md.contains("| load_weights |"),
+        "{md}"
+    );
     assert!(md.contains("Command: `python3 -c"));
     assert!(files(out.path()) >= 8, "plots, JSON and Markdown");
 }
@@ -77,9 +94,12 @@ fn a_programs_own_phases_flow_through_analysis_and_every_export() {
 #[test]
 fn a_program_that_marks_nothing_still_gets_its_time_and_memory() {
     let out = tempfile::tempdir().unwrap();
-    run(out.path(), &["--", "python3", "-c", "x = bytearray(30 << 20)"])
-        .success()
-        .stdout(predicate::str::contains("nothing marked"));
+    run(
+        out.path(),
+        &["--", "python3", "-c", "x = bytearray(30 << 20)"],
+    )
+    .success()
+    .stdout(predicate::str::contains("nothing marked"));
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("latest-python3.json")).unwrap(),
     )
@@ -111,12 +131,28 @@ fn bad_programs_exit_4_name_the_command_and_write_no_report() {
                  f.write(json.dumps({'protocol': 'mlx-coldstart-marks', 'version': 1, 'pid': os.getpid()}) + '\\n')\n\
                  f.write(json.dumps({'name': 'a' if n < 2 else 'b', 'end_ns': time.clock_gettime_ns(time.CLOCK_MONOTONIC), 'pid': os.getpid()}) + '\\n')\n";
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["/nonexistent/program"], "could not start `/nonexistent/program`"),
-        (vec!["python3", "-c", "import sys; sys.exit(3)"], "exited with code 3"),
-        (vec!["python3", "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"], "killed by signal 9"),
+        (
+            vec!["/nonexistent/program"],
+            "could not start `/nonexistent/program`",
+        ),
+        (
+            vec!["python3", "-c", "import sys; sys.exit(3)"],
+            "exited with code 3",
+        ),
+        (
+            vec![
+                "python3",
+                "-c",
+                "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+            ],
+            "killed by signal 9",
+        ),
         (vec!["python3", "-c", &dup], "marked twice"),
         (vec!["python3", "-c", many], "more than 1000 phases"),
-        (vec!["python3", "-c", garbage], "line 1 of the marks: not JSON"),
+        (
+            vec!["python3", "-c", garbage],
+            "line 1 of the marks: not JSON",
+        ),
         (vec!["python3", "-c", version], "marks version 7"),
         (vec!["python3", "-c", flaky], "the first run marked"),
     ];
@@ -127,7 +163,11 @@ fn bad_programs_exit_4_name_the_command_and_write_no_report() {
         run(out.path(), &args)
             .code(4)
             .stderr(predicate::str::contains(needle).and(predicate::str::contains(cmd[0])));
-        assert_eq!(files(out.path()), 0, "{needle}: a partial report was written");
+        assert_eq!(
+            files(out.path()),
+            0,
+            "{needle}: a partial report was written"
+        );
     }
     // A program that hangs is killed at the timeout.
     let out = tempfile::tempdir().unwrap();

@@ -18,6 +18,8 @@ mod criterion_front;
 #[cfg(feature = "mlx")]
 mod serve;
 #[cfg(feature = "mlx")]
+pub mod standard;
+#[cfg(feature = "mlx")]
 mod suite;
 
 #[cfg(feature = "mlx")]

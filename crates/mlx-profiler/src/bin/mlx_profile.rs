@@ -152,7 +152,12 @@ fn progress(total: usize, what: &str, hidden: bool) -> ProgressBar {
 }
 
 /// Writes the profile's reports, prints its summary (or JSON), and checks the floor.
-fn finish(c: &Common, profile: &Profile, json: bool, floor: Option<Grade>) -> Result<u8, ProfileError> {
+fn finish(
+    c: &Common,
+    profile: &Profile,
+    json: bool,
+    floor: Option<Grade>,
+) -> Result<u8, ProfileError> {
     let exporters: [&dyn Exporter; 2] = [&Json, &Markdown];
     let written = export::write_all(&c.out, profile, &exporters)?;
     if json {
@@ -197,7 +202,12 @@ fn run_program(a: RunArgs) -> Result<u8, ProfileError> {
     finish(c, &profile, c.json, c.min_grade)
 }
 
-fn fixtures(a: &FixtureArgs, mode: &str, default_samples: usize, ci: bool) -> Result<u8, ProfileError> {
+fn fixtures(
+    a: &FixtureArgs,
+    mode: &str,
+    default_samples: usize,
+    ci: bool,
+) -> Result<u8, ProfileError> {
     let names: Vec<String> = match (&a.fixture, mode) {
         (Some(f), _) => vec![f.clone()],
         (None, "comprehensive") => ["tiny", "small", "base"].map(String::from).to_vec(),

@@ -124,17 +124,18 @@ impl CommandRunner {
     }
 }
 
-/// The marks as the profile's phases: a span that starts after the previous phase
-/// ended gets the gap before it as a phase of its own (`unmarked before <name>`), so
-/// that the phases still add up to the process's time.
+/// The marks as the profile's phases: every span gets the gap between the previous
+/// phase's end and its own start as a phase of its own (`unmarked before <name>`,
+/// empty when there is no gap or the span overlaps), so that the phases add up to
+/// the process's time and every run has the same phases.
 fn phases_of(marks: &[marks::Mark], spawned_ns: u64) -> Vec<PhaseMark> {
     let mut out = Vec::new();
     let mut prev_end = spawned_ns;
     for m in marks {
-        if let Some(s) = m.start_ns.filter(|s| *s > prev_end + 100_000) {
+        if let Some(s) = m.start_ns {
             out.push(PhaseMark {
                 name: format!("unmarked before {}", m.name),
-                at_ns: s,
+                at_ns: s.max(prev_end),
                 rss_bytes: m.rss_bytes,
                 mlx_active_bytes: 0,
                 mlx_peak_bytes: 0,
@@ -451,14 +452,19 @@ mod tests {
             &[
                 mark("a", None, 1_000_000),
                 mark("b", Some(3_000_000), 4_000_000),
-                // Overlapping the previous phase (a pre-warm thread): no gap phase.
+                // Overlapping the previous phase (a pre-warm thread): an empty gap.
                 mark("c", Some(3_500_000), 5_000_000),
             ],
             0,
         );
         let names: Vec<&str> = p.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["a", "unmarked before b", "b", "c"]);
+        assert_eq!(
+            names,
+            ["a", "unmarked before b", "b", "unmarked before c", "c"]
+        );
         assert_eq!(p[1].at_ns, 3_000_000);
         assert_eq!(p[2].start_ns, Some(3_000_000));
+        // The overlapping span's gap is empty: it ends where the previous phase did.
+        assert_eq!(p[3].at_ns, 4_000_000);
     }
 }

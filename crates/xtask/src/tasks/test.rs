@@ -66,6 +66,7 @@ pub fn run(workspace: &Path, report: Option<&SetupReport>, gate: bool) -> Result
         cargo(workspace, what, args, remedy)?;
     }
     upstream::run(workspace, report)?;
+    example_profile(workspace)?;
     if !gate {
         return Ok(());
     }
@@ -86,4 +87,67 @@ pub fn run(workspace: &Path, report: Option<&SetupReport>, gate: bool) -> Result
     } else {
         Err(TaskError::Gate { code })
     }
+}
+
+/// The example user project (`examples/classifier`), built and profiled once by
+/// `mlx-profile run`, as the README tells a user to: its own marked phases and the
+/// manager's spans must be in the profile.
+fn example_profile(workspace: &Path) -> Result<()> {
+    super::build_release_bins(
+        workspace,
+        "building the example project and mlx-profile",
+        &[
+            ("classifier-app", "classifier-app"),
+            ("mlx-profiler", "mlx-profile"),
+        ],
+    )?;
+    let release = workspace.join("target").join("release");
+    let out = workspace.join("target").join("example-profile");
+    let _ = std::fs::remove_dir_all(&out);
+    let app = release.join("classifier-app");
+    eprintln!(
+        "==> profiling the example project: mlx-profile run -- {}",
+        app.display()
+    );
+    let status = std::process::Command::new(release.join("mlx-profile"))
+        .args([
+            "run",
+            "--samples",
+            "1",
+            "--states",
+            "kernel-cold,warm",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--")
+        .arg(&app)
+        .current_dir(workspace)
+        .status()
+        .map_err(|e| TaskError::MissingTool {
+            what: format!("could not run mlx-profile: {e}"),
+            remedy: "build it with `cargo build --release -p mlx-profiler --bin mlx-profile`"
+                .into(),
+        })?;
+    if !status.success() {
+        return Err(TaskError::Step {
+            what: "profiling the example project".into(),
+            status: status.code().unwrap_or(-1),
+            remedy: "see mlx-profile's message above".into(),
+        });
+    }
+    let path = out.join("latest-classifier-app.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| TaskError::io("read", &path, e))?;
+    for phase in ["\"model_ready\"", "\"mlx_manager.warm_up\""] {
+        if !text.contains(phase) {
+            return Err(TaskError::Step {
+                what: format!(
+                    "the example's profile {} lacks the phase {phase}",
+                    path.display()
+                ),
+                status: 1,
+                remedy: "check that classifier-app still marks its phases".into(),
+            });
+        }
+    }
+    Ok(())
 }
