@@ -140,14 +140,23 @@ impl Exporter for Markdown {
                 o,
                 "\n| phase | RSS | MLX active | MLX peak |\n|---|---|---|---|"
             );
+            // A profiled program reports its RSS at each mark; MLX's own counters are
+            // read only inside our probe.
+            let mlx = |b: u64| {
+                if p.command.is_some() {
+                    "—".to_string()
+                } else {
+                    mib(b)
+                }
+            };
             for ph in &first.phases {
                 let _ = writeln!(
                     o,
                     "| {} | {} | {} | {} |",
                     ph.name,
                     mib(ph.rss_bytes),
-                    mib(ph.mlx_active_bytes),
-                    mib(ph.mlx_peak_bytes)
+                    mlx(ph.mlx_active_bytes),
+                    mlx(ph.mlx_peak_bytes)
                 );
             }
             let _ = writeln!(o, "\n(state {})", first.state);
