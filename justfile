@@ -9,9 +9,19 @@ setup *ARGS:
 bench *ARGS:
     cargo xtask bench {{ARGS}}
 
-# Set-up if needed, then fmt check, clippy -D warnings, docs and every test.
+# Set-up if needed, then fmt check, clippy -D warnings, docs, every test and the gate.
 test *ARGS:
     cargo xtask test {{ARGS}}
+
+# The original test modes: unit (mocks only, the quick pass), integration, mixed.
+test-unit *ARGS:
+    cargo xtask test --mode unit {{ARGS}}
+
+test-integration *ARGS:
+    cargo xtask test --mode integration {{ARGS}}
+
+test-mixed *ARGS:
+    cargo xtask test --mode mixed {{ARGS}}
 
 # Store a bench run as this environment's baseline under baselines/ (--quick: CI mode).
 bench-save *ARGS:

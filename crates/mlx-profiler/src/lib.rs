@@ -14,7 +14,8 @@
 //! machine where MLX is not set up (the workspace's `xtask` uses it so).
 #![warn(missing_docs)]
 
-pub mod atomic;
+/// The workspace's one atomic writer (from mlx-manager, the lowest crate).
+pub use mlx_manager::atomic;
 pub mod bench;
 pub mod exit;
 pub mod gate;

@@ -20,8 +20,7 @@ use crate::grade::Thresholds;
 use crate::probe_runner::{ProbeRunner, ProbeSample};
 use crate::report::{self, Profile};
 
-/// The variable the marks client reads (`mlx_manager::marks::MARKS_ENV`).
-pub const MARKS_ENV: &str = "COLDSTART_MARKS";
+use mlx_manager::marks::MARKS_ENV;
 
 /// Runs a program once per sample.
 #[derive(Debug)]

@@ -41,9 +41,13 @@ pub fn run(task: Task) -> Result<()> {
             }
             Ok(())
         }
-        Task::Test { platform, no_gate } => {
+        Task::Test {
+            platform,
+            no_gate,
+            mode,
+        } => {
             let report = run_setup(&platform)?;
-            test::run(&workspace_root(), report.as_ref(), !no_gate)
+            test::run(&workspace_root(), report.as_ref(), !no_gate, mode)
         }
         Task::Bench { platform, mode } => {
             run_setup(&platform)?;
