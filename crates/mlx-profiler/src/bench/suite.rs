@@ -36,6 +36,12 @@ pub fn bin_path(name: &str, compiled_in: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(compiled_in))
 }
 
+/// The directory the gate keeps for this side across its rounds
+/// ([`protocol::SCRATCH_ENV`]), or `None` (under Criterion: one process does it all).
+pub fn scratch_dir() -> Option<PathBuf> {
+    std::env::var_os(protocol::SCRATCH_ENV).map(PathBuf::from)
+}
+
 /// The bench mode: `COLDSTART_BENCH_MODE` (`quick`/`full`), or `--quick` among the
 /// arguments; full otherwise.
 ///
