@@ -27,8 +27,6 @@ pub mod analysis;
 #[cfg(feature = "mlx")]
 pub mod cache_state;
 #[cfg(feature = "mlx")]
-pub mod clock;
-#[cfg(feature = "mlx")]
 pub mod cold;
 #[cfg(feature = "mlx")]
 pub mod error;
@@ -38,8 +36,6 @@ pub mod export;
 pub mod grade;
 #[cfg(feature = "mlx")]
 pub mod page_cache;
-#[cfg(feature = "mlx")]
-pub mod phases;
 #[cfg(feature = "mlx")]
 pub mod probe_runner;
 #[cfg(feature = "mlx")]
