@@ -96,9 +96,12 @@ pub enum Task {
     GateCalibration {
         #[command(flatten)]
         platform: PlatformArgs,
-        /// Rounds (each runs A/A, +10 % and +5 % once).
+        /// Rounds (each runs A/A and every slowdown once).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
+        /// The slowdowns injected, as fractions.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.10, 0.05])]
+        slowdowns: Vec<f64>,
         #[command(flatten)]
         gate: Box<CompareArgs>,
     },

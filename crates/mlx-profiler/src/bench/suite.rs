@@ -56,19 +56,6 @@ pub fn mode_from_env() -> BenchMode {
     }
 }
 
-/// glibc moves its mmap threshold up after large blocks are freed, so whether a freed
-/// buffer comes back from the heap or from fresh pages depends on the process's
-/// history: two processes of one binary then timed allocation-heavy benchmarks 15 to
-/// 30 % apart for their whole lives. A fixed threshold removes that history; every
-/// suite runs with it. (Other C libraries have no such knob.)
-fn steady_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes the allocator's tuning; no memory is touched.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
 /// Deterministic metrics of one benchmark (bytes, counts), shared between its set-up
 /// and its routine: a routine may update them as it runs (kernels compiled by each
 /// cold process, say). Cheap to clone.
@@ -315,7 +302,6 @@ impl Suite {
     /// Runs the suite: serves the gate when [`protocol::SERVE_ENV`] is set, else
     /// measures it with Criterion (`cargo bench`, `cargo test --benches`).
     pub fn main(self) {
-        steady_allocator();
         if std::env::var_os(protocol::SERVE_ENV).is_some() {
             #[cfg(feature = "mlx")]
             std::process::exit(super::serve::serve(self));

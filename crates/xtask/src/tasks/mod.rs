@@ -89,13 +89,14 @@ pub fn run(task: Task) -> Result<()> {
         Task::GateCalibration {
             platform,
             rounds,
+            slowdowns,
             mut gate,
         } => {
             run_setup(&platform)?;
             let root = workspace_root();
             gate.against.get_or_insert_with(|| "HEAD".into());
             let out = root.join("docs").join("gate-calibration.md");
-            calibration::run(&root, rounds, &gate, &out)
+            calibration::run(&root, rounds, &slowdowns, &gate, &out)
         }
         Task::BenchCompare { run, gate: args } => {
             run_setup(&run.platform)?;
