@@ -42,3 +42,11 @@ device-bundle *ARGS:
 # Profile MLX start-up (MODE: quick, comprehensive, ci); reports land in reports/.
 profile MODE *ARGS:
     cargo xtask profile {{MODE}} {{ARGS}}
+
+# Upstream mlx-rs's own test suite on this machine: the proof of the platform layer.
+upstream-test *ARGS:
+    cargo xtask upstream-test {{ARGS}}
+
+# Measure the manager's presets and mocks on the fixture suite (docs/manager-claims.md).
+manager-claims *ARGS:
+    cargo xtask manager-claims {{ARGS}}
