@@ -10,21 +10,16 @@ use crate::grade::{self, Grade, MetricGrade, Thresholds};
 /// Version of the profile document format (docs/formats/profile.md).
 pub const PROFILE_SCHEMA_VERSION: u32 = 2;
 
-pub use crate::provenance::Host;
+pub use crate::provenance::{Host, Provenance};
 
 /// A complete profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// [`PROFILE_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// mlx-profiler's version.
-    pub tool_version: String,
-    /// UTC time the run finished (RFC 3339).
-    pub created_utc: String,
-    /// Git revision of the working tree (`-dirty` when it had uncommitted changes).
-    pub git_revision: Option<String>,
-    /// The machine.
-    pub host: Host,
+    /// Where, when and from which tree it was made (host, revision, commit, time,
+    /// tool version).
+    pub provenance: Provenance,
     /// MLX version, device and BLAS, as the profiler's own process sees them.
     pub runtime: String,
     /// Profile mode (`quick`, `comprehensive`, `ci`).
@@ -46,13 +41,15 @@ pub struct Profile {
     pub overall: Option<Grade>,
 }
 
-/// Analyses and grades state summaries into a profile.
+/// Analyses and grades state summaries into a profile made at `provenance`
+/// (`Provenance::current()` for a real run; a fixed one in tests).
 pub fn build(
     mode: &str,
     fixture: &str,
     runtime: String,
     states: Vec<StateSummary>,
     thresholds: &Thresholds,
+    provenance: Provenance,
 ) -> Profile {
     let bottlenecks = analysis::bottlenecks(&states, 0.10);
     let suggestions = analysis::suggestions(&states, &bottlenecks);
@@ -83,10 +80,7 @@ pub fn build(
     let overall = grade::overall(&grades);
     Profile {
         schema_version: PROFILE_SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        created_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        git_revision: git_revision(),
-        host: Host::current(),
+        provenance,
         runtime,
         mode: mode.into(),
         fixture: fixture.into(),
@@ -98,5 +92,3 @@ pub fn build(
         overall,
     }
 }
-
-pub use crate::provenance::git_revision;

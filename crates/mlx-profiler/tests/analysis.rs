@@ -8,6 +8,7 @@ use mlx_profiler::error::ProfileError;
 use mlx_profiler::export::{Exporter, json::Json, markdown::Markdown};
 use mlx_profiler::grade::{Grade, Thresholds};
 use mlx_profiler::probe_runner::{ProbeRunner, ProbeSample};
+use mlx_profiler::provenance::Provenance;
 use mlx_profiler::report::{self, PROFILE_SCHEMA_VERSION, Profile};
 
 const MS: u64 = 1_000_000;
@@ -82,6 +83,7 @@ fn profile() -> Profile {
         "MLX 0.32.2 on Device(cpu, 0)".into(),
         states,
         &Thresholds::default(),
+        Provenance::fixed("2026-11-26T00:00:00Z"),
     )
 }
 
@@ -143,7 +145,14 @@ fn grades_follow_the_thresholds() {
         ..Thresholds::default()
     };
     let states = profile().states;
-    let p = report::build("ci", "tiny", String::new(), states, &strict);
+    let p = report::build(
+        "ci",
+        "tiny",
+        String::new(),
+        states,
+        &strict,
+        Provenance::fixed("2026-11-26T00:00:00Z"),
+    );
     assert_eq!(p.overall, Some(Grade::Poor));
 }
 
@@ -242,6 +251,7 @@ fn a_slow_model_is_blamed_on_its_computation_not_the_jit() {
         String::new(),
         states,
         &Thresholds::default(),
+        Provenance::fixed("2026-11-26T00:00:00Z"),
     );
     let top = &p.bottlenecks[0];
     assert_eq!(

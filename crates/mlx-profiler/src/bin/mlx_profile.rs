@@ -252,7 +252,14 @@ fn profile_fixture(
     let raw = run_cold(&probe, &dirs, &states, samples, &evict, || bar.inc(1))?;
     bar.finish_and_clear();
     let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
-    let profile = report::build(mode, fixture, runtime, summaries, &thresholds);
+    let profile = report::build(
+        mode,
+        fixture,
+        runtime,
+        summaries,
+        &thresholds,
+        mlx_profiler::provenance::Provenance::current(),
+    );
     let floor = if ci {
         Some(c.min_grade.unwrap_or(Grade::Acceptable))
     } else {

@@ -40,14 +40,14 @@ impl Exporter for Markdown {
         let _ = writeln!(
             o,
             "{} · {} {} · {} ({} cores) · {} · git {} · mlx-profiler {}\n",
-            p.created_utc,
-            p.host.os,
-            p.host.arch,
-            p.host.cpu,
-            p.host.cores,
+            p.provenance.created_utc,
+            p.provenance.host.os,
+            p.provenance.host.arch,
+            p.provenance.host.cpu,
+            p.provenance.host.cores,
             p.runtime,
-            p.git_revision.as_deref().unwrap_or("unknown"),
-            p.tool_version
+            p.provenance.git_revision.as_deref().unwrap_or("unknown"),
+            p.provenance.tool_version
         );
         let stem = super::stem(p);
         for (name, alt) in [

@@ -420,6 +420,7 @@ pub fn profile(config: &ProgramProfile, mut tick: impl FnMut()) -> Result<Profil
         runtime,
         summaries,
         &config.thresholds,
+        crate::provenance::Provenance::current(),
     );
     p.command = Some(
         config
