@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Bottleneck, Suggestion};
 use crate::cold::StateSummary;
 use crate::grade::{self, Grade, MetricGrade, Thresholds};
+use mlx_manager::info::BlasKind;
 
 /// Version of the profile document format (docs/formats/profile.md).
 pub const PROFILE_SCHEMA_VERSION: u32 = 2;
@@ -41,18 +42,27 @@ pub struct Profile {
     pub overall: Option<Grade>,
 }
 
+/// What the profiled processes ran on, as far as the profiler could see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runtime {
+    /// For the report's header (MLX version, device, BLAS and its file).
+    pub description: String,
+    /// The BLAS they loaded, so advice about BLAS is given only where it applies.
+    pub blas: BlasKind,
+}
+
 /// Analyses and grades state summaries into a profile made at `provenance`
 /// (`Provenance::current()` for a real run; a fixed one in tests).
 pub fn build(
     mode: &str,
     fixture: &str,
-    runtime: String,
+    runtime: Runtime,
     states: Vec<StateSummary>,
     thresholds: &Thresholds,
     provenance: Provenance,
 ) -> Profile {
     let bottlenecks = analysis::bottlenecks(&states, 0.10);
-    let suggestions = analysis::suggestions(&states, &bottlenecks);
+    let suggestions = analysis::suggestions(&states, &bottlenecks, runtime.blas);
     let reference = analysis::reference_state(&states);
     let cold_s = reference.map(|r| r.total.median_ms / 1e3);
     let mem_mib = reference.map(|r| r.memory_overhead_bytes as f64 / (1u64 << 20) as f64);
@@ -81,7 +91,7 @@ pub fn build(
     Profile {
         schema_version: PROFILE_SCHEMA_VERSION,
         provenance,
-        runtime,
+        runtime: runtime.description,
         mode: mode.into(),
         fixture: fixture.into(),
         command: None,

@@ -410,10 +410,15 @@ pub fn profile(config: &ProgramProfile, mut tick: impl FnMut()) -> Result<Profil
     )?;
     check_consistent(&runner.command_line(), &raw)?;
     let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
-    let runtime = format!(
-        "the profiled program's own (not inspected); command: {}",
-        runner.command_line()
-    );
+    // The program's MLX is its own; its memory map shows which BLAS it loaded.
+    let blas = mlx_manager::info::blas_among(runner.mapped_files());
+    let runtime = crate::report::Runtime {
+        description: format!(
+            "the profiled program's own MLX (version not inspected), BLAS: {blas}; command: {}",
+            runner.command_line()
+        ),
+        blas: blas.kind,
+    };
     let mut p = report::build(
         &config.mode,
         &config.name(),
