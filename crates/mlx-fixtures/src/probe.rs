@@ -123,6 +123,44 @@ pub struct ProbeDocument {
     pub outcome: ProbeOutcome,
 }
 
+impl ProbeDocument {
+    /// Reads what a probe printed: a document of this schema version whose `ok`
+    /// outcome marks [`PHASES`] in order (all, or up to its `--until` phase), at
+    /// times that never go back.
+    /// The error says what is wrong, for a message that also names the process.
+    ///
+    /// ```
+    /// use mlx_fixtures::probe::ProbeDocument;
+    /// let err = ProbeDocument::parse(r#"{"schema_version": 9, "outcome": "error", "phase": "main", "message": ""}"#)
+    ///     .unwrap_err();
+    /// assert!(err.contains("schema_version 9"), "{err}");
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let doc: ProbeDocument = serde_json::from_str(text.trim()).map_err(|e| e.to_string())?;
+        if doc.schema_version != PROBE_SCHEMA_VERSION {
+            return Err(format!(
+                "schema_version {} where this profiler reads {PROBE_SCHEMA_VERSION}: build mlx-probe and mlx-profile from the same tree",
+                doc.schema_version
+            ));
+        }
+        if let ProbeOutcome::Ok(report) = &doc.outcome {
+            let names: Vec<&str> = report.phases.iter().map(|p| p.name.as_str()).collect();
+            if names.is_empty() || !PHASES.starts_with(&names) {
+                return Err(format!(
+                    "marks {names:?} where {PHASES:?} (or the start of it) were expected"
+                ));
+            }
+            if let Some(w) = report.phases.windows(2).find(|w| w[1].at_ns < w[0].at_ns) {
+                return Err(format!(
+                    "mark `{}` at {} ns comes before `{}` at {} ns",
+                    w[1].name, w[1].at_ns, w[0].name, w[0].at_ns
+                ));
+            }
+        }
+        Ok(doc)
+    }
+}
+
 /// `CLOCK_MONOTONIC` now, in nanoseconds: the marks client's clock, one definition.
 pub use mlx_manager::marks::monotonic_ns;
 

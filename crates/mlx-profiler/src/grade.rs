@@ -91,7 +91,12 @@ impl Thresholds {
     pub fn from_file(path: &Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProfileError::io("read the thresholds file", path, e))?;
-        let t: Thresholds = toml::from_str(&text).map_err(|e| ProfileError::BadInput {
+        Self::parse(&text, path)
+    }
+
+    /// Reads the text of thresholds file `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
+        let t: Thresholds = toml::from_str(text).map_err(|e| ProfileError::BadInput {
             what: path.display().to_string(),
             detail: format!("{e}; expected tables cold_start_seconds, memory_overhead_mib and test_impact_percent, each with excellent, good and acceptable"),
         })?;

@@ -161,13 +161,13 @@ impl ProbeRunner for ProcessProbe {
         let exited_ns = monotonic_ns();
         let out = stdout.join().unwrap_or_default();
         let err = stderr.join().unwrap_or_default();
-        let doc: ProbeDocument = match serde_json::from_str(out.trim()) {
+        let doc = match ProbeDocument::parse(&out) {
             Ok(doc) => doc,
             Err(e) if status.success() => {
                 return Err(ProfileError::ProbeMalformed {
                     state: state.to_string(),
                     sample,
-                    detail: e.to_string(),
+                    detail: e,
                     head: out.chars().take(120).collect(),
                 });
             }

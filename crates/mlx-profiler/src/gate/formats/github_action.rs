@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::change;
+use super::{change, verdict_label};
 use crate::gate::verdict::Comparison;
 
 /// The unit of a deterministic metric, from the naming convention every metric
@@ -28,7 +28,7 @@ pub fn render(c: &Comparison) -> String {
             "name": b.id,
             "unit": b.unit.name(),
             "value": now,
-            "extra": format!("{}: {}", b.verdict.name(), change(b)),
+            "extra": format!("{}: {}", verdict_label(b), change(b)),
         });
         if let Some(s) = b
             .shift

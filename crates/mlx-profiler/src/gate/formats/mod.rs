@@ -69,9 +69,11 @@ pub fn change(b: &BenchComparison) -> String {
     )
 }
 
-/// The verdict as shown in tables: `regressed`, `regressed (advisory)`, ...
+/// The verdict as shown in tables: `regressed`, `regressed (metric)` (a
+/// deterministic metric grew, whatever the time did), `regressed (advisory)`, ...
 pub fn verdict_label(b: &BenchComparison) -> String {
     match b.verdict {
+        Verdict::Regressed if b.metrics.iter().any(|m| m.regressed) => "regressed (metric)".into(),
         Verdict::Regressed if !b.fails() => "regressed (advisory)".into(),
         Verdict::Missing => "missing (fails)".into(),
         v => v.name().into(),
