@@ -10,6 +10,7 @@ use mlx_profiler::bench::protocol::Unit;
 use mlx_profiler::export::{Exporter, json::Json, markdown::Markdown, terminal};
 use mlx_profiler::gate::environment::Fingerprint;
 use mlx_profiler::gate::formats;
+use mlx_profiler::gate::run::{BenchRun, Measured};
 use mlx_profiler::gate::statistics::clustered;
 use mlx_profiler::gate::thresholds::GateThresholds;
 use mlx_profiler::gate::verdict::{
@@ -177,4 +178,42 @@ fn comparison_bmf() {
 #[test]
 fn comparison_github_action() {
     insta::assert_snapshot!(formats::github_action::render(&comparison()));
+}
+
+fn bench_run() -> BenchRun {
+    let measured = |base: f64| Measured {
+        samples_ns: (0..10).map(|i| base * (1.0 + 0.01 * i as f64)).collect(),
+        unit: Unit::Nanoseconds,
+        metrics: BTreeMap::from([("instances_built".to_string(), 1.0)]),
+    };
+    BenchRun {
+        environment: comparison().environment,
+        benchmarks: BTreeMap::from([
+            ("cold/process_ready".to_string(), measured(106.4e6)),
+            ("shared/get/shared_hit".to_string(), measured(27.0)),
+            ("warm/forward_small".to_string(), measured(41_100.0)),
+        ]),
+    }
+}
+
+#[test]
+fn run_summary_against_a_stored_baseline() {
+    let c = comparison();
+    insta::assert_snapshot!(formats::run_summary::render(
+        &bench_run(),
+        Ok(&c),
+        std::path::Path::new("target/criterion")
+    ));
+}
+
+#[test]
+fn run_summary_without_a_baseline_says_why() {
+    let text = formats::run_summary::render(
+        &bench_run(),
+        Err("no baseline for this environment"),
+        std::path::Path::new("target/criterion"),
+    );
+    assert!(text.contains("no comparison: no baseline for this environment"));
+    assert!(!text.contains("vs baseline"));
+    assert!(text.contains("target/criterion/report/index.html"));
 }

@@ -1,11 +1,13 @@
 //! The comparison's output formats, one file each: a terminal table, Markdown for a
 //! pull-request comment or job summary, the JSON document, Bencher's Metric Format and
-//! github-action-benchmark's `customSmallerIsBetter` array.
+//! github-action-benchmark's `customSmallerIsBetter` array; and the summary that ends
+//! a benchmark run.
 
 pub mod bmf;
 pub mod github_action;
 pub mod json;
 pub mod markdown;
+pub mod run_summary;
 pub mod terminal;
 
 use super::verdict::{BenchComparison, Comparison, Verdict};
