@@ -281,7 +281,7 @@ pub fn import(file: &Path, dir: &Path, here: &Machine) -> Result<Imported, Cache
         // The gzip trailer (its CRC and length) comes after the tar's end.
         std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
             .map_err(|e| damaged(format!("it is damaged after its last file ({e})")))?;
-        publish::publish_dir(staging.path(), dir, |_| true)
+        publish::publish_dir(staging.path(), dir)
     });
     match result {
         Ok(published) => Ok(Imported {

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::CacheError;
-use super::layout::{self, CacheFile};
+use super::layout;
 
 /// The lock file publishers hold (dot-named: outside the cache layout).
 pub const LOCK_NAME: &str = ".coldstart-lock";
@@ -96,17 +96,12 @@ pub fn publish_file(src: &Path, dst: &Path) -> Result<bool, CacheError> {
     }
 }
 
-/// Publishes the layout's files of `from` (those `keep` accepts) into the cache
-/// `to`, under its lock.
-pub fn publish_dir(
-    from: &Path,
-    to: &Path,
-    keep: impl Fn(&CacheFile) -> bool,
-) -> Result<Published, CacheError> {
+/// Publishes the layout's files of `from` into the cache `to`, under its lock.
+pub fn publish_dir(from: &Path, to: &Path) -> Result<Published, CacheError> {
     let _lock = lock(to)?;
     let mut done = Published::default();
     let files = layout::files(from).map_err(|e| CacheError::io("read", from, e))?;
-    for (f, path) in files.into_iter().filter(|(f, _)| keep(f)) {
+    for (f, path) in files {
         if publish_file(&path, &to.join(&f.rel))? {
             done.new += 1;
             done.bytes += std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -144,10 +139,10 @@ mod tests {
         std::fs::create_dir_all(from.join("mlx/0.32.2/cpu")).unwrap();
         std::fs::write(from.join(k), "new").unwrap();
         std::fs::write(from.join("stray.txt"), "x").unwrap();
-        let p = publish_dir(&from, &to, |_| true).unwrap();
+        let p = publish_dir(&from, &to).unwrap();
         assert_eq!((p.new, p.kept, p.bytes), (1, 0, 3));
         std::fs::write(from.join(k), "rewritten").unwrap();
-        let p = publish_dir(&from, &to, |_| true).unwrap();
+        let p = publish_dir(&from, &to).unwrap();
         assert_eq!((p.new, p.kept), (0, 1));
         assert_eq!(std::fs::read_to_string(to.join(k)).unwrap(), "new");
         let names: Vec<String> = std::fs::read_dir(to.join("mlx/0.32.2/cpu"))

@@ -9,7 +9,9 @@
 //! - [`run`]: the program starts with a private copy of the cache (copies, not
 //!   links: MLX may rewrite a library it cannot load), and what it added is
 //!   published after it exits normally; its exit status is returned. Many of these
-//!   may run at once on one cache (cargo-nextest, parallel CI jobs).
+//!   may run at once on one cache (parallel CI jobs; cargo-nextest with this as
+//!   Cargo's target runner, so that each test process is wrapped: a program that
+//!   starts parallel MLX processes itself shares its one private copy among them).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -79,7 +81,7 @@ pub fn warm(dir: &Path, argv: &[OsString]) -> Result<Published, CacheError> {
             detail: ended(status),
         });
     }
-    publish::publish_dir(private.path(), dir, |_| true)
+    publish::publish_dir(private.path(), dir)
 }
 
 /// What [`run`] did.
@@ -113,7 +115,7 @@ pub fn run(dir: &Path, argv: &[OsString]) -> Result<RunOutcome, CacheError> {
     publish::copy_dir(dir, private.path())?;
     let status = run_confined(argv, private.path())?;
     let published = if status.code().is_some() {
-        Some(publish::publish_dir(private.path(), dir, |_| true)?)
+        Some(publish::publish_dir(private.path(), dir)?)
     } else {
         None
     };

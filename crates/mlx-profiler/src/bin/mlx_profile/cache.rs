@@ -37,7 +37,8 @@ enum CacheCommand {
         command: Vec<OsString>,
     },
     /// Run a program on a private copy of the cache and publish what it added when
-    /// it exits: the safe way for parallel processes (cargo-nextest, CI jobs) to
+    /// it exits: the safe way for parallel processes (CI jobs; cargo-nextest's
+    /// processes with `CARGO_TARGET_<TRIPLE>_RUNNER="mlx-profile cache run --"`) to
     /// share one cache. Exits with the program's code.
     Run {
         #[command(flatten)]
