@@ -32,3 +32,7 @@ device-bundle *ARGS:
 # Profile MLX start-up (MODE: quick, comprehensive, ci); reports land in reports/.
 profile MODE *ARGS:
     cargo xtask profile {{MODE}} {{ARGS}}
+
+# Measure the kernel-cache race (direct vs `mlx-profile cache run`); writes docs/kernel-cache-race.md.
+cache-race *ARGS:
+    cargo xtask cache-race {{ARGS}}
