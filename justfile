@@ -9,9 +9,19 @@ setup *ARGS:
 bench *ARGS:
     cargo xtask bench {{ARGS}}
 
-# Set-up if needed, then fmt check, clippy -D warnings, docs and every test.
+# Set-up if needed, then fmt check, clippy -D warnings, docs, every test and the gate.
 test *ARGS:
     cargo xtask test {{ARGS}}
+
+# The original test modes: unit (mocks only, the quick pass), integration, mixed.
+test-unit *ARGS:
+    cargo xtask test --mode unit {{ARGS}}
+
+test-integration *ARGS:
+    cargo xtask test --mode integration {{ARGS}}
+
+test-mixed *ARGS:
+    cargo xtask test --mode mixed {{ARGS}}
 
 # Store a bench run as this environment's baseline under baselines/ (--quick: CI mode).
 bench-save *ARGS:
@@ -32,6 +42,14 @@ device-bundle *ARGS:
 # Profile MLX start-up (MODE: quick, comprehensive, ci); reports land in reports/.
 profile MODE *ARGS:
     cargo xtask profile {{MODE}} {{ARGS}}
+
+# Upstream mlx-rs's own test suite on this machine: the proof of the platform layer.
+upstream-test *ARGS:
+    cargo xtask upstream-test {{ARGS}}
+
+# Measure the manager's presets and mocks on the fixture suite (docs/manager-claims.md).
+manager-claims *ARGS:
+    cargo xtask manager-claims {{ARGS}}
 
 # Measure the kernel-cache race (direct vs `mlx-profile cache run`); writes docs/kernel-cache-race.md.
 cache-race *ARGS:

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mlx_coldstart::fixtures::encoder::{self, Preset};
-use mlx_coldstart::profiler::bench::{BoxError, Setup, bin_path};
+use mlx_coldstart::profiler::bench::{BoxError, Setup, bin_path, scratch_dir};
 use mlx_coldstart::profiler::cache_state::{CacheDirs, CacheState};
 use mlx_coldstart::profiler::probe_runner::{ProbeRunner, ProcessProbe};
 
@@ -48,7 +48,14 @@ fn probe_bench(
 ) -> impl FnOnce(&mut Setup) -> Result<Box<dyn FnMut(u64) -> Duration>, BoxError> {
     move |setup| {
         let root = tempfile::tempdir()?;
-        let dirs = CacheDirs::new(root.path().to_path_buf())?;
+        // Under the gate the warm kernel directory outlives this process (primed once
+        // per side, not once a round); kernel-cold directories never do.
+        let dirs = match scratch_dir() {
+            Some(s) => {
+                CacheDirs::with_warm_dir(root.path().to_path_buf(), s.join("cold-jit-warm"))?
+            }
+            None => CacheDirs::new(root.path().to_path_buf())?,
+        };
         let p = probe(fixture, phase);
         // Prime the warm JIT directory, and fail here, with the probe's own message,
         // rather than inside a measurement.

@@ -44,6 +44,16 @@ pub enum ManagerError {
         "this test needs the real MLX runtime, but COLDSTART_TEST_MODE=unit selects mocks only; run it with COLDSTART_TEST_MODE=integration or mixed"
     )]
     RealRuntimeDisabled,
+    /// An environment variable the manager reads holds a value it does not take.
+    #[error("{variable}={value:?} is not a value it takes; use one of: {allowed} (or unset it)")]
+    BadEnvironment {
+        /// The variable.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+        /// The values it takes.
+        allowed: &'static str,
+    },
     /// MLX refused a runtime setting (for instance the cache limit).
     #[error("MLX runtime call failed: {message}")]
     Runtime {

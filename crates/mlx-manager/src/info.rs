@@ -37,6 +37,18 @@ pub struct BlasInfo {
     pub path: Option<PathBuf>,
 }
 
+impl BlasKind {
+    /// Whether this BLAS is one of the fast, tuned ones (OpenBLAS, Accelerate);
+    /// `None` when it is not known.
+    pub fn is_fast(self) -> Option<bool> {
+        match self {
+            BlasKind::OpenBlas | BlasKind::Accelerate => Some(true),
+            BlasKind::BundledReference => Some(false),
+            BlasKind::Other | BlasKind::Unknown => None,
+        }
+    }
+}
+
 impl fmt::Display for BlasInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.kind {
@@ -114,7 +126,7 @@ pub fn loaded_blas() -> BlasInfo {
             path: None,
         };
     }
-    find_blas(mapped_files())
+    blas_among(mapped_files())
 }
 
 /// The files mapped into this process, in map order (Linux: `/proc/self/maps`).
@@ -139,10 +151,12 @@ fn paths_in_maps(maps: &str) -> impl Iterator<Item = PathBuf> + '_ {
 
 /// Finds the BLAS among the file paths of a `/proc/<pid>/maps` text.
 pub fn blas_from_maps(maps: &str) -> BlasInfo {
-    find_blas(paths_in_maps(maps))
+    blas_among(paths_in_maps(maps))
 }
 
-fn find_blas(paths: impl IntoIterator<Item = PathBuf>) -> BlasInfo {
+/// Finds the BLAS among the files a process has mapped (another process's, read
+/// from its `/proc/<pid>/maps`, or this one's).
+pub fn blas_among(paths: impl IntoIterator<Item = PathBuf>) -> BlasInfo {
     let mut found: Option<(BlasKind, PathBuf)> = None;
     for path in paths {
         let Some(kind) = classify(&path) else {

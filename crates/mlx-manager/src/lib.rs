@@ -49,10 +49,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod atomic;
 mod build;
 pub mod config;
+pub mod env;
 pub mod error;
 mod handle;
+#[cfg(feature = "mlx")]
 pub mod info;
 pub mod inject;
 pub mod kernel_cache;

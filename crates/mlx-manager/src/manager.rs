@@ -10,7 +10,8 @@ use crate::handle::Handle;
 use crate::inject;
 use crate::marks;
 use crate::pool::Pool;
-use crate::runtime::{MlxRuntime, Runtime};
+use crate::profiling;
+use crate::runtime::{Runtime, default_runtime};
 use crate::shared::SharedSlot;
 use crate::stats::{Counters, Stats};
 
@@ -47,6 +48,17 @@ impl<T> Inner<T> {
             }
         }
     }
+}
+
+/// Completes the build `inner` reserved, on a thread of its own.
+fn spawn_prewarm<T: Send + 'static>(inner: Arc<Inner<T>>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("mlx-manager-prewarm".into())
+        .spawn(move || {
+            let _phase = marks::Span::start("mlx_manager.prewarm");
+            inner.complete();
+        })
+        .expect("spawning the pre-warm thread")
 }
 
 /// Hands out ready instances of `T`, built by a user-supplied factory.
@@ -90,6 +102,16 @@ impl<T: Send + 'static> Manager<T> {
     /// another caller holds the shared instance, or while the pool is exhausted (up to
     /// its checkout timeout).
     pub fn get(&self) -> Result<Handle<'_, T>, ManagerError> {
+        if !profiling::enabled() {
+            return self.get_inner();
+        }
+        let started = std::time::Instant::now();
+        let got = self.get_inner();
+        profiling::record_get(started, started.elapsed());
+        got
+    }
+
+    fn get_inner(&self) -> Result<Handle<'_, T>, ManagerError> {
         let b = &self.inner.builder;
         match &self.inner.store {
             Store::Fresh => b.build().map(Handle::fresh),
@@ -117,7 +139,19 @@ impl<T: Send + 'static> Manager<T> {
         self.inner.builder.runtime.name()
     }
 
-    /// Waits until a pre-warm started by the constructor has finished (no-op otherwise).
+    /// Starts building an instance on a background thread, unless one is built or
+    /// being built already; returns at once. What a configuration's `prewarm` does
+    /// at construction, on demand.
+    pub fn start_prewarm(&self) {
+        let mut slot = self.prewarm.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() || !self.inner.reserve() {
+            return;
+        }
+        *slot = Some(spawn_prewarm(Arc::clone(&self.inner)));
+    }
+
+    /// Waits until a pre-warm (the constructor's, or [`Manager::start_prewarm`]'s)
+    /// has finished (no-op otherwise).
     pub fn wait_for_prewarm(&self) {
         let handle = self
             .prewarm
@@ -185,6 +219,7 @@ impl<T: Send + 'static> ManagerBuilder<T> {
     /// `MLX_DISABLE_COMPILE` is set to a value that reads like "off".
     pub fn build(self) -> Manager<T> {
         crate::kernel_cache::warn_if_compile_disabled();
+        #[cfg(feature = "mlx")]
         crate::kernel_cache::apply(&self.config.kernel_cache);
         let store = match self.config.sharing {
             Sharing::Fresh => Store::Fresh,
@@ -198,7 +233,7 @@ impl<T: Send + 'static> ManagerBuilder<T> {
             builder: InstanceBuilder {
                 factory: self.factory,
                 warm_up: self.warm_up,
-                runtime: self.runtime.unwrap_or_else(|| Arc::new(MlxRuntime)),
+                runtime: self.runtime.unwrap_or_else(default_runtime),
                 counters: Counters::default(),
                 cache_limit: self.config.cache_limit,
                 replaced_limit: Mutex::new(None),
@@ -208,16 +243,7 @@ impl<T: Send + 'static> ManagerBuilder<T> {
         let mut prewarm = None;
         if (self.config.prewarm || !self.config.lazy) && inner.reserve() {
             if self.config.prewarm {
-                let inner = Arc::clone(&inner);
-                prewarm = Some(
-                    std::thread::Builder::new()
-                        .name("mlx-manager-prewarm".into())
-                        .spawn(move || {
-                            let _phase = marks::Span::start("mlx_manager.prewarm");
-                            inner.complete();
-                        })
-                        .expect("spawning the pre-warm thread"),
-                );
+                prewarm = Some(spawn_prewarm(Arc::clone(&inner)));
             } else {
                 inner.complete();
             }

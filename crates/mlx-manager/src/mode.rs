@@ -52,15 +52,16 @@ impl fmt::Display for TestMode {
 }
 
 impl TestMode {
-    /// Reads `COLDSTART_TEST_MODE` (unset: integration).
+    /// `COLDSTART_TEST_MODE` (unset: integration), read once per process
+    /// ([`crate::env::test_mode`]).
     ///
     /// ```
     /// use mlx_manager::mode::TestMode;
     /// assert_eq!("mixed".parse::<TestMode>().unwrap(), TestMode::Mixed);
     /// assert!("fast".parse::<TestMode>().is_err());
     /// ```
-    pub fn from_env() -> Result<Self, BadTestMode> {
-        std::env::var("COLDSTART_TEST_MODE").map_or(Ok(TestMode::Integration), |v| v.parse())
+    pub fn from_env() -> Result<Self, crate::error::ManagerError> {
+        crate::env::test_mode()
     }
 
     /// The runtime for a test: `needs_real` is true where the test asks for real MLX.

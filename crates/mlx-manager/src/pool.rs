@@ -124,7 +124,7 @@ impl<T> Pool<T> {
                 // waiting for it is cheaper than building one more.
                 g.claims += 1;
                 waited = true;
-                match self.wait(g, started) {
+                match self.wait(g, started, builder) {
                     Ok(next) => g = next,
                     Err(e) => {
                         relock(self.state.lock()).claims -= 1;
@@ -154,7 +154,7 @@ impl<T> Pool<T> {
                 };
             }
             waited = true;
-            g = self.wait(g, started)?;
+            g = self.wait(g, started, builder)?;
         }
     }
 
@@ -162,6 +162,7 @@ impl<T> Pool<T> {
         &self,
         g: MutexGuard<'a, PoolState<T>>,
         started: Instant,
+        builder: &InstanceBuilder<T>,
     ) -> Result<MutexGuard<'a, PoolState<T>>, ManagerError> {
         let waited = started.elapsed();
         let Some(remaining) = self.timeout.checked_sub(waited).filter(|r| !r.is_zero()) else {
@@ -170,6 +171,9 @@ impl<T> Pool<T> {
                 waited,
             });
         };
-        Ok(relock(self.returned.wait_timeout(g, remaining)).0)
+        builder.counters.wait_begins();
+        let g = relock(self.returned.wait_timeout(g, remaining)).0;
+        builder.counters.wait_ends();
+        Ok(g)
     }
 }

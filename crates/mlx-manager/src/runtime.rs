@@ -28,9 +28,11 @@ pub trait Runtime: Send + Sync {
 }
 
 /// The real MLX runtime (through mlx-rs).
+#[cfg(feature = "mlx")]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MlxRuntime;
 
+#[cfg(feature = "mlx")]
 impl Runtime for MlxRuntime {
     fn name(&self) -> &'static str {
         "mlx"
@@ -118,4 +120,13 @@ impl Runtime for MockRuntime {
         let mut limit = self.limit.lock().unwrap_or_else(|e| e.into_inner());
         Ok(std::mem::replace(&mut *limit, bytes))
     }
+}
+
+/// The runtime a manager uses unless told otherwise: MLX, or the mock in a build
+/// without the `mlx` feature.
+pub(crate) fn default_runtime() -> std::sync::Arc<dyn Runtime> {
+    #[cfg(feature = "mlx")]
+    return std::sync::Arc::new(MlxRuntime);
+    #[cfg(not(feature = "mlx"))]
+    std::sync::Arc::new(MockRuntime::default())
 }

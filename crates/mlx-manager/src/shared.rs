@@ -69,7 +69,12 @@ impl<T> SharedSlot<T> {
         let (mut g, mut waited) = match self.state.try_lock() {
             Ok(g) => (g, false),
             Err(TryLockError::Poisoned(p)) => (p.into_inner(), false),
-            Err(TryLockError::WouldBlock) => (relock(self.state.lock()), true),
+            Err(TryLockError::WouldBlock) => {
+                builder.counters.wait_begins();
+                let g = relock(self.state.lock());
+                builder.counters.wait_ends();
+                (g, true)
+            }
         };
         let mut built_here = false;
         loop {
@@ -85,7 +90,9 @@ impl<T> SharedSlot<T> {
                 }
                 SlotState::Building => {
                     waited = true;
+                    builder.counters.wait_begins();
                     g = relock(self.changed.wait(g));
+                    builder.counters.wait_ends();
                 }
                 SlotState::Failed(_) => {
                     // Reported once; the next get() builds again.

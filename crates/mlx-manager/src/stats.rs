@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     hits: AtomicU64,
     waits: AtomicU64,
+    waiting: AtomicU64,
     wait_ns: AtomicU64,
     build_ns: AtomicU64,
     memory_after_build: Mutex<Option<usize>>,
@@ -35,6 +36,16 @@ impl Counters {
         self.hits.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A caller starts blocking (on a build, the shared instance or the pool).
+    pub(crate) fn wait_begins(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A caller stops blocking.
+    pub(crate) fn wait_ends(&self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
     pub(crate) fn waited(&self, took: Duration) {
         self.waits.fetch_add(1, Ordering::Relaxed);
         self.wait_ns.fetch_add(nanos(took), Ordering::Relaxed);
@@ -46,6 +57,7 @@ impl Counters {
             builds_failed: self.failed.load(Ordering::Relaxed),
             hits: self.hits.load(Ordering::Relaxed),
             waits: self.waits.load(Ordering::Relaxed),
+            waiting_now: self.waiting.load(Ordering::SeqCst),
             wait_time: Duration::from_nanos(self.wait_ns.load(Ordering::Relaxed)),
             build_time: Duration::from_nanos(self.build_ns.load(Ordering::Relaxed)),
             mlx_active_bytes_after_build: *self
@@ -71,6 +83,8 @@ pub struct Stats {
     pub hits: u64,
     /// `get()` calls that had to wait (for a build, a shared instance or the pool).
     pub waits: u64,
+    /// Callers blocked in `get()` right now.
+    pub waiting_now: u64,
     /// Total time spent waiting.
     pub wait_time: Duration,
     /// Total time spent building and warming up instances.

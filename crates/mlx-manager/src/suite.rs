@@ -23,11 +23,12 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::config::{ManagerConfig, Preset};
+use crate::env;
 use crate::error::{BoxError, ManagerError};
 use crate::handle::Handle;
 use crate::manager::Manager;
 use crate::mode::{RuntimeKind, TestMode};
-use crate::runtime::{MlxRuntime, MockRuntime, Runtime};
+use crate::runtime::{MockRuntime, Runtime, default_runtime};
 
 /// A suite's factory: builds the instance for the runtime the test mode selects.
 pub type SuiteFactory<T> = fn(RuntimeKind) -> Result<T, BoxError>;
@@ -38,19 +39,30 @@ pub type SuiteWarmUp<T> = fn(&mut T) -> Result<(), BoxError>;
 pub struct SuiteInstance<T: Send + 'static> {
     factory: SuiteFactory<T>,
     warm_up: Option<SuiteWarmUp<T>>,
+    preset: Preset,
     mock: OnceLock<Manager<T>>,
     real: OnceLock<Manager<T>>,
 }
 
 impl<T: Send + 'static> SuiteInstance<T> {
-    /// A suite instance built by `factory` for the runtime the test mode selects.
+    /// A suite instance built by `factory` for the runtime the test mode selects,
+    /// with the [`Preset::Balanced`] preset (one instance, shared by every test of
+    /// the binary), the same default as [`Manager::builder`].
     pub const fn new(factory: SuiteFactory<T>) -> Self {
         SuiteInstance {
             factory,
             warm_up: None,
+            preset: Preset::Balanced,
             mock: OnceLock::new(),
             real: OnceLock::new(),
         }
+    }
+
+    /// Uses `preset` (`COLDSTART_PRESET`, when set, overrides it: CI can try another
+    /// without a code change).
+    pub const fn with_preset(mut self, preset: Preset) -> Self {
+        self.preset = preset;
+        self
     }
 
     /// Runs `warm_up` on the instance before any test gets it.
@@ -69,10 +81,13 @@ impl<T: Send + 'static> SuiteInstance<T> {
         self.get_for(true)
     }
 
-    /// Starts building now (for instance at the top of the first test), so later
-    /// tests find it ready.
+    /// Starts building the instance on a background thread and returns at once, so
+    /// that it overlaps whatever the calling test does next (its own set-up); a later
+    /// `get()` waits only for what is left. Call it at the top of every test that has
+    /// set-up of its own: after the first call it costs nothing.
     pub fn prewarm(&self) -> Result<(), ManagerError> {
-        self.manager(false).map(|_| ())
+        self.manager(false)?.start_prewarm();
+        Ok(())
     }
 
     fn get_for(&self, needs_real: bool) -> Result<Handle<'_, T>, ManagerError> {
@@ -80,9 +95,7 @@ impl<T: Send + 'static> SuiteInstance<T> {
     }
 
     fn manager(&self, needs_real: bool) -> Result<&Manager<T>, ManagerError> {
-        let mode = TestMode::from_env().map_err(|e| ManagerError::Runtime {
-            message: e.to_string(),
-        })?;
+        let mode = TestMode::from_env()?;
         let kind = mode
             .runtime_for(needs_real)
             .ok_or(ManagerError::RealRuntimeDisabled)?;
@@ -90,12 +103,12 @@ impl<T: Send + 'static> SuiteInstance<T> {
             RuntimeKind::Mock => &self.mock,
             RuntimeKind::Real => &self.real,
         };
-        let config = suite_config()?;
+        let config = self.config()?;
         Ok(cell.get_or_init(|| {
             let factory = self.factory;
             let runtime: Arc<dyn Runtime> = match kind {
                 RuntimeKind::Mock => Arc::new(MockRuntime::default()),
-                RuntimeKind::Real => Arc::new(MlxRuntime),
+                RuntimeKind::Real => default_runtime(),
             };
             let mut b = Manager::builder(move || factory(kind))
                 .config(config)
@@ -126,14 +139,11 @@ impl<T: Send + 'static> SuiteInstance<T> {
     }
 }
 
-/// The suite's configuration: `COLDSTART_PRESET` (aggressive, balanced or
-/// conservative; default aggressive).
-fn suite_config() -> Result<ManagerConfig, ManagerError> {
-    match std::env::var("COLDSTART_PRESET") {
-        Err(_) => Ok(Preset::Aggressive.config()),
-        Ok(v) => Preset::parse(&v).map(Preset::config).ok_or_else(|| ManagerError::Runtime {
-            message: format!("COLDSTART_PRESET={v:?} is not a preset; use aggressive, balanced or conservative"),
-        }),
+impl<T: Send + 'static> SuiteInstance<T> {
+    /// The suite's configuration: `COLDSTART_PRESET` when set, else the preset given
+    /// in code.
+    fn config(&self) -> Result<ManagerConfig, ManagerError> {
+        Ok(env::preset()?.unwrap_or(self.preset).config())
     }
 }
 

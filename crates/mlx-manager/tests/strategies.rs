@@ -1,7 +1,7 @@
 //! Each strategy's behaviour on the mock runtime: deterministic, no MLX.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use mlx_manager::config::{ManagerConfig, Preset, Sharing};
@@ -143,6 +143,18 @@ fn pool_hands_out_at_most_its_size_and_times_out_clearly() {
     assert_eq!(census.most_alive.load(Ordering::SeqCst), 2);
 }
 
+/// Polls `cond` until it holds (a state another thread reaches), for up to a minute.
+fn until(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the condition never held"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn pool_waits_for_a_returned_instance_within_the_timeout() {
     let census = Arc::new(Census::default());
@@ -162,7 +174,9 @@ fn pool_waits_for_a_returned_instance_within_the_timeout() {
         })
     };
     barrier.wait();
-    std::thread::sleep(Duration::from_millis(20));
+    // Return the instance only once the waiter is blocked in get(), so that what
+    // is tested is the wait, whatever the scheduler does.
+    until(|| m.stats().waiting_now == 1);
     drop(held);
     assert_eq!(waiter.join().unwrap().unwrap(), 42);
     assert_eq!(m.stats().waits, 1);
@@ -277,17 +291,28 @@ fn warm_up_runs_before_handout_and_its_failure_is_reported() {
 fn prewarm_racing_the_first_get_builds_once() {
     for preset in [Preset::Aggressive, Preset::Balanced] {
         let census = Arc::new(Census::default());
+        // The pre-warm build finishes only once the first get() is blocked on it.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
         let slow = {
             let inner = counted(&census);
             move || {
-                std::thread::sleep(Duration::from_millis(100));
+                gate.lock().unwrap().recv().unwrap();
                 inner()
             }
         };
         let mut cfg = preset.config();
         cfg.prewarm = true;
-        let m = Manager::builder(slow).config(cfg).runtime(mock()).build();
+        let m = Arc::new(Manager::builder(slow).config(cfg).runtime(mock()).build());
+        let opener = {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || {
+                until(|| m.stats().waiting_now == 1);
+                release.send(()).unwrap();
+            })
+        };
         let h = m.get().unwrap(); // arrives while the pre-warm build is in flight
+        opener.join().unwrap();
         assert_eq!(h.value, 42);
         drop(h);
         assert_eq!(census.calls.load(Ordering::SeqCst), 1, "{preset:?}");

@@ -1,7 +1,12 @@
-//! `SuiteInstance` under each COLDSTART_TEST_MODE. One test function on purpose: it
-//! changes process environment variables, which no other test may see mid-change.
+//! `SuiteInstance` under each COLDSTART_TEST_MODE and COLDSTART_PRESET. The manager
+//! reads its variables once per process, so each case runs in a process of its own:
+//! this binary starts itself again with the case's environment, and the `case` test
+//! checks what that process sees.
+
+use std::process::Command;
 
 use mlx_manager::ManagerError;
+use mlx_manager::config::Preset;
 use mlx_manager::mode::RuntimeKind;
 use mlx_manager::suite::SuiteInstance;
 
@@ -13,51 +18,114 @@ fn build(kind: RuntimeKind) -> Result<&'static str, mlx_manager::BoxError> {
 }
 
 static MODEL: SuiteInstance<&'static str> = SuiteInstance::new(build);
+static POOLED: SuiteInstance<&'static str> =
+    SuiteInstance::new(build).with_preset(Preset::Aggressive);
 
-fn set(var: &str, value: &str) {
-    // SAFETY: this binary's only test; no other thread reads the environment.
-    unsafe { std::env::set_var(var, value) };
+/// The variable that tells a child process which case it checks.
+const CASE: &str = "SUITE_MODES_CASE";
+
+/// The checks of one case, in a process whose environment the parent set.
+#[test]
+fn case() {
+    let Ok(case) = std::env::var(CASE) else {
+        return;
+    };
+    match case.as_str() {
+        "unit" => {
+            assert_eq!(*MODEL.get().unwrap(), "mock model");
+            assert_eq!(
+                MODEL.get_real().err().unwrap(),
+                ManagerError::RealRuntimeDisabled
+            );
+        }
+        "mixed" => {
+            assert_eq!(*MODEL.get().unwrap(), "mock model");
+            assert_eq!(*MODEL.get_real().unwrap(), "real model");
+            assert!(MODEL.summary().starts_with("mlx-manager: mock: built 1"));
+            assert!(MODEL.summary().contains("mlx: built 1"));
+        }
+        "integration" => {
+            assert_eq!(*MODEL.get().unwrap(), "real model");
+            // Read once: changing the variable later changes nothing.
+            // SAFETY: no other thread of this child process reads the environment.
+            unsafe { std::env::set_var("COLDSTART_TEST_MODE", "unit") };
+            assert_eq!(*MODEL.get().unwrap(), "real model");
+        }
+        "bad mode" => {
+            let err = MODEL.get().err().unwrap().to_string();
+            assert!(
+                err.contains("COLDSTART_TEST_MODE=\"sometimes\"")
+                    && err.contains("unit, integration, mixed"),
+                "{err}"
+            );
+        }
+        "bad preset" => {
+            let err = MODEL.get().err().unwrap().to_string();
+            assert!(
+                err.contains("COLDSTART_PRESET=\"turbo\"")
+                    && err.contains("aggressive, balanced, conservative"),
+                "{err}"
+            );
+        }
+        "presets" => {
+            // The default is Balanced (shared); a preset set in code holds, unless
+            // COLDSTART_PRESET overrides it (not set in this case).
+            drop(MODEL.get().unwrap());
+            drop(POOLED.get().unwrap());
+            assert!(MODEL.summary().contains("built 1"), "{}", MODEL.summary());
+            let (a, b) = (POOLED.get().unwrap(), POOLED.get().unwrap());
+            drop((a, b));
+            assert!(POOLED.summary().contains("built 2"), "{}", POOLED.summary());
+            assert!(!MODEL.summary().contains("nextest"));
+        }
+        "override" => {
+            // COLDSTART_PRESET=conservative overrides the code's Aggressive.
+            drop(POOLED.get().unwrap());
+            drop(POOLED.get().unwrap());
+            assert!(POOLED.summary().contains("built 2"), "{}", POOLED.summary());
+        }
+        "nextest" => assert!(MODEL.summary().contains("cargo-nextest")),
+        other => panic!("no case {other}"),
+    }
 }
 
 #[test]
-fn modes_presets_and_summary() {
-    set("COLDSTART_TEST_MODE", "unit");
-    assert_eq!(*MODEL.get().unwrap(), "mock model");
-    assert_eq!(
-        MODEL.get_real().err().unwrap(),
-        ManagerError::RealRuntimeDisabled
-    );
-
-    set("COLDSTART_TEST_MODE", "mixed");
-    assert_eq!(*MODEL.get().unwrap(), "mock model");
-    assert_eq!(*MODEL.get_real().unwrap(), "real model");
-
-    set("COLDSTART_TEST_MODE", "integration");
-    assert_eq!(*MODEL.get().unwrap(), "real model");
-
-    set("COLDSTART_TEST_MODE", "sometimes");
-    let err = MODEL.get().err().unwrap().to_string();
-    assert!(
-        err.contains("\"sometimes\"") && err.contains("unit, integration or mixed"),
-        "{err}"
-    );
-    set("COLDSTART_TEST_MODE", "integration");
-
-    set("COLDSTART_PRESET", "turbo");
-    let err = SuiteInstance::new(build).get().err().unwrap().to_string();
-    assert!(
-        err.contains("aggressive, balanced or conservative"),
-        "{err}"
-    );
-    unsafe { std::env::remove_var("COLDSTART_PRESET") };
-
-    let summary = MODEL.summary();
-    assert!(
-        summary.starts_with("mlx-manager: mock: built 1"),
-        "{summary}"
-    );
-    assert!(summary.contains("mlx: built 1"), "{summary}");
-    assert!(!summary.contains("nextest"));
-    set("NEXTEST_RUN_ID", "00000000-0000-0000-0000-000000000000");
-    assert!(MODEL.summary().contains("cargo-nextest"));
+fn every_mode_and_preset_in_a_process_of_its_own() {
+    let cases: [(&str, &[(&str, &str)]); 8] = [
+        ("unit", &[("COLDSTART_TEST_MODE", "unit")]),
+        ("mixed", &[("COLDSTART_TEST_MODE", "mixed")]),
+        ("integration", &[("COLDSTART_TEST_MODE", "integration")]),
+        ("bad mode", &[("COLDSTART_TEST_MODE", "sometimes")]),
+        ("bad preset", &[("COLDSTART_PRESET", "turbo")]),
+        ("presets", &[("COLDSTART_TEST_MODE", "unit")]),
+        (
+            "override",
+            &[
+                ("COLDSTART_TEST_MODE", "unit"),
+                ("COLDSTART_PRESET", "conservative"),
+            ],
+        ),
+        (
+            "nextest",
+            &[("NEXTEST_RUN_ID", "00000000-0000-0000-0000-000000000000")],
+        ),
+    ];
+    for (case, env) in cases {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "case", "--nocapture", "--test-threads", "1"])
+            .env_remove("COLDSTART_TEST_MODE")
+            .env_remove("COLDSTART_PRESET")
+            .env_remove("NEXTEST_RUN_ID")
+            .env_remove("NEXTEST")
+            .env(CASE, case)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "case {case}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

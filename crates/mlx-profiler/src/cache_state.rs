@@ -95,16 +95,26 @@ pub struct Prepared {
 #[derive(Debug)]
 pub struct CacheDirs {
     root: PathBuf,
+    warm: PathBuf,
     counter: std::cell::Cell<u32>,
     import: Option<(PathBuf, Machine)>,
 }
 
 impl CacheDirs {
-    /// Uses `root` (created, and expected to be the run's own).
+    /// Uses `root` (created, and expected to be the run's own) for every directory.
     pub fn new(root: PathBuf) -> Result<Self, ProfileError> {
+        let warm = root.join("jit-warm");
+        Self::with_warm_dir(root, warm)
+    }
+
+    /// Uses `root` for the kernel-cold directories and `warm` as the shared (warm)
+    /// JIT directory: a warm directory that outlives the run (the A/B gate's rounds
+    /// keep one per side) is primed once instead of once a process.
+    pub fn with_warm_dir(root: PathBuf, warm: PathBuf) -> Result<Self, ProfileError> {
         fs::create_dir_all(&root).map_err(|e| ProfileError::io("create", &root, e))?;
         Ok(CacheDirs {
             root,
+            warm,
             counter: std::cell::Cell::new(0),
             import: None,
         })
@@ -129,7 +139,7 @@ impl CacheDirs {
 
     /// The shared (warm) JIT directory.
     pub fn warm_dir(&self) -> PathBuf {
-        self.root.join("jit-warm")
+        self.warm.clone()
     }
 
     /// Prepares the environment for a probe in `state`; `evict` lists the files the

@@ -87,7 +87,7 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
-    /// Reads a TOML file with all three tables (see docs/formats/thresholds.md).
+    /// Reads a TOML file with all three tables (see docs/formats/profile.md, "Thresholds file").
     pub fn from_file(path: &Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProfileError::io("read the thresholds file", path, e))?;

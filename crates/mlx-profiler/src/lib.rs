@@ -17,7 +17,8 @@
 //! machine where MLX is not set up (the workspace's `xtask` uses it so).
 #![warn(missing_docs)]
 
-pub mod atomic;
+/// The workspace's one atomic writer (from mlx-manager, the lowest crate).
+pub use mlx_manager::atomic;
 pub mod bench;
 pub mod exit;
 pub mod gate;
@@ -28,8 +29,6 @@ pub mod provenance;
 pub mod analysis;
 #[cfg(feature = "mlx")]
 pub mod cache_state;
-#[cfg(feature = "mlx")]
-pub mod clock;
 #[cfg(feature = "mlx")]
 pub mod cold;
 #[cfg(feature = "mlx")]
@@ -42,8 +41,6 @@ pub mod grade;
 pub mod kernel_cache;
 #[cfg(feature = "mlx")]
 pub mod page_cache;
-#[cfg(feature = "mlx")]
-pub mod phases;
 #[cfg(feature = "mlx")]
 pub mod probe_runner;
 #[cfg(feature = "mlx")]

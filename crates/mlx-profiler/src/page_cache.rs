@@ -97,15 +97,17 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_freshly_written_unmapped_file_can_be_evicted() {
-        let d = tempfile::tempdir().unwrap();
+    fn a_freshly_written_unmapped_file_is_evicted() {
+        // On the crate's own (disk-backed) file system: /tmp may live in memory,
+        // where nothing can be evicted.
+        let d = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let f = d.path().join("data.bin");
         std::fs::write(&f, vec![7u8; 1 << 20]).unwrap();
         // Written pages are dirty until flushed; eviction applies to clean pages.
         File::open(&f).unwrap().sync_all().unwrap();
         let r = evict(&f).unwrap();
         assert_eq!(r.bytes, 1 << 20);
-        assert!((0.0..=1.0).contains(&r.resident_after), "{r:?}");
+        assert!(r.resident_after < 0.5, "{r:?}");
     }
 
     #[test]

@@ -6,25 +6,21 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Bottleneck, Suggestion};
 use crate::cold::StateSummary;
 use crate::grade::{self, Grade, MetricGrade, Thresholds};
+use mlx_manager::info::BlasKind;
 
 /// Version of the profile document format (docs/formats/profile.md).
 pub const PROFILE_SCHEMA_VERSION: u32 = 2;
 
-pub use crate::provenance::Host;
+pub use crate::provenance::{Host, Provenance};
 
 /// A complete profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// [`PROFILE_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// mlx-profiler's version.
-    pub tool_version: String,
-    /// UTC time the run finished (RFC 3339).
-    pub created_utc: String,
-    /// Git revision of the working tree (`-dirty` when it had uncommitted changes).
-    pub git_revision: Option<String>,
-    /// The machine.
-    pub host: Host,
+    /// Where, when and from which tree it was made (host, revision, commit, time,
+    /// tool version).
+    pub provenance: Provenance,
     /// MLX version, device and BLAS, as the profiler's own process sees them.
     pub runtime: String,
     /// Profile mode (`quick`, `comprehensive`, `ci`).
@@ -46,16 +42,27 @@ pub struct Profile {
     pub overall: Option<Grade>,
 }
 
-/// Analyses and grades state summaries into a profile.
+/// What the profiled processes ran on, as far as the profiler could see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runtime {
+    /// For the report's header (MLX version, device, BLAS and its file).
+    pub description: String,
+    /// The BLAS they loaded, so advice about BLAS is given only where it applies.
+    pub blas: BlasKind,
+}
+
+/// Analyses and grades state summaries into a profile made at `provenance`
+/// (`Provenance::current()` for a real run; a fixed one in tests).
 pub fn build(
     mode: &str,
     fixture: &str,
-    runtime: String,
+    runtime: Runtime,
     states: Vec<StateSummary>,
     thresholds: &Thresholds,
+    provenance: Provenance,
 ) -> Profile {
     let bottlenecks = analysis::bottlenecks(&states, 0.10);
-    let suggestions = analysis::suggestions(&states, &bottlenecks);
+    let suggestions = analysis::suggestions(&states, &bottlenecks, runtime.blas);
     let reference = analysis::reference_state(&states);
     let cold_s = reference.map(|r| r.total.median_ms / 1e3);
     let mem_mib = reference.map(|r| r.memory_overhead_bytes as f64 / (1u64 << 20) as f64);
@@ -83,11 +90,8 @@ pub fn build(
     let overall = grade::overall(&grades);
     Profile {
         schema_version: PROFILE_SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        created_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        git_revision: git_revision(),
-        host: Host::current(),
-        runtime,
+        provenance,
+        runtime: runtime.description,
         mode: mode.into(),
         fixture: fixture.into(),
         command: None,
@@ -98,5 +102,3 @@ pub fn build(
         overall,
     }
 }
-
-pub use crate::provenance::git_revision;

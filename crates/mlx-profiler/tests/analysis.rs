@@ -1,6 +1,6 @@
 //! Analysis, grading and exports on recorded probe output: deterministic, no MLX.
 
-use mlx_fixtures::probe::{MemorySample, PHASES, PhaseMark, ProbeReport};
+use mlx_manager::info::BlasKind;
 use mlx_profiler::analysis::Cause;
 use mlx_profiler::cache_state::{CacheState, Prepared};
 use mlx_profiler::cold::{StateSamples, StateSummary, run_cold};
@@ -8,82 +8,11 @@ use mlx_profiler::error::ProfileError;
 use mlx_profiler::export::{Exporter, json::Json, markdown::Markdown};
 use mlx_profiler::grade::{Grade, Thresholds};
 use mlx_profiler::probe_runner::{ProbeRunner, ProbeSample};
+use mlx_profiler::provenance::Provenance;
 use mlx_profiler::report::{self, PROFILE_SCHEMA_VERSION, Profile};
 
-const MS: u64 = 1_000_000;
-
-/// A probe whose phases take the given milliseconds (spawn_to_main first).
-fn sample(ms: [u64; 8], unattributed: u64) -> ProbeSample {
-    let spawned_ns = 1_000 * MS;
-    let mut at = spawned_ns;
-    let phases = PHASES
-        .iter()
-        .zip(ms)
-        .enumerate()
-        .map(|(i, (name, d))| {
-            at += d * MS;
-            PhaseMark {
-                name: name.to_string(),
-                at_ns: at,
-                rss_bytes: (10 + i as u64) << 20,
-                mlx_active_bytes: 0,
-                mlx_peak_bytes: 0,
-                mlx_cache_bytes: 0,
-                start_ns: None,
-            }
-        })
-        .collect();
-    ProbeSample {
-        report: ProbeReport {
-            fixture: "tiny".into(),
-            device: "Device(cpu, 0)".into(),
-            pid: 1,
-            phases,
-            timeline: vec![
-                MemorySample {
-                    at_ns: spawned_ns + MS,
-                    rss_bytes: 9 << 20,
-                },
-                MemorySample {
-                    at_ns: at,
-                    rss_bytes: 17 << 20,
-                },
-            ],
-        },
-        spawned_ns,
-        exited_ns: at + unattributed * MS,
-    }
-}
-
-fn state(state: CacheState, first_forward: u64, weights: u64) -> StateSummary {
-    let s = |ff| sample([10, 2, 2, weights, ff, 3, 3, 2], 5);
-    StateSummary::of(&StateSamples {
-        state,
-        samples: vec![
-            s(first_forward),
-            s(first_forward + 20),
-            s(first_forward - 20),
-        ],
-        eviction: Vec::new(),
-        kernels_compiled: 1,
-    })
-}
-
-fn profile() -> Profile {
-    let states = vec![
-        state(CacheState::KernelCold, 540, 4),
-        state(CacheState::KernelWarm, 45, 4),
-        state(CacheState::PageCold, 45, 30),
-        state(CacheState::Warm, 45, 3),
-    ];
-    report::build(
-        "quick",
-        "tiny",
-        "MLX 0.32.2 on Device(cpu, 0)".into(),
-        states,
-        &Thresholds::default(),
-    )
-}
+mod common;
+use common::{profile, runtime, sample};
 
 #[test]
 fn phases_account_for_the_whole_wall_time() {
@@ -143,7 +72,14 @@ fn grades_follow_the_thresholds() {
         ..Thresholds::default()
     };
     let states = profile().states;
-    let p = report::build("ci", "tiny", String::new(), states, &strict);
+    let p = report::build(
+        "ci",
+        "tiny",
+        runtime(BlasKind::OpenBlas),
+        states,
+        &strict,
+        Provenance::fixed("2026-11-26T00:00:00Z"),
+    );
     assert_eq!(p.overall, Some(Grade::Poor));
 }
 
@@ -220,8 +156,7 @@ fn warm_states_are_primed_once_by_a_discarded_run() {
     assert_eq!(calls[2], (CacheState::KernelWarm, 0));
 }
 
-#[test]
-fn a_slow_model_is_blamed_on_its_computation_not_the_jit() {
+fn compute_bound(blas: BlasKind) -> Profile {
     // Base-like: the warm second forward is nearly as slow as the first.
     let s = |ff| sample([10, 1, 1, 75, ff, 4000, 4100, 25], 5);
     let state = |st, ff| {
@@ -236,13 +171,60 @@ fn a_slow_model_is_blamed_on_its_computation_not_the_jit() {
         state(CacheState::KernelCold, 5200),
         state(CacheState::KernelWarm, 4400),
     ];
-    let p = report::build(
+    report::build(
         "comprehensive",
         "base",
-        String::new(),
+        runtime(blas),
         states,
         &Thresholds::default(),
+        Provenance::fixed("2026-11-26T00:00:00Z"),
+    )
+}
+
+fn advice(p: &Profile, cause: Cause) -> &str {
+    &p.suggestions
+        .iter()
+        .find(|s| s.cause == cause)
+        .expect("a suggestion for the cause")
+        .advice
+}
+
+#[test]
+fn blas_advice_is_given_only_where_the_run_lacked_a_fast_blas() {
+    let fast = compute_bound(BlasKind::OpenBlas);
+    assert!(
+        !advice(&fast, Cause::Compute).contains("setup"),
+        "{}",
+        advice(&fast, Cause::Compute)
     );
+    assert!(advice(&fast, Cause::Compute).contains("already on a fast BLAS"));
+    let slow = compute_bound(BlasKind::BundledReference);
+    assert!(advice(&slow, Cause::Compute).contains("reference BLAS bundled with MLX"));
+    assert!(advice(&slow, Cause::Compute).contains("cargo xtask setup"));
+    let unknown = compute_bound(BlasKind::Unknown);
+    assert!(advice(&unknown, Cause::Compute).contains("make sure a fast BLAS is in use"));
+}
+
+#[test]
+fn the_mock_runtime_is_credited_with_mlx_work_only_not_spawn_or_teardown() {
+    // Phases: spawn 10, runtime_init 2, first_eval 2, weights 4, first_forward 540,
+    // second_forward 3, second_instance 3, teardown 2; 5 ms unattributed.
+    let p = profile();
+    let mock = p
+        .suggestions
+        .iter()
+        .find(|s| s.advice.contains("mock runtime"))
+        .expect("the mock suggestion");
+    assert_eq!(
+        mock.measured_gain_ms,
+        Some(2.0 + 2.0 + 4.0 + 540.0 + 3.0 + 3.0)
+    );
+    assert!(mock.measured_gain_ms < Some(p.states[0].total.median_ms));
+}
+
+#[test]
+fn a_slow_model_is_blamed_on_its_computation_not_the_jit() {
+    let p = compute_bound(BlasKind::OpenBlas);
     let top = &p.bottlenecks[0];
     assert_eq!(
         (top.phase.as_str(), top.cause),

@@ -36,6 +36,12 @@ pub enum Task {
         /// Leave out the regression gate.
         #[arg(long, env = "COLDSTART_NO_GATE")]
         no_gate: bool,
+        /// The test mode (COLDSTART_TEST_MODE for the tests): `unit` runs every suite
+        /// on mock runtimes and leaves out upstream's suite, the example's profile
+        /// and the gate (the quick pass); `integration` (the default) runs it all on
+        /// real MLX; `mixed` mocks except where a test asks for MLX.
+        #[arg(long, value_enum)]
+        mode: Option<TestModeArg>,
     },
     /// Set-up if needed, then upstream mlx-rs 0.33.0's own test suite on this machine.
     UpstreamTest {
@@ -103,9 +109,12 @@ pub enum Task {
     GateCalibration {
         #[command(flatten)]
         platform: PlatformArgs,
-        /// Rounds (each runs A/A, +10 % and +5 % once).
+        /// Rounds (each runs A/A and every slowdown once).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
+        /// The slowdowns injected, as fractions.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.10, 0.05])]
+        slowdowns: Vec<f64>,
         #[command(flatten)]
         gate: Box<CompareArgs>,
     },
@@ -123,6 +132,28 @@ pub enum Task {
         gate: Box<CompareArgs>,
     },
 }
+/// The test modes of `cargo xtask test --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestModeArg {
+    /// Mocks only: the quick pass.
+    Unit,
+    /// Real MLX everywhere (the default).
+    Integration,
+    /// Mocks, except where a test asks for the real runtime.
+    Mixed,
+}
+
+impl TestModeArg {
+    /// The value of `COLDSTART_TEST_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestModeArg::Unit => "unit",
+            TestModeArg::Integration => "integration",
+            TestModeArg::Mixed => "mixed",
+        }
+    }
+}
+
 /// What `bench-save` and `bench-compare` share.
 #[derive(Debug, Args, Clone)]
 pub struct GateRunArgs {

@@ -25,12 +25,9 @@ fn main() {
     ] {
         standard::cold_command(&mut s, id, app(), Some("model_ready"), state);
     }
-    standard::warm(
-        &mut s,
-        "classify_batch",
-        Classifier::load,
-        |c| c.classify(&BATCH).expect("classify"),
-    );
+    standard::warm(&mut s, "classify_batch", Classifier::load, |c| {
+        c.classify(&BATCH).expect("classify")
+    });
     standard::shared_get(&mut s, "get/shared", Classifier::load);
     standard::pooled_checkout(&mut s, "checkout/pool_2", Classifier::load, 2, 1);
     s.main();

@@ -2,11 +2,13 @@
 //! elsewhere can be loaded here, and the key that names this machine's cache.
 
 use std::fmt;
+#[cfg(feature = "mlx")]
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "mlx")]
 use crate::info::InfoError;
 
 /// What a compiled kernel depends on, for one machine.
@@ -73,6 +75,7 @@ impl Machine {
     /// This machine: asks MLX for its version and backend (without initialising a
     /// device, so it may run before MLX is used), reads the CPU's flags, runs
     /// `g++ --version`, and for the CUDA backend `nvidia-smi`.
+    #[cfg(feature = "mlx")]
     pub fn detect() -> Result<Self, InfoError> {
         let backend = backend();
         Ok(Machine {
@@ -176,6 +179,7 @@ pub fn compiler_version(line: &str) -> Option<(u32, u32)> {
 
 /// The backend of the linked MLX, asked without creating a device or a context
 /// (MLX's `cu::is_available` is a constant of the build).
+#[cfg(feature = "mlx")]
 fn backend() -> &'static str {
     if cfg!(target_os = "macos") {
         return "metal";
@@ -187,6 +191,7 @@ fn backend() -> &'static str {
 }
 
 /// The first line a command prints on stdout, when it runs and succeeds.
+#[cfg(feature = "mlx")]
 fn first_line(cmd: &mut Command) -> Option<String> {
     let out = cmd
         .stdin(Stdio::null())
@@ -222,13 +227,13 @@ pub fn isa_from_cpuinfo(cpuinfo: &str) -> Vec<String> {
     isa
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "mlx", target_os = "linux"))]
 fn cpu_isa() -> Vec<String> {
     isa_from_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
 }
 
 /// Outside Linux the flags are not read: caches are keyed without them.
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(feature = "mlx", not(target_os = "linux")))]
 fn cpu_isa() -> Vec<String> {
     Vec::new()
 }
@@ -296,6 +301,7 @@ mod tests {
         assert!(gcc.key().contains("-gcc13.3-"), "{}", gcc.key());
     }
 
+    #[cfg(feature = "mlx")]
     #[test]
     fn this_machine_is_detected() {
         let m = Machine::detect().unwrap();

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use disable_compile::{DISABLE_COMPILE_ENV, disable_compile_warning, warn_if_compile_disabled};
 pub use machine::{Machine, compiler_version, isa_from_cpuinfo};
 
+#[cfg(feature = "mlx")]
 use crate::info::InfoError;
 
 /// The three variables a kernel cache directory sets, with the sub-directory each
@@ -93,6 +94,7 @@ pub enum KernelCacheError {
     )]
     NoCacheDir,
     /// MLX could not say its version (the per-machine key needs it).
+    #[cfg(feature = "mlx")]
     #[error(transparent)]
     Info(#[from] InfoError),
 }
@@ -139,6 +141,7 @@ impl KernelCache {
 
     /// The directory this choice names, `None` for none. [`KernelCache::FromEnv`]
     /// reads the variable; [`KernelCache::PerMachine`] detects this machine.
+    #[cfg(feature = "mlx")]
     pub fn dir(&self) -> Result<Option<PathBuf>, KernelCacheError> {
         match self {
             KernelCache::FromEnv => match std::env::var_os(KERNEL_CACHE_ENV) {
@@ -167,6 +170,7 @@ pub fn per_user_cache_dir() -> Option<PathBuf> {
 }
 
 /// This machine's kernel cache: `<per-user cache>/kernels/<Machine::key>`.
+#[cfg(feature = "mlx")]
 pub fn per_machine_dir() -> Result<PathBuf, KernelCacheError> {
     let root = per_user_cache_dir().ok_or(KernelCacheError::NoCacheDir)?;
     Ok(root.join("kernels").join(Machine::detect()?.key()))
@@ -198,6 +202,7 @@ pub(crate) fn note_factory_call() {
 }
 
 /// A library of MLX's CPU JIT: `.../mlx/<version>/cpu/lib<kernel>.so`.
+#[cfg(feature = "mlx")]
 fn is_cpu_kernel_library(p: &Path) -> bool {
     let name = p
         .file_name()
@@ -211,6 +216,7 @@ fn is_cpu_kernel_library(p: &Path) -> bool {
 }
 
 /// Why MLX may have compiled in this process already, or `None`.
+#[cfg(feature = "mlx")]
 fn compiled_already() -> Option<String> {
     // A library MLX's CPU JIT built is mapped once it was loaded (Linux's maps).
     if let Some(p) = crate::info::mapped_files()
@@ -249,6 +255,7 @@ fn compiled_already() -> Option<String> {
 ///   not read the environment unlocked).
 ///
 /// It must not be called while other threads may be running MLX or other C code.
+#[cfg(feature = "mlx")]
 pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let vars = variables_for(&dir);
@@ -282,6 +289,7 @@ pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
 /// Soundness rests on [`KernelCache`]'s documented contract: a configuration that
 /// asks for a cache (or [`KERNEL_CACHE_ENV`] set) promises the manager is built
 /// before other threads run MLX or other C code.
+#[cfg(feature = "mlx")]
 pub(crate) fn apply(choice: &KernelCache) {
     let dir = match choice.dir() {
         Ok(Some(d)) => d,
@@ -309,6 +317,7 @@ pub(crate) fn apply(choice: &KernelCache) {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "mlx")]
     #[test]
     fn off_values_and_paths_parse() {
         for off in ["", "0", "OFF", " no "] {
@@ -325,6 +334,7 @@ mod tests {
         assert_eq!(KernelCache::Off.dir().unwrap(), None);
     }
 
+    #[cfg(feature = "mlx")]
     #[test]
     fn kernel_libraries_are_recognised_by_their_place() {
         assert!(is_cpu_kernel_library(Path::new(

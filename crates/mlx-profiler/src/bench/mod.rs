@@ -25,5 +25,5 @@ mod suite;
 #[cfg(feature = "mlx")]
 pub use suite::{
     BenchHandle, BenchOptions, BoxError, Metrics, Routine, Setup, Suite, bin_path, mode_from_env,
-    per_iteration,
+    per_iteration, scratch_dir,
 };

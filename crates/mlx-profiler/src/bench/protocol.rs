@@ -35,6 +35,10 @@ pub const SERVE_ENV: &str = "COLDSTART_BENCH_SERVE";
 /// revision's binaries in a directory of their own.
 pub const BIN_DIR_ENV: &str = "COLDSTART_BIN_DIR";
 
+/// A directory the gate gives each side for the whole run (kept across its rounds):
+/// state a benchmark can reuse between its processes, such as a primed kernel cache.
+pub const SCRATCH_ENV: &str = "COLDSTART_BENCH_SCRATCH";
+
 /// Set by the gate for every round after the first: the server skips detecting its
 /// environment (hashing the suite's inputs), which the first round already reported.
 pub const NO_FINGERPRINT_ENV: &str = "COLDSTART_BENCH_NO_FINGERPRINT";

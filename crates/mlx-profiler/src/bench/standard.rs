@@ -6,19 +6,23 @@
 //! and `mlx-bench compare` (the A/B gate) judges them exactly as it judges ours.
 //!
 //! ```no_run
-//! use mlx_profiler::bench::{Suite, standard};
+//! use mlx_profiler::bench::{Suite, bin_path, standard};
 //! use mlx_profiler::cache_state::CacheState;
 //!
-//! fn main() {
+//! // In a bench target of the package that builds `my-app`, the second argument is
+//! // `env!("CARGO_BIN_EXE_my-app")`; the gate overrides it with its own build.
+//! fn benches(compiled_in: &str) {
+//!     let app = bin_path("my-app", compiled_in);
 //!     let mut s = Suite::new("my_model");
 //!     // A fresh process of the app, spawn to its `model_ready` mark, kernel cache warm.
 //!     standard::cold_command(&mut s, "ready/kernel_warm",
-//!         vec![env!("CARGO_BIN_EXE_my-app").into()], Some("model_ready"), CacheState::KernelWarm);
+//!         vec![app.into()], Some("model_ready"), CacheState::KernelWarm);
 //!     standard::warm(&mut s, "predict", || Ok(vec![1.0f32; 64]), |m| m.iter().sum::<f32>());
 //!     standard::shared_get(&mut s, "get_shared", || Ok::<_, std::io::Error>(vec![0u8; 16]));
 //!     standard::pooled_checkout(&mut s, "checkout", || Ok::<_, std::io::Error>(vec![0u8; 16]), 2, 1);
 //!     s.main();
 //! }
+//! # benches("target/release/my-app");
 //! ```
 
 use std::ffi::OsString;
@@ -50,7 +54,15 @@ pub fn cold_command(
     suite
         .bench(name, move |_| {
             let root = tempfile::tempdir()?;
-            let dirs = CacheDirs::new(root.path().join("cache"))?;
+            // Under the gate the warm kernel directory outlives the process (primed
+            // once per side, not once a round); kernel-cold directories never do.
+            let dirs = match super::scratch_dir() {
+                Some(s) => CacheDirs::with_warm_dir(
+                    root.path().join("cache"),
+                    s.join(format!("jit-warm-{}", label.replace('/', "_"))),
+                )?,
+                None => CacheDirs::new(root.path().join("cache"))?,
+            };
             let runner = CommandRunner::new(
                 command,
                 &label,

@@ -36,6 +36,12 @@ pub fn bin_path(name: &str, compiled_in: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(compiled_in))
 }
 
+/// The directory the gate keeps for this side across its rounds
+/// ([`protocol::SCRATCH_ENV`]), or `None` (under Criterion: one process does it all).
+pub fn scratch_dir() -> Option<PathBuf> {
+    std::env::var_os(protocol::SCRATCH_ENV).map(PathBuf::from)
+}
+
 /// The bench mode: `COLDSTART_BENCH_MODE` (`quick`/`full`), or `--quick` among the
 /// arguments; full otherwise.
 ///
@@ -47,19 +53,6 @@ pub fn mode_from_env() -> BenchMode {
         Ok(v) if !v.is_empty() => BenchMode::parse(&v).unwrap_or_else(|e| panic!("{e}")),
         _ if std::env::args().any(|a| a == "--quick") => BenchMode::Quick,
         _ => BenchMode::Full,
-    }
-}
-
-/// glibc moves its mmap threshold up after large blocks are freed, so whether a freed
-/// buffer comes back from the heap or from fresh pages depends on the process's
-/// history: two processes of one binary then timed allocation-heavy benchmarks 15 to
-/// 30 % apart for their whole lives. A fixed threshold removes that history; every
-/// suite runs with it. (Other C libraries have no such knob.)
-fn steady_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes the allocator's tuning; no memory is touched.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
@@ -309,7 +302,6 @@ impl Suite {
     /// Runs the suite: serves the gate when [`protocol::SERVE_ENV`] is set, else
     /// measures it with Criterion (`cargo bench`, `cargo test --benches`).
     pub fn main(self) {
-        steady_allocator();
         if std::env::var_os(protocol::SERVE_ENV).is_some() {
             #[cfg(feature = "mlx")]
             std::process::exit(super::serve::serve(self));

@@ -258,8 +258,17 @@ fn profile_fixture(
     let thresholds = thresholds(c)?;
     let samples = c.samples.map_or(default_samples, |n| n as usize);
     let states = states(c);
-    let runtime =
-        mlx_manager::info::RuntimeInfo::detect().map_or_else(|e| e.to_string(), |i| i.to_string());
+    // The probe loads the same libmlx and BLAS as this process.
+    let runtime = match mlx_manager::info::RuntimeInfo::detect() {
+        Ok(info) => report::Runtime {
+            description: info.to_string(),
+            blas: info.blas.kind,
+        },
+        Err(e) => report::Runtime {
+            description: e.to_string(),
+            blas: mlx_manager::info::loaded_blas().kind,
+        },
+    };
     let probe = ProcessProbe {
         exe: a.probe.clone().unwrap_or_else(ProcessProbe::default_exe),
         fixture: fixture.to_string(),
@@ -279,7 +288,14 @@ fn profile_fixture(
     let raw = run_cold(&probe, &dirs, &states, samples, &evict, || bar.inc(1))?;
     bar.finish_and_clear();
     let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
-    let profile = report::build(mode, fixture, runtime, summaries, &thresholds);
+    let profile = report::build(
+        mode,
+        fixture,
+        runtime,
+        summaries,
+        &thresholds,
+        mlx_profiler::provenance::Provenance::current(),
+    );
     let floor = if ci {
         Some(c.min_grade.unwrap_or(Grade::Acceptable))
     } else {

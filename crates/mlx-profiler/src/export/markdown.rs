@@ -40,14 +40,14 @@ impl Exporter for Markdown {
         let _ = writeln!(
             o,
             "{} · {} {} · {} ({} cores) · {} · git {} · mlx-profiler {}\n",
-            p.created_utc,
-            p.host.os,
-            p.host.arch,
-            p.host.cpu,
-            p.host.cores,
+            p.provenance.created_utc,
+            p.provenance.host.os,
+            p.provenance.host.arch,
+            p.provenance.host.cpu,
+            p.provenance.host.cores,
             p.runtime,
-            p.git_revision.as_deref().unwrap_or("unknown"),
-            p.tool_version
+            p.provenance.git_revision.as_deref().unwrap_or("unknown"),
+            p.provenance.tool_version
         );
         let stem = super::stem(p);
         for (name, alt) in [
@@ -140,14 +140,23 @@ impl Exporter for Markdown {
                 o,
                 "\n| phase | RSS | MLX active | MLX peak |\n|---|---|---|---|"
             );
+            // A profiled program reports its RSS at each mark; MLX's own counters are
+            // read only inside our probe.
+            let mlx = |b: u64| {
+                if p.command.is_some() {
+                    "—".to_string()
+                } else {
+                    mib(b)
+                }
+            };
             for ph in &first.phases {
                 let _ = writeln!(
                     o,
                     "| {} | {} | {} | {} |",
                     ph.name,
                     mib(ph.rss_bytes),
-                    mib(ph.mlx_active_bytes),
-                    mib(ph.mlx_peak_bytes)
+                    mlx(ph.mlx_active_bytes),
+                    mlx(ph.mlx_peak_bytes)
                 );
             }
             let _ = writeln!(o, "\n(state {})", first.state);

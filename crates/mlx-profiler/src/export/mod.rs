@@ -24,7 +24,7 @@ pub fn stem(profile: &Profile) -> String {
     format!(
         "mlx-profile-{}-{}",
         profile.fixture,
-        profile.created_utc.replace([':', '-'], "")
+        profile.provenance.created_utc.replace([':', '-'], "")
     )
 }
 

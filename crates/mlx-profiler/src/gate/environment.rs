@@ -32,7 +32,8 @@ pub struct Fingerprint {
     pub mode: String,
 }
 
-/// mlx-rs's version, as this workspace pins it.
+/// mlx-rs's version, as this workspace pins it (`=0.33.0` in the root Cargo.toml;
+/// the tidy test checks the two agree).
 pub const MLX_RS_VERSION: &str = "0.33.0";
 
 impl Fingerprint {

@@ -7,7 +7,7 @@
 //! every file is extracted into a staging directory inside the cache while its size
 //! and SHA-256 are compared with the manifest, and only when all of that holds are
 //! the files published into the cache, each renamed into place without replacing
-//! anything ([`publish`](super::publish)).
+//! anything ([`publish`]).
 //!
 //! A CPU kernel is native code MLX loads with `dlopen`: importing an archive is
 //! running its code. Import archives you would run as binaries.

@@ -1,6 +1,6 @@
 //! Filling a shared kernel cache from programs, safely: every program compiles into a
 //! private directory of its own, and what it compiled is published into the cache
-//! afterwards, file by file, atomically ([`publish`](super::publish)). No program
+//! afterwards, file by file, atomically ([`publish`]). No program
 //! ever sees another's half-written kernel, which is what breaks when several
 //! processes point MLX at one directory (MLX writes its kernels in place, unlocked).
 //!

@@ -16,10 +16,8 @@
 
 use serde::Deserialize;
 
-/// Protocol name the first line carries.
-pub const MARKS_PROTOCOL: &str = "mlx-coldstart-marks";
-/// The version this profiler reads.
-pub const MARKS_VERSION: u32 = 1;
+/// Protocol name and version, as the client writes them (one definition).
+pub use mlx_manager::marks::{MARKS_PROTOCOL, MARKS_VERSION};
 /// The most marks a profile takes: more is a program marking in a loop.
 pub const MAX_MARKS: usize = 1000;
 /// The longest phase name.

@@ -20,8 +20,7 @@ use crate::grade::Thresholds;
 use crate::probe_runner::{ProbeRunner, ProbeSample};
 use crate::report::{self, Profile};
 
-/// The variable the marks client reads (`mlx_manager::marks::MARKS_ENV`).
-pub const MARKS_ENV: &str = "COLDSTART_MARKS";
+use mlx_manager::marks::MARKS_ENV;
 
 /// Runs a program once per sample.
 #[derive(Debug)]
@@ -419,16 +418,22 @@ pub fn profile(config: &ProgramProfile, mut tick: impl FnMut()) -> Result<Profil
     )?;
     check_consistent(&runner.command_line(), &raw)?;
     let summaries: Vec<StateSummary> = raw.iter().map(StateSummary::of).collect();
-    let runtime = format!(
-        "the profiled program's own (not inspected); command: {}",
-        runner.command_line()
-    );
+    // The program's MLX is its own; its memory map shows which BLAS it loaded.
+    let blas = mlx_manager::info::blas_among(runner.mapped_files());
+    let runtime = crate::report::Runtime {
+        description: format!(
+            "the profiled program's own MLX (version not inspected), BLAS: {blas}; command: {}",
+            runner.command_line()
+        ),
+        blas: blas.kind,
+    };
     let mut p = report::build(
         &config.mode,
         &config.name(),
         runtime,
         summaries,
         &config.thresholds,
+        crate::provenance::Provenance::current(),
     );
     p.command = Some(
         config

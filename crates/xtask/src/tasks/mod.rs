@@ -42,9 +42,13 @@ pub fn run(task: Task) -> Result<()> {
             }
             Ok(())
         }
-        Task::Test { platform, no_gate } => {
+        Task::Test {
+            platform,
+            no_gate,
+            mode,
+        } => {
             let report = run_setup(&platform)?;
-            test::run(&workspace_root(), report.as_ref(), !no_gate)
+            test::run(&workspace_root(), report.as_ref(), !no_gate, mode)
         }
         Task::Bench { platform, mode } => {
             run_setup(&platform)?;
@@ -86,13 +90,14 @@ pub fn run(task: Task) -> Result<()> {
         Task::GateCalibration {
             platform,
             rounds,
+            slowdowns,
             mut gate,
         } => {
             run_setup(&platform)?;
             let root = workspace_root();
             gate.against.get_or_insert_with(|| "HEAD".into());
             let out = root.join("docs").join("gate-calibration.md");
-            calibration::run(&root, rounds, &gate, &out)
+            calibration::run(&root, rounds, &slowdowns, &gate, &out)
         }
         Task::BenchCompare { run, gate: args } => {
             run_setup(&run.platform)?;

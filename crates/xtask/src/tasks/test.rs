@@ -5,7 +5,8 @@ use std::path::Path;
 
 use mlx_profiler::gate::command::CompareArgs;
 
-use super::{XTASK_RUSTFLAGS, cargo, gate, upstream};
+use super::{XTASK_RUSTFLAGS, cargo_with_env, gate, upstream};
+use crate::cli::TestModeArg;
 use crate::error::{Result, TaskError};
 use crate::setup::SetupReport;
 
@@ -61,9 +62,25 @@ const STEPS: &[(&str, &[&str], &str)] = &[
 
 /// Runs every step, stopping at the first failure; then, with `gate`, the A/B
 /// regression gate in quick mode.
-pub fn run(workspace: &Path, report: Option<&SetupReport>, gate: bool) -> Result<()> {
+pub fn run(
+    workspace: &Path,
+    report: Option<&SetupReport>,
+    gate: bool,
+    mode: Option<TestModeArg>,
+) -> Result<()> {
+    let env: Vec<(&str, &str)> = mode
+        .map(|m| ("COLDSTART_TEST_MODE", m.as_str()))
+        .into_iter()
+        .collect();
     for (what, args, remedy) in STEPS {
-        cargo(workspace, what, args, remedy)?;
+        cargo_with_env(workspace, what, args, &env, remedy)?;
+    }
+    if mode == Some(TestModeArg::Unit) {
+        eprintln!(
+            "unit mode: upstream mlx-rs's suite, the example's profile and the gate left out \
+             (run `cargo xtask test` for them)"
+        );
+        return Ok(());
     }
     upstream::run(workspace, report)?;
     example_profile(workspace)?;

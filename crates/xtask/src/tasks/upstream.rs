@@ -12,7 +12,8 @@ use crate::setup::SetupReport;
 use crate::setup::cache::Cache;
 use crate::setup::registry;
 
-const MLX_RS_VERSION: &str = "0.33.0";
+/// The mlx-rs the workspace pins (one definition, in the gate's environment).
+use mlx_profiler::gate::environment::MLX_RS_VERSION;
 
 /// Runs the suite; on macOS (no set-up report) there is nothing to prove here.
 pub fn run(workspace: &Path, report: Option<&SetupReport>) -> Result<()> {

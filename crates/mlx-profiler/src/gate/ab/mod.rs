@@ -30,7 +30,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use self::revision::{Binaries, BuildSpec};
 use self::schedule::{GroupRun, PairedSamples};
 use self::server::{BenchServer, ProcessServer, ServerSpec};
-use crate::bench::protocol::{BIN_DIR_ENV, BenchInfo, BenchMode, MODE_ENV, NO_FINGERPRINT_ENV};
+use crate::bench::protocol::{
+    BIN_DIR_ENV, BenchInfo, BenchMode, MODE_ENV, NO_FINGERPRINT_ENV, SCRATCH_ENV,
+};
 use crate::gate::error::GateError;
 use crate::gate::statistics::{self, median};
 use crate::gate::thresholds::GateThresholds;
@@ -82,6 +84,11 @@ impl AbOptions {
     }
 }
 
+/// The directory `side` keeps across the rounds of this run.
+fn scratch(opts: &AbOptions, side: &str) -> PathBuf {
+    opts.build.cache.join("scratch").join(side)
+}
+
 /// Both sides of one group, one round.
 struct GroupServers {
     base: ProcessServer,
@@ -126,9 +133,14 @@ fn start(
             format!("has no bench executable for group {group}"),
         )
     })?;
+    let which = if candidate { "candidate" } else { "baseline" };
     let mut env = vec![
         (MODE_ENV.to_string(), opts.mode.as_str().to_string()),
         (BIN_DIR_ENV.to_string(), side.bin_dir.display().to_string()),
+        (
+            SCRATCH_ENV.to_string(),
+            scratch(opts, which).display().to_string(),
+        ),
     ];
     if round > 0 {
         // The environment was read in the first round; hashing the inputs again in
@@ -138,7 +150,6 @@ fn start(
     if candidate {
         env.extend(opts.candidate_env.iter().cloned());
     }
-    let which = if candidate { "candidate" } else { "baseline" };
     ProcessServer::start(ServerSpec {
         exe,
         env,
@@ -187,6 +198,16 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         notes.push(format!("candidate-only environment: {}", knobs.join(" ")));
     }
 
+    // Each side's scratch directory starts empty: nothing of an earlier run (another
+    // revision) may be reused.
+    for side in ["baseline", "candidate"] {
+        let dir = scratch(opts, side);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| GateError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
     // The first round's servers of every group first: the number of benchmarks
     // judged sets each one's confidence, and a side that cannot start should fail
     // before minutes of measuring.

@@ -74,19 +74,31 @@ impl ProcessServer {
             path: spec.log.display().to_string(),
             source,
         })?;
-        let mut child = Command::new(&spec.exe)
-            .env(SERVE_ENV, "1")
+        let mut cmd = Command::new(&spec.exe);
+        cmd.env(SERVE_ENV, "1")
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| {
-                GateError::program(
-                    &spec.label,
-                    format!("could not start {}: {e}", spec.exe.display()),
-                )
-            })?;
+            .stderr(Stdio::from(log));
+        // A server dies with the gate: one left stopped (SIGSTOP) by a gate that was
+        // killed would otherwise stay forever.
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            GateError::program(
+                &spec.label,
+                format!("could not start {}: {e}", spec.exe.display()),
+            )
+        })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, lines) = channel();
         std::thread::spawn(move || {

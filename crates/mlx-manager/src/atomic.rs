@@ -5,7 +5,7 @@
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
 //! let p = dir.path().join("report.json");
-//! mlx_profiler::atomic::write_atomic(&p, b"{}\n").unwrap();
+//! mlx_manager::atomic::write_atomic(&p, b"{}\n").unwrap();
 //! assert_eq!(std::fs::read(&p).unwrap(), b"{}\n");
 //! ```
 
