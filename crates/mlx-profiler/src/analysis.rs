@@ -177,6 +177,7 @@ fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: 
         _ => {
             let mut text = format!("{phase} {ms:.1} ms in {}", reference.state);
             for other in [
+                CacheState::KernelImported,
                 CacheState::KernelWarm,
                 CacheState::PageCold,
                 CacheState::Warm,
