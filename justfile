@@ -50,3 +50,7 @@ upstream-test *ARGS:
 # Measure the manager's presets and mocks on the fixture suite (docs/manager-claims.md).
 manager-claims *ARGS:
     cargo xtask manager-claims {{ARGS}}
+
+# Measure the kernel-cache race (direct vs `mlx-profile cache run`); writes docs/kernel-cache-race.md.
+cache-race *ARGS:
+    cargo xtask cache-race {{ARGS}}

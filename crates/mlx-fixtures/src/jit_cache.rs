@@ -8,37 +8,11 @@
 //! - The driver caches PTX it translates for the card in `$CUDA_CACHE_PATH`, default
 //!   `~/.nv/ComputeCache`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The three variables [`confine_to`] sets, with the sub-directory each gets.
-pub const VARIABLES: [(&str, &str); 3] = [
-    ("TMPDIR", ""),
-    ("MLX_PTX_CACHE_DIR", "ptx"),
-    ("CUDA_CACHE_PATH", "nv"),
-];
-
-/// The value each of [`VARIABLES`] takes for cache directory `dir`.
-///
-/// ```
-/// use std::path::Path;
-/// let v = mlx_fixtures::jit_cache::variables_for(Path::new("/tmp/jit"));
-/// assert_eq!(v[1], ("MLX_PTX_CACHE_DIR", Path::new("/tmp/jit/ptx").to_path_buf()));
-/// ```
-pub fn variables_for(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    VARIABLES
-        .iter()
-        .map(|&(name, sub)| {
-            (
-                name,
-                if sub.is_empty() {
-                    dir.to_path_buf()
-                } else {
-                    dir.join(sub)
-                },
-            )
-        })
-        .collect()
-}
+/// The variables [`confine_to`] sets and their values for a directory: defined once,
+/// in the manager (which points MLX at persistent caches with them).
+pub use mlx_manager::kernel_cache::{VARIABLES, variables_for};
 
 /// Points every kernel cache of this process into `dir`.
 ///

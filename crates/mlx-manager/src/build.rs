@@ -50,6 +50,7 @@ impl<T> InstanceBuilder<T> {
     /// The instance and the time its factory took.
     fn build_inner(&self) -> (Result<T, ManagerError>, Duration) {
         let started = Instant::now();
+        crate::kernel_cache::note_factory_call();
         // Profiled programs get the manager's work as phases of their own.
         let phase = marks::Span::start("mlx_manager.factory");
         let built = catch_unwind(AssertUnwindSafe(|| (self.factory)()));

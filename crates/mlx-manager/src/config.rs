@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::kernel_cache::KernelCache;
+
 /// How instances are handed to callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {
@@ -34,6 +36,10 @@ pub struct ManagerConfig {
     /// MLX buffer-cache limit in bytes while the manager lives (restored on drop);
     /// `None` leaves MLX's own setting alone.
     pub cache_limit: Option<usize>,
+    /// Where MLX keeps the kernels it compiles, set when the manager is built, before
+    /// its first factory call (see [`KernelCache`] for when that is sound). The
+    /// presets take [`KernelCache::FromEnv`]: `COLDSTART_KERNEL_CACHE` decides.
+    pub kernel_cache: KernelCache,
 }
 
 /// The presets. Each one's choices are documented on its variant.
@@ -71,18 +77,21 @@ impl Preset {
                 prewarm: true,
                 lazy: false,
                 cache_limit: None,
+                kernel_cache: KernelCache::FromEnv,
             },
             Preset::Balanced => ManagerConfig {
                 sharing: Sharing::Shared,
                 prewarm: false,
                 lazy: true,
                 cache_limit: Some(1 << 30),
+                kernel_cache: KernelCache::FromEnv,
             },
             Preset::Conservative => ManagerConfig {
                 sharing: Sharing::Fresh,
                 prewarm: false,
                 lazy: true,
                 cache_limit: None,
+                kernel_cache: KernelCache::FromEnv,
             },
         }
     }

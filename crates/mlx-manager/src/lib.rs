@@ -14,7 +14,9 @@
 //! [`suite::SuiteInstance`] makes "one shared, pre-warmed instance for this test
 //! binary" a one-liner; [`mode::TestMode`] (`COLDSTART_TEST_MODE`) picks mock or real
 //! MLX; [`runtime::MockRuntime`] lets code run without MLX; with
-//! `COLDSTART_PROFILING=1` every build is recorded in a JSON profile ([`profiling`]).
+//! `COLDSTART_PROFILING=1` every build is recorded in a JSON profile ([`profiling`]);
+//! with `COLDSTART_KERNEL_CACHE=1` MLX's compiled kernels persist in a per-machine
+//! cache ([`kernel_cache`]).
 //!
 //! # Threads
 //!
@@ -56,6 +58,7 @@ mod handle;
 #[cfg(feature = "mlx")]
 pub mod info;
 pub mod inject;
+pub mod kernel_cache;
 mod manager;
 pub mod marks;
 pub mod mode;

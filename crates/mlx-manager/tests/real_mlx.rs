@@ -81,6 +81,7 @@ fn sixteen_threads_on_a_pool_of_two() {
         prewarm: false,
         lazy: true,
         cache_limit: None,
+        kernel_cache: mlx_manager::kernel_cache::KernelCache::Off,
     };
     let (most, built) = within(Duration::from_secs(120), move || hammer(cfg, 16, 25));
     assert!(

@@ -55,6 +55,7 @@ fn pooled(size: usize, timeout: Duration) -> ManagerConfig {
         prewarm: false,
         lazy: true,
         cache_limit: None,
+        kernel_cache: mlx_manager::kernel_cache::KernelCache::Off,
     }
 }
 

@@ -159,6 +159,11 @@ fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: 
             {
                 text.push_str(&format!("; kernel-warm state cuts it to {kw:.1} ms ({} kernels compiled per cold process)", reference.kernels_compiled));
             }
+            if let Some(ki) = in_state(CacheState::KernelImported)
+                .filter(|_| reference.state == CacheState::KernelCold)
+            {
+                text.push_str(&format!("; an imported kernel archive gives {ki:.1} ms"));
+            }
             text
         }
         "weights_load" => match (in_state(CacheState::PageCold), in_state(CacheState::Warm)) {
@@ -172,6 +177,7 @@ fn evidence(states: &[StateSummary], reference: &StateSummary, phase: &str, ms: 
         _ => {
             let mut text = format!("{phase} {ms:.1} ms in {}", reference.state);
             for other in [
+                CacheState::KernelImported,
                 CacheState::KernelWarm,
                 CacheState::PageCold,
                 CacheState::Warm,
@@ -205,7 +211,7 @@ pub fn suggestions(
         }
         let (advice, measured_gain_ms) = match b.cause {
             Cause::KernelJit => (
-                "Persist MLX's kernel cache between CI jobs and test processes: MLX writes it under $TMPDIR/mlx/<version>/cpu (CPU) or $MLX_PTX_CACHE_DIR, default $TMPDIR/mlx/<version>/ptx (CUDA; the driver adds $CUDA_CACHE_PATH), so cache those directories (keyed by MLX version and, for CUDA, the GPU architecture) or point the variables at persistent ones; then pre-warm at suite start (mlx-manager's Aggressive preset) so the first test does not pay the rest".to_string(),
+                "Persist MLX's kernel cache between CI jobs and test processes: MLX writes it under $TMPDIR/mlx/<version>/cpu (CPU) or $MLX_PTX_CACHE_DIR, default $TMPDIR/mlx/<version>/ptx (CUDA; the driver adds $CUDA_CACHE_PATH), so cache those directories (keyed by MLX version and, for CUDA, the GPU architecture) or point the variables at persistent ones (`mlx-profile cache warm|export|import|run`, or COLDSTART_KERNEL_CACHE=1 for mlx-manager); then pre-warm at suite start (mlx-manager's Aggressive preset) so the first test does not pay the rest".to_string(),
                 gain(&b.phase, CacheState::KernelCold, CacheState::KernelWarm),
             ),
             Cause::WeightIo => (

@@ -3,7 +3,9 @@
 //! MLX's CPU backend keeps JIT-compiled kernels under
 //! `std::filesystem::temp_directory_path()/mlx/<version>/cpu`, that is under `$TMPDIR`.
 //! The profiler gives every probe its own `TMPDIR` inside the run's directory, so it
-//! controls that cache and never touches the user's own.
+//! controls that cache and never touches the user's own. `kernel-imported` fills a
+//! fresh directory from a kernel archive ([`crate::kernel_cache::archive`]) before
+//! each process: what a new machine or CI job gets from an imported cache.
 
 use std::fmt;
 use std::fs;
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProfileError;
+use crate::kernel_cache::machine::Machine;
 use crate::page_cache::{self, Residency};
 
 /// A cache state.
@@ -32,6 +35,9 @@ use crate::page_cache::{self, Residency};
 pub enum CacheState {
     /// MLX's JIT cache directory fresh and empty for every sample.
     KernelCold,
+    /// A fresh JIT cache directory for every sample, into which a kernel archive
+    /// (`--import FILE`) is imported before the process starts; everything else cold.
+    KernelImported,
     /// The JIT cache reused (primed by a discarded run).
     KernelWarm,
     /// JIT cache warm, but libmlx and the weight files evicted from the page cache.
@@ -49,10 +55,17 @@ impl CacheState {
         CacheState::Warm,
     ];
 
+    /// Whether the state uses the run's shared JIT directory, primed by one
+    /// discarded process (kernel-cold and kernel-imported get a fresh one per sample).
+    pub fn shares_warm_dir(self) -> bool {
+        !matches!(self, CacheState::KernelCold | CacheState::KernelImported)
+    }
+
     /// The kebab-case name.
     pub fn name(self) -> &'static str {
         match self {
             CacheState::KernelCold => "kernel-cold",
+            CacheState::KernelImported => "kernel-imported",
             CacheState::KernelWarm => "kernel-warm",
             CacheState::PageCold => "page-cold",
             CacheState::Warm => "warm",
@@ -73,6 +86,9 @@ pub struct Prepared {
     pub tmpdir: PathBuf,
     /// For page-cold: how much of each evicted file was still resident afterwards.
     pub eviction: Vec<Residency>,
+    /// Kernels in the directory before the process (kernel-imported: the imported
+    /// ones), so that what the process compiled itself can be counted.
+    pub kernels_before: usize,
 }
 
 /// The directories a profiling run owns.
@@ -81,6 +97,7 @@ pub struct CacheDirs {
     root: PathBuf,
     warm: PathBuf,
     counter: std::cell::Cell<u32>,
+    import: Option<(PathBuf, Machine)>,
 }
 
 impl CacheDirs {
@@ -99,7 +116,25 @@ impl CacheDirs {
             root,
             warm,
             counter: std::cell::Cell::new(0),
+            import: None,
         })
+    }
+
+    /// Imports `archive` into every kernel-imported sample's directory; checks that
+    /// it fits this machine now, so that a mismatch stops the run before any process.
+    pub fn with_import(mut self, archive: &Path) -> Result<Self, ProfileError> {
+        let here = Machine::detect().map_err(|e| ProfileError::BadInput {
+            what: "this machine's MLX".into(),
+            detail: e.to_string(),
+        })?;
+        let manifest = crate::kernel_cache::archive::manifest_of(archive)?;
+        crate::kernel_cache::machine::check(&manifest.machine, &manifest.contents(), &here)
+            .map_err(|mismatch| crate::kernel_cache::CacheError::Mismatch {
+                archive: archive.display().to_string(),
+                mismatch,
+            })?;
+        self.import = Some((archive.to_path_buf(), here));
+        Ok(self)
     }
 
     /// The shared (warm) JIT directory.
@@ -110,15 +145,26 @@ impl CacheDirs {
     /// Prepares the environment for a probe in `state`; `evict` lists the files the
     /// page-cold state pushes out of the page cache.
     pub fn prepare(&self, state: CacheState, evict: &[PathBuf]) -> Result<Prepared, ProfileError> {
+        let fresh = |kind: &str| {
+            let n = self.counter.get();
+            self.counter.set(n + 1);
+            self.root.join(format!("jit-{kind}-{n}"))
+        };
         let tmpdir = match state {
-            CacheState::KernelCold => {
-                let n = self.counter.get();
-                self.counter.set(n + 1);
-                self.root.join(format!("jit-cold-{n}"))
-            }
+            CacheState::KernelCold => fresh("cold"),
+            CacheState::KernelImported => fresh("imported"),
             _ => self.warm_dir(),
         };
         fs::create_dir_all(&tmpdir).map_err(|e| ProfileError::io("create", &tmpdir, e))?;
+        if state == CacheState::KernelImported {
+            let Some((archive, here)) = &self.import else {
+                return Err(ProfileError::BadInput {
+                    what: "--states kernel-imported".into(),
+                    detail: "the state needs a kernel archive: pass --import FILE (made by `mlx-profile cache export`)".into(),
+                });
+            };
+            crate::kernel_cache::archive::import(archive, &tmpdir, here)?;
+        }
         let eviction = if state == CacheState::PageCold {
             evict
                 .iter()
@@ -127,7 +173,11 @@ impl CacheDirs {
         } else {
             Vec::new()
         };
-        Ok(Prepared { tmpdir, eviction })
+        Ok(Prepared {
+            kernels_before: Self::compiled_kernels(&tmpdir),
+            tmpdir,
+            eviction,
+        })
     }
 
     /// Kernels MLX compiled into a JIT directory (CPU shared libraries and CUDA
@@ -152,6 +202,9 @@ mod tests {
         let w2 = dirs.prepare(CacheState::Warm, &[]).unwrap().tmpdir;
         assert_eq!(w1, w2);
         assert!(w1.is_dir());
+        let e = dirs.prepare(CacheState::KernelImported, &[]).unwrap_err();
+        assert!(e.to_string().contains("--import"), "{e}");
+        assert_eq!(e.exit_code(), crate::exit::INPUT);
     }
 
     #[test]

@@ -20,7 +20,8 @@ pub struct StateSamples {
     pub samples: Vec<ProbeSample>,
     /// Page-cold only: residency of the evicted files after the last eviction.
     pub eviction: Vec<Residency>,
-    /// Kernels MLX compiled into the state's JIT directory (kernel-cold: per sample).
+    /// Kernels MLX compiled into the state's JIT directory (kernel-cold and
+    /// kernel-imported: per sample, imported ones not counted).
     pub kernels_compiled: usize,
 }
 
@@ -37,7 +38,7 @@ pub fn run_cold(
     let mut primed = false;
     let mut out = Vec::new();
     for &state in states {
-        if state != CacheState::KernelCold && !primed {
+        if state.shares_warm_dir() && !primed {
             let env = dirs.prepare(CacheState::Warm, evict)?;
             runner.run(state, 0, &env)?;
             primed = true;
@@ -48,13 +49,14 @@ pub fn run_cold(
         for i in 1..=samples {
             let env = dirs.prepare(state, evict)?;
             got.push(runner.run(state, i, &env)?);
-            if state == CacheState::KernelCold {
-                kernels = CacheDirs::compiled_kernels(&env.tmpdir);
+            if !state.shares_warm_dir() {
+                kernels =
+                    CacheDirs::compiled_kernels(&env.tmpdir).saturating_sub(env.kernels_before);
             }
             eviction = env.eviction;
             tick();
         }
-        if state != CacheState::KernelCold {
+        if state.shares_warm_dir() {
             kernels = CacheDirs::compiled_kernels(&dirs.warm_dir());
         }
         out.push(StateSamples {

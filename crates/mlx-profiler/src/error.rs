@@ -96,6 +96,9 @@ pub enum ProfileError {
         /// What to do instead.
         remedy: String,
     },
+    /// A kernel archive could not be imported (the kernel-imported state).
+    #[error(transparent)]
+    KernelCache(#[from] crate::kernel_cache::CacheError),
     /// A thresholds file or option value is invalid.
     #[error("invalid input {what}: {detail}")]
     BadInput {
@@ -127,6 +130,7 @@ impl ProfileError {
             | ProfileError::CommandFailed { .. }
             | ProfileError::CommandMalformed { .. } => crate::exit::PROGRAM,
             ProfileError::Io { .. } => crate::exit::WRITE,
+            ProfileError::KernelCache(e) => e.exit_code(),
         }
     }
 }

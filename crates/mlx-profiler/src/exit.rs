@@ -27,9 +27,12 @@ pub const MISSING_TOOL: u8 = 9;
 pub const FETCH: u8 = 10;
 /// A set-up build step (CMake, bindgen, a C shim) failed.
 pub const BUILD: u8 = 11;
+/// An artifact was made for another machine: a kernel archive whose architecture,
+/// backend, MLX version, compiler, CPU extensions or GPU compute capability differ.
+pub const MISMATCH: u8 = 12;
 
 /// The table, code and meaning, for documentation and the tidy test.
-pub const TABLE: [(u8, &str); 12] = [
+pub const TABLE: [(u8, &str); 13] = [
     (OK, "success"),
     (
         FAILED,
@@ -63,4 +66,8 @@ pub const TABLE: [(u8, &str); 12] = [
     ),
     (FETCH, "a download failed"),
     (BUILD, "a set-up build step failed"),
+    (
+        MISMATCH,
+        "an artifact was made for another machine (kernel archive: arch, backend, MLX version, compiler, CPU extensions, compute capability)",
+    ),
 ];

@@ -7,6 +7,9 @@
 //!   [`report::Profile`], and writes it out ([`export`]). The CLI is `mlx-profile`.
 //! - The bench harness ([`mod@bench`]): benchmarks defined once, measured by Criterion
 //!   (`cargo bench`) or served to the A/B gate.
+//! - Kernel-cache artifacts ([`kernel_cache`]): MLX's compiled kernels warmed,
+//!   exported, imported with checks, and shared between processes safely; the CLI
+//!   is `mlx-profile cache`.
 //! - The gate ([`gate`]): baselines, the A/B and stored comparisons, verdicts and
 //!   their formats. The CLI is `mlx-bench`.
 //!
@@ -34,6 +37,8 @@ pub mod error;
 pub mod export;
 #[cfg(feature = "mlx")]
 pub mod grade;
+#[cfg(feature = "mlx")]
+pub mod kernel_cache;
 #[cfg(feature = "mlx")]
 pub mod page_cache;
 #[cfg(feature = "mlx")]

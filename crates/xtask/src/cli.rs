@@ -56,6 +56,19 @@ pub enum Task {
         #[arg(long, default_value_t = 7)]
         runs: usize,
     },
+    /// Measure the kernel-cache race: rounds of processes started at once on one
+    /// empty kernel cache, directly and through `mlx-profile cache run`; writes
+    /// docs/kernel-cache-race.md.
+    CacheRace {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Rounds (each runs both ways once, alternating).
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
+        /// Processes started at once per round.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+        processes: u32,
+    },
     /// Profile MLX start-up: `cargo xtask profile quick|comprehensive|ci [mlx-profile options]`.
     Profile {
         #[command(flatten)]

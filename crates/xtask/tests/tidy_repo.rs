@@ -159,6 +159,10 @@ fn every_written_document_carries_a_schema_version() {
             "crates/mlx-manager/src/profiling.rs",
             "pub struct ManagerProfile {",
         ),
+        (
+            "crates/mlx-profiler/src/kernel_cache/manifest.rs",
+            "pub struct Manifest {",
+        ),
     ];
     for (file, decl) in documents {
         let text = read(&root.join(file));

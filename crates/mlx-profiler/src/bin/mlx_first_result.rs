@@ -108,6 +108,8 @@ fn run_once(c: &Common, prewarm: bool, other_setup_ms: u64, spawned: u64) -> Res
                 prewarm: true,
                 lazy: false,
                 cache_limit: None,
+                // This binary confines the kernel cache itself (--jit-dir).
+                kernel_cache: mlx_manager::kernel_cache::KernelCache::Off,
             })
             .build()
     });

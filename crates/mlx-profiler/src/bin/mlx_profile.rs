@@ -5,7 +5,8 @@
 //! overall grade is below the floor; 2 bad input (option value, thresholds file, a
 //! state this platform cannot prepare); 4 the probe or the program is missing,
 //! failed, died, hung or wrote malformed marks (no report is written then); 5 a
-//! report could not be written.
+//! report could not be written; 6 a kernel archive is damaged or unsafe; 12 a kernel
+//! archive was made for another machine. `cache run` passes on its program's code.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -22,6 +23,10 @@ use mlx_profiler::grade::{Grade, Thresholds};
 use mlx_profiler::probe_runner::ProcessProbe;
 use mlx_profiler::program::{self, ProgramProfile};
 use mlx_profiler::report::{self, Profile};
+
+// In a folder of its own: a file directly in src/bin/ would be a binary.
+#[path = "mlx_profile/cache.rs"]
+mod cache;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +50,9 @@ enum Command {
     /// Any program: `mlx-profile run [options] -- COMMAND [ARGS...]`. Its phases are
     /// the ones it marks with mlx_manager::marks (none: spawn to exit only).
     Run(RunArgs),
+    /// Kernel-cache artifacts: warm, export, import, status, and run a program on a
+    /// shared cache safely.
+    Cache(cache::CacheArgs),
 }
 
 /// What every profile takes.
@@ -72,6 +80,11 @@ struct Common {
     /// Seconds one process may run before it is killed.
     #[arg(long, default_value_t = 120, env = "COLDSTART_PROBE_TIMEOUT")]
     timeout: u64,
+    /// Kernel archive (`mlx-profile cache export`) the kernel-imported state imports
+    /// into a fresh kernel cache before each process; adds that state to the default
+    /// states.
+    #[arg(long, value_name = "FILE", env = "COLDSTART_IMPORT")]
+    import: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +120,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    mlx_manager::kernel_cache::warn_if_compile_disabled();
     match run(Cli::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -127,6 +141,7 @@ fn states(c: &Common) -> Vec<CacheState> {
     if !c.states.is_empty() {
         return c.states.clone();
     }
+    let imported = c.import.is_some().then_some(CacheState::KernelImported);
     if !mlx_profiler::page_cache::EVICTION_SUPPORTED {
         eprintln!(
             "page-cold left out: evicting files from the page cache is unsupported on this platform"
@@ -135,7 +150,17 @@ fn states(c: &Common) -> Vec<CacheState> {
     CacheState::ALL
         .into_iter()
         .filter(|s| *s != CacheState::PageCold || mlx_profiler::page_cache::EVICTION_SUPPORTED)
+        .flat_map(|s| std::iter::once(s).chain(imported.filter(|_| s == CacheState::KernelCold)))
         .collect()
+}
+
+/// The run's cache directories, with the archive the kernel-imported state imports.
+fn cache_dirs(c: &Common, root: PathBuf) -> Result<CacheDirs, ProfileError> {
+    let dirs = CacheDirs::new(root)?;
+    match &c.import {
+        Some(archive) => dirs.with_import(archive),
+        None => Ok(dirs),
+    }
 }
 
 fn progress(total: usize, what: &str, hidden: bool) -> ProgressBar {
@@ -184,6 +209,7 @@ fn run(cli: Cli) -> Result<u8, ProfileError> {
         Command::Comprehensive(a) => fixtures(&a, "comprehensive", 5, false),
         Command::Ci(a) => fixtures(&a, "ci", 5, true),
         Command::Run(a) => run_program(a),
+        Command::Cache(a) => Ok(cache::run(a)?),
     }
 }
 
@@ -196,6 +222,7 @@ fn run_program(a: RunArgs) -> Result<u8, ProfileError> {
     config.evict = a.evict.clone();
     config.timeout = Duration::from_secs(c.timeout);
     config.thresholds = thresholds(c)?;
+    config.import = c.import.clone();
     let bar = progress(config.samples * config.states.len(), &config.name(), c.json);
     let profile = program::profile(&config, || bar.inc(1))?;
     bar.finish_and_clear();
@@ -254,7 +281,7 @@ fn profile_fixture(
         .prefix("mlx-profile-")
         .tempdir()
         .map_err(|e| ProfileError::io("create a scratch directory in", &std::env::temp_dir(), e))?;
-    let dirs = CacheDirs::new(scratch.path().join("cache"))?;
+    let dirs = cache_dirs(c, scratch.path().join("cache"))?;
     let evict = eviction_targets(fixture)?;
     let json = c.json || ci;
     let bar = progress(samples * states.len(), fixture, json);

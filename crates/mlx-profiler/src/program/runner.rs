@@ -171,6 +171,8 @@ impl ProbeRunner for CommandRunner {
         cmd.args(&self.argv[1..])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(mlx_fixtures::jit_cache::variables_for(&env.tmpdir))
+            // The state decides where kernels go; a manager inside must not move them.
+            .env_remove(mlx_manager::kernel_cache::KERNEL_CACHE_ENV)
             .env(MARKS_ENV, &marks_path)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -289,6 +291,8 @@ pub struct ProgramProfile {
     pub env: Vec<(OsString, OsString)>,
     /// The mode named in the profile (`run`).
     pub mode: String,
+    /// The kernel archive the kernel-imported state imports before each process.
+    pub import: Option<PathBuf>,
 }
 
 impl ProgramProfile {
@@ -307,6 +311,7 @@ impl ProgramProfile {
             thresholds: Thresholds::default(),
             env: Vec::new(),
             mode: "run".into(),
+            import: None,
         }
     }
 
@@ -392,7 +397,10 @@ pub fn profile(config: &ProgramProfile, mut tick: impl FnMut()) -> Result<Profil
         config.env.clone(),
         scratch.path(),
     )?;
-    let dirs = CacheDirs::new(scratch.path().join("cache"))?;
+    let mut dirs = CacheDirs::new(scratch.path().join("cache"))?;
+    if let Some(archive) = &config.import {
+        dirs = dirs.with_import(archive)?;
+    }
     // A warm run to learn which files the program maps (page-cold evicts them).
     let env = dirs.prepare(CacheState::Warm, &[])?;
     runner.run(CacheState::Warm, 0, &env)?;

@@ -1,6 +1,7 @@
 //! The tasks behind the CLI, one module each, and the helpers they share.
 
 mod bench;
+mod cache_race;
 mod calibration;
 mod claims;
 mod device_bundle;
@@ -113,6 +114,14 @@ pub fn run(task: Task) -> Result<()> {
         Task::ManagerClaims { platform, runs } => {
             run_setup(&platform)?;
             claims::run(&workspace_root(), runs)
+        }
+        Task::CacheRace {
+            platform,
+            rounds,
+            processes,
+        } => {
+            run_setup(&platform)?;
+            cache_race::run(&workspace_root(), rounds as usize, processes as usize)
         }
         Task::Profile { platform, args } => {
             run_setup(&platform)?;

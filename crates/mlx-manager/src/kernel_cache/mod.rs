@@ -1,0 +1,348 @@
+//! Where MLX keeps the kernels it compiles, and pointing it at a cache that outlives
+//! the process, keyed by this machine.
+//!
+//! - MLX's CPU backend compiles fused kernels with `g++` into
+//!   `$TMPDIR/mlx/<version>/cpu` (`lib<kernel>.so` and its `.cpp`).
+//! - Its CUDA backend keeps NVRTC's output in `$MLX_PTX_CACHE_DIR` (default
+//!   `$TMPDIR/mlx/<version>/ptx`); the driver keeps its own translations in
+//!   `$CUDA_CACHE_PATH` (default `~/.nv/ComputeCache`).
+//!
+//! A kernel cache directory `D` gets all three ([`variables_for`]): `TMPDIR=D`,
+//! `MLX_PTX_CACHE_DIR=D/ptx`, `CUDA_CACHE_PATH=D/nv`. With a persistent `D` a new
+//! process loads its kernels instead of compiling them (on CPU the first forward
+//! pass of the fixtures drops from hundreds of milliseconds to a few).
+//!
+//! Opting in: `COLDSTART_KERNEL_CACHE=1` (this machine's directory under the per-user
+//! cache, [`per_machine_dir`]) or `COLDSTART_KERNEL_CACHE=/some/dir`, read when a
+//! [`Manager`](crate::Manager) is built; [`KernelCache`] in the configuration; or
+//! [`use_persistent`] first thing in `main`.
+//!
+//! MLX writes its CPU kernels with no lock and no rename: processes that fill one
+//! directory at the same time can load each other's half-written libraries. A cache
+//! that is already warm is safe to share; to fill one from parallel processes, warm
+//! it first (`mlx-profile cache warm`) or run each process through
+//! `mlx-profile cache run`, which gives it a private copy and publishes atomically.
+
+mod disable_compile;
+mod machine;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use disable_compile::{DISABLE_COMPILE_ENV, disable_compile_warning, warn_if_compile_disabled};
+pub use machine::{Machine, compiler_version, isa_from_cpuinfo};
+
+#[cfg(feature = "mlx")]
+use crate::info::InfoError;
+
+/// The three variables a kernel cache directory sets, with the sub-directory each
+/// gets.
+pub const VARIABLES: [(&str, &str); 3] = [
+    ("TMPDIR", ""),
+    ("MLX_PTX_CACHE_DIR", "ptx"),
+    ("CUDA_CACHE_PATH", "nv"),
+];
+
+/// The variable that opts a process into a persistent kernel cache: `1` (or `on`,
+/// `true`, `yes`) for [`per_machine_dir`], a path for that directory, `0` or unset
+/// for none.
+pub const KERNEL_CACHE_ENV: &str = "COLDSTART_KERNEL_CACHE";
+
+/// The value each of [`VARIABLES`] takes for cache directory `dir`.
+///
+/// ```
+/// use std::path::Path;
+/// let v = mlx_manager::kernel_cache::variables_for(Path::new("/tmp/jit"));
+/// assert_eq!(v[1], ("MLX_PTX_CACHE_DIR", Path::new("/tmp/jit/ptx").to_path_buf()));
+/// ```
+pub fn variables_for(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    VARIABLES
+        .iter()
+        .map(|&(name, sub)| {
+            (
+                name,
+                if sub.is_empty() {
+                    dir.to_path_buf()
+                } else {
+                    dir.join(sub)
+                },
+            )
+        })
+        .collect()
+}
+
+/// A persistent kernel cache could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelCacheError {
+    /// The directory could not be created.
+    #[error(
+        "could not create the kernel cache directory {path}: {source}; give \
+         {KERNEL_CACHE_ENV} a writable directory"
+    )]
+    Create {
+        /// The directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No per-user cache directory is known.
+    #[error(
+        "no per-user cache directory: neither COLDSTART_CACHE_DIR, XDG_CACHE_HOME nor \
+         HOME is set; set COLDSTART_CACHE_DIR, or give {KERNEL_CACHE_ENV} a directory"
+    )]
+    NoCacheDir,
+    /// MLX could not say its version (the per-machine key needs it).
+    #[cfg(feature = "mlx")]
+    #[error(transparent)]
+    Info(#[from] InfoError),
+}
+
+/// Whether and where a [`Manager`](crate::Manager) points MLX's kernel caches
+/// ([`ManagerConfig::kernel_cache`](crate::config::ManagerConfig::kernel_cache)).
+///
+/// The manager applies it when it is built, through [`use_persistent`]: asking for a
+/// cache (here, or with [`KERNEL_CACHE_ENV`]) is a promise to build the manager
+/// before other threads run MLX or other C code (see [`use_persistent`]'s safety
+/// section). A test binary's statics are built from test threads: there, prefer
+/// setting the variables outside the process (`mlx-profile cache run -- cargo test`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KernelCache {
+    /// As [`KERNEL_CACHE_ENV`] says (nothing when it is unset): the presets' choice,
+    /// so that a suite opts in without a code change.
+    #[default]
+    FromEnv,
+    /// Leave the variables alone, whatever the environment says.
+    Off,
+    /// This machine's directory under the per-user cache ([`per_machine_dir`]).
+    PerMachine,
+    /// This directory.
+    Dir(PathBuf),
+}
+
+impl KernelCache {
+    /// Reads a value of [`KERNEL_CACHE_ENV`].
+    ///
+    /// ```
+    /// use mlx_manager::kernel_cache::KernelCache;
+    /// use std::ffi::OsStr;
+    /// assert_eq!(KernelCache::parse(OsStr::new("1")), KernelCache::PerMachine);
+    /// assert_eq!(KernelCache::parse(OsStr::new("off")), KernelCache::Off);
+    /// assert_eq!(KernelCache::parse(OsStr::new("/ci/kernels")), KernelCache::Dir("/ci/kernels".into()));
+    /// ```
+    pub fn parse(value: &OsStr) -> KernelCache {
+        match value.to_string_lossy().trim().to_ascii_lowercase().as_str() {
+            "" | "0" | "off" | "false" | "no" => KernelCache::Off,
+            "1" | "on" | "true" | "yes" => KernelCache::PerMachine,
+            _ => KernelCache::Dir(PathBuf::from(value)),
+        }
+    }
+
+    /// The directory this choice names, `None` for none. [`KernelCache::FromEnv`]
+    /// reads the variable; [`KernelCache::PerMachine`] detects this machine.
+    #[cfg(feature = "mlx")]
+    pub fn dir(&self) -> Result<Option<PathBuf>, KernelCacheError> {
+        match self {
+            KernelCache::FromEnv => match std::env::var_os(KERNEL_CACHE_ENV) {
+                Some(v) => KernelCache::parse(&v).dir(),
+                None => Ok(None),
+            },
+            KernelCache::Off => Ok(None),
+            KernelCache::PerMachine => per_machine_dir().map(Some),
+            KernelCache::Dir(d) => Ok(Some(d.clone())),
+        }
+    }
+}
+
+/// The per-user cache of mlx-coldstart: `$COLDSTART_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/mlx-coldstart`, else `~/.cache/mlx-coldstart` (as `cargo xtask
+/// setup` uses it).
+pub fn per_user_cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("COLDSTART_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("mlx-coldstart")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache").join("mlx-coldstart")))
+}
+
+/// This machine's kernel cache: `<per-user cache>/kernels/<Machine::key>`.
+#[cfg(feature = "mlx")]
+pub fn per_machine_dir() -> Result<PathBuf, KernelCacheError> {
+    let root = per_user_cache_dir().ok_or(KernelCacheError::NoCacheDir)?;
+    Ok(root.join("kernels").join(Machine::detect()?.key()))
+}
+
+/// What [`use_persistent`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The variables now name the directory.
+    Set(PathBuf),
+    /// They named it already.
+    AlreadySet(PathBuf),
+    /// Left alone: MLX has compiled or loaded kernels in this process already, so
+    /// moving its cache now would split it. The reason says what was seen.
+    TooLate {
+        /// The directory asked for.
+        dir: PathBuf,
+        /// What showed that MLX had started compiling.
+        reason: String,
+    },
+}
+
+/// Set when a manager first calls a factory: from then on MLX may have compiled.
+static FACTORY_CALLED: AtomicBool = AtomicBool::new(false);
+
+/// Noted by the manager before its first factory call.
+pub(crate) fn note_factory_call() {
+    FACTORY_CALLED.store(true, Ordering::Relaxed);
+}
+
+/// A library of MLX's CPU JIT: `.../mlx/<version>/cpu/lib<kernel>.so`.
+#[cfg(feature = "mlx")]
+fn is_cpu_kernel_library(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let above = |n: usize| p.ancestors().nth(n).and_then(Path::file_name);
+    name.starts_with("lib")
+        && name.ends_with(".so")
+        && above(1).is_some_and(|d| d == "cpu")
+        && above(3).is_some_and(|d| d == "mlx")
+}
+
+/// Why MLX may have compiled in this process already, or `None`.
+#[cfg(feature = "mlx")]
+fn compiled_already() -> Option<String> {
+    // A library MLX's CPU JIT built is mapped once it was loaded (Linux's maps).
+    if let Some(p) = crate::info::mapped_files()
+        .into_iter()
+        .find(|p| is_cpu_kernel_library(p))
+    {
+        return Some(format!("MLX has loaded the kernel {}", p.display()));
+    }
+    FACTORY_CALLED
+        .load(Ordering::Relaxed)
+        .then(|| "a manager in this process has already built an instance".into())
+}
+
+/// Points MLX's kernel caches (and the driver's) at `dir`, creating it, by setting
+/// [`VARIABLES`] for this process, unless MLX has compiled or loaded a kernel in this
+/// process already ([`Applied::TooLate`]; then nothing changes). `TMPDIR` moves with
+/// it: temporary files of the whole process land in `dir` from then on.
+///
+/// ```
+/// use mlx_manager::kernel_cache::{use_persistent, Applied};
+/// let dir = tempfile::tempdir().unwrap();
+/// // SAFETY: a doctest's `main`, before any thread or MLX call.
+/// let applied = unsafe { use_persistent(dir.path()) }.unwrap();
+/// assert_eq!(applied, Applied::Set(dir.path().to_path_buf()));
+/// assert_eq!(std::env::var_os("TMPDIR").unwrap(), dir.path());
+/// ```
+///
+/// # Safety
+///
+/// This sets environment variables ([`std::env::set_var`]), which is sound only
+/// while no other thread reads or writes the environment outside Rust's own
+/// `std::env` (C's `getenv`, as MLX, the CUDA driver and libc do). It is sound:
+/// - first thing in `main`, before any thread is spawned; or
+/// - before MLX is used and while every other thread runs only Rust code (Rust's
+///   `std::env` takes a lock; threads that have never called into C libraries do
+///   not read the environment unlocked).
+///
+/// It must not be called while other threads may be running MLX or other C code.
+#[cfg(feature = "mlx")]
+pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let vars = variables_for(&dir);
+    if vars
+        .iter()
+        .all(|(k, v)| std::env::var_os(k).is_some_and(|cur| Path::new(&cur) == v))
+    {
+        return Ok(Applied::AlreadySet(dir));
+    }
+    if let Some(reason) = compiled_already() {
+        return Ok(Applied::TooLate { dir, reason });
+    }
+    // MLX needs TMPDIR to name an existing directory; the others it creates, but an
+    // unwritable one should fail here, where the message can name it.
+    for (_, d) in &vars {
+        std::fs::create_dir_all(d).map_err(|source| KernelCacheError::Create {
+            path: d.display().to_string(),
+            source,
+        })?;
+    }
+    for (k, v) in vars {
+        // SAFETY: the caller's contract (see # Safety).
+        unsafe { std::env::set_var(k, v) };
+    }
+    Ok(Applied::Set(dir))
+}
+
+/// The manager's side: applies `choice` when a manager is built, before its first
+/// factory call; problems are warnings on stderr (building a manager cannot fail).
+///
+/// Soundness rests on [`KernelCache`]'s documented contract: a configuration that
+/// asks for a cache (or [`KERNEL_CACHE_ENV`] set) promises the manager is built
+/// before other threads run MLX or other C code.
+#[cfg(feature = "mlx")]
+pub(crate) fn apply(choice: &KernelCache) {
+    let dir = match choice.dir() {
+        Ok(Some(d)) => d,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("warning: mlx-manager: no persistent kernel cache: {e}");
+            return;
+        }
+    };
+    // SAFETY: see above; a manager that asks for a cache is built, as documented on
+    // `ManagerConfig::kernel_cache`, before other threads run C code.
+    match unsafe { use_persistent(&dir) } {
+        Ok(Applied::Set(_) | Applied::AlreadySet(_)) => {}
+        Ok(Applied::TooLate { dir, reason }) => eprintln!(
+            "warning: mlx-manager: kernel cache {} not used: {reason}; build the manager \
+             before MLX is used, or call mlx_manager::kernel_cache::use_persistent first \
+             thing in main",
+            dir.display()
+        ),
+        Err(e) => eprintln!("warning: mlx-manager: no persistent kernel cache: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "mlx")]
+    #[test]
+    fn off_values_and_paths_parse() {
+        for off in ["", "0", "OFF", " no "] {
+            assert_eq!(KernelCache::parse(OsStr::new(off)), KernelCache::Off);
+        }
+        assert_eq!(
+            KernelCache::parse(OsStr::new("Yes")),
+            KernelCache::PerMachine
+        );
+        assert_eq!(
+            KernelCache::parse(OsStr::new("rel/dir")),
+            KernelCache::Dir("rel/dir".into())
+        );
+        assert_eq!(KernelCache::Off.dir().unwrap(), None);
+    }
+
+    #[cfg(feature = "mlx")]
+    #[test]
+    fn kernel_libraries_are_recognised_by_their_place() {
+        assert!(is_cpu_kernel_library(Path::new(
+            "/t/mlx/0.32.2/cpu/libCf4.so"
+        )));
+        assert!(!is_cpu_kernel_library(Path::new(
+            "/t/mlx/0.32.2/cpu/Cf4.cpp"
+        )));
+        assert!(!is_cpu_kernel_library(Path::new("/usr/lib/libmlx.so")));
+    }
+}

@@ -1,0 +1,123 @@
+//! Filling a shared kernel cache from programs, safely: every program compiles into a
+//! private directory of its own, and what it compiled is published into the cache
+//! afterwards, file by file, atomically ([`publish`]). No program
+//! ever sees another's half-written kernel, which is what breaks when several
+//! processes point MLX at one directory (MLX writes its kernels in place, unlocked).
+//!
+//! - [`warm`]: the program starts with an empty private cache; on success what it
+//!   compiled is published.
+//! - [`run`]: the program starts with a private copy of the cache (copies, not
+//!   links: MLX may rewrite a library it cannot load), and what it added is
+//!   published after it exits normally; its exit status is returned. Many of these
+//!   may run at once on one cache (parallel CI jobs; cargo-nextest with this as
+//!   Cargo's target runner, so that each test process is wrapped: a program that
+//!   starts parallel MLX processes itself shares its one private copy among them).
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+
+use mlx_manager::kernel_cache::{KERNEL_CACHE_ENV, variables_for};
+
+use super::CacheError;
+use super::publish::{self, Published};
+
+/// The command line, for messages.
+fn command_line(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How a process ended, in words.
+fn ended(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return format!("was killed by signal {sig}");
+    }
+    format!("exited with code {}", status.code().unwrap_or(-1))
+}
+
+/// A private cache directory for one program.
+fn private_dir() -> Result<tempfile::TempDir, CacheError> {
+    tempfile::Builder::new()
+        .prefix("mlx-kernels-")
+        .tempdir()
+        .map_err(|e| CacheError::io("create a private directory in", &std::env::temp_dir(), e))
+}
+
+/// Runs `argv` with every kernel cache (and `TMPDIR`) confined to `private`, its
+/// standard streams inherited, and waits for it.
+fn run_confined(argv: &[OsString], private: &Path) -> Result<ExitStatus, CacheError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(CacheError::Input {
+            what: "the command".into(),
+            detail:
+                "no program given: put it after `--`, e.g. `mlx-profile cache warm -- ./my-app`"
+                    .into(),
+        });
+    };
+    Command::new(program)
+        .args(args)
+        .envs(variables_for(private))
+        // The wrapper decides where kernels go; a manager inside must not move them.
+        .env_remove(KERNEL_CACHE_ENV)
+        .status()
+        .map_err(|source| CacheError::CommandMissing {
+            command: command_line(argv),
+            source,
+        })
+}
+
+/// Runs `argv` once with an empty private kernel cache and, if it succeeds,
+/// publishes what it compiled into `dir`.
+pub fn warm(dir: &Path, argv: &[OsString]) -> Result<Published, CacheError> {
+    let private = private_dir()?;
+    let status = run_confined(argv, private.path())?;
+    if !status.success() {
+        return Err(CacheError::CommandFailed {
+            command: command_line(argv),
+            detail: ended(status),
+        });
+    }
+    publish::publish_dir(private.path(), dir)
+}
+
+/// What [`run`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOutcome {
+    /// How the program ended.
+    pub status: ExitStatus,
+    /// What was published (`None` when the program was killed by a signal: a
+    /// kernel it was writing may be incomplete, so nothing is).
+    pub published: Option<Published>,
+}
+
+impl RunOutcome {
+    /// The exit code to pass on: the program's, or 128 + the signal that killed it.
+    pub fn exit_code(&self) -> u8 {
+        #[cfg(unix)]
+        if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&self.status) {
+            return u8::try_from(128 + sig).unwrap_or(u8::MAX);
+        }
+        self.status
+            .code()
+            .map_or(u8::MAX, |c| u8::try_from(c).unwrap_or(u8::MAX))
+    }
+}
+
+/// Runs `argv` with a private copy of the kernel cache `dir` and publishes what it
+/// added when it exits normally, whatever its exit code (a failing test leaves
+/// whole kernels: MLX waits for the compiler before it loads one).
+pub fn run(dir: &Path, argv: &[OsString]) -> Result<RunOutcome, CacheError> {
+    let private = private_dir()?;
+    publish::copy_dir(dir, private.path())?;
+    let status = run_confined(argv, private.path())?;
+    let published = if status.code().is_some() {
+        Some(publish::publish_dir(private.path(), dir)?)
+    } else {
+        None
+    };
+    Ok(RunOutcome { status, published })
+}

@@ -1,0 +1,168 @@
+//! The hazard `mlx-profile cache run` removes, checked without MLX: a shell program
+//! stands in for MLX's CPU JIT. It loads `$TMPDIR/mlx/0.32.2/cpu/libk.so` when the
+//! file exists (and fails, as MLX does with "file too short", when it is not whole),
+//! else writes it in two pieces, as the compiler does.
+//!
+//! No timing luck: the first process stops half-way until the test lets it go
+//! (`HOLD`, `READY`, `GO` files), so the second one always starts while the first
+//! one's kernel is half-written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const STAND_IN: &str = r#"#!/bin/sh
+k="$TMPDIR/mlx/0.32.2/cpu/libk.so"
+if [ -e "$k" ]; then
+  if [ "$(cat "$k")" = "whole-kernel" ]; then exit 0; fi
+  echo "Could not load C++ shared library $k: file too short" >&2
+  exit 3
+fi
+mkdir -p "$(dirname "$k")"
+printf 'whole-' > "$k"
+if [ -n "$HOLD" ]; then
+  touch "$READY"
+  while [ ! -e "$GO" ]; do sleep 0.01; done
+fi
+printf 'kernel' >> "$k"
+"#;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    program: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("fake-mlx.sh");
+        std::fs::write(&program, STAND_IN).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Setup { dir, program }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The stand-in, directly on the shared cache or through `mlx-profile cache run`.
+    fn command(&self, wrapped: bool, hold: bool) -> Command {
+        let shared = self.path("shared");
+        let mut c = if wrapped {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_mlx-profile"));
+            c.args(["cache", "run", "--dir"])
+                .arg(&shared)
+                .arg("--")
+                .arg(&self.program);
+            c
+        } else {
+            std::fs::create_dir_all(&shared).unwrap();
+            let mut c = Command::new(&self.program);
+            c.env("TMPDIR", &shared);
+            c
+        };
+        c.env("READY", self.path("ready"))
+            .env("GO", self.path("go"));
+        if hold {
+            c.env("HOLD", "1");
+        }
+        c
+    }
+
+    /// Starts a holding process and waits until its kernel is half-written.
+    fn start_holding(&self, wrapped: bool) -> Child {
+        let child = self.command(wrapped, true).spawn().unwrap();
+        let ready = self.path("ready");
+        let started = Instant::now();
+        while !ready.exists() {
+            // An upper bound for a stuck machine, not a timing assumption.
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "never got ready"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child
+    }
+
+    fn release(&self, mut holding: Child) -> bool {
+        std::fs::write(self.path("go"), "").unwrap();
+        holding.wait().unwrap().success()
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(
+                    e.path()
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn direct_processes_on_one_cache_load_half_written_kernels() {
+    let s = Setup::new();
+    let first = s.start_holding(false);
+    let second = s.command(false, false).output().unwrap();
+    assert_eq!(second.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("file too short"));
+    assert!(s.release(first));
+}
+
+#[test]
+fn wrapped_processes_never_see_half_written_kernels() {
+    let s = Setup::new();
+    let first = s.start_holding(true);
+    // Started while the first one's kernel is half-written (in its private copy).
+    let second = s.command(true, false).output().unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(s.release(first), "the held process failed");
+    let shared = s.path("shared");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("mlx/0.32.2/cpu/libk.so")).unwrap(),
+        "whole-kernel"
+    );
+    // A third process finds the published kernel and loads it.
+    assert!(s.command(true, false).status().unwrap().success());
+    // Nothing but the kernel and the lock: no temporaries, no program files.
+    assert_eq!(
+        files_under(&shared),
+        [".coldstart-lock", "mlx/0.32.2/cpu/libk.so"]
+    );
+}
+
+#[test]
+fn the_wrapped_programs_exit_code_is_passed_on() {
+    let s = Setup::new();
+    let failing = s.path("fail.sh");
+    std::fs::write(&failing, "#!/bin/sh\nexit 7\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mlx-profile"))
+        .args(["cache", "run", "--dir"])
+        .arg(s.path("shared"))
+        .arg("--")
+        .arg(&failing)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(7));
+}
