@@ -9,7 +9,7 @@
 //! in alternation (the A/B gate, [`crate::gate::ab`]). Set-up runs only for the
 //! benchmarks that are measured (a Criterion filter, the gate's selection).
 //!
-//! [`Suite`](suite::Suite) shows a whole bench file (with the default `mlx` feature).
+//! [`Suite`] shows a whole bench file (with the default `mlx` feature).
 
 pub mod protocol;
 

@@ -3,7 +3,7 @@
 //! Two ways to get the baseline's figures, one verdict:
 //! - **A/B** ([`ab`], the default): the baseline revision's bench executables and the
 //!   candidate's run side by side, in alternation, and each change is judged on the
-//!   paired ratios ([`statistics::paired`]). Needs only the baseline's commit, so it
+//!   paired ratios ([`statistics::clustered`]). Needs only the baseline's commit, so it
 //!   works on any runner, and the machine's drift cancels.
 //! - **Stored** ([`stored`]): this run's Criterion samples against those stored in a
 //!   baseline file ([`baseline`]), judged on two independent samples

@@ -19,7 +19,7 @@ pub struct CacheArgs {
 struct DirArg {
     /// Kernel cache directory (default: $COLDSTART_KERNEL_CACHE when it names a
     /// directory, else this machine's directory under the per-user cache:
-    /// $COLDSTART_CACHE_DIR or ~/.cache/mlx-coldstart, then kernels/<machine key>).
+    /// $COLDSTART_CACHE_DIR or ~/.cache/mlx-coldstart, then kernels/MACHINE-KEY).
     #[arg(long)]
     dir: Option<PathBuf>,
 }
