@@ -24,6 +24,7 @@ pub mod exit;
 pub mod gate;
 pub mod program;
 pub mod provenance;
+pub mod table;
 
 #[cfg(feature = "mlx")]
 pub mod analysis;

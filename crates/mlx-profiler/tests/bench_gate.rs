@@ -144,7 +144,7 @@ fn an_unchanged_run_passes_and_a_slower_one_fails_with_every_format() {
     .stdout(predicate::str::contains("2 regressed"));
     let md = std::fs::read_to_string(md).unwrap();
     assert!(
-        md.contains("Performance regression") && md.contains("| `warm/a` |"),
+        md.contains("Performance regression") && md.contains("| `warm/a` "),
         "{md}"
     );
     let js: serde_json::Value =

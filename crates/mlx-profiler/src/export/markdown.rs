@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::Exporter;
 use crate::report::Profile;
+use crate::table::MarkdownTable;
 
 /// The Markdown report.
 pub struct Markdown;
@@ -62,14 +63,15 @@ impl Exporter for Markdown {
             "PNG versions: `{stem}-{{waterfall,states,memory}}.png`.\n"
         );
         let _ = writeln!(o, "## Grades\n");
-        let _ = writeln!(o, "| metric | value | grade |\n|---|---|---|");
+        let mut grades = MarkdownTable::new(["metric", "value", "grade"]);
         for g in &p.grades {
             let value = g
                 .value
                 .map_or("not measured".to_string(), |v| format!("{v:.3} {}", g.unit));
             let grade = g.grade.map_or("—".to_string(), |g| format!("{g:?}"));
-            let _ = writeln!(o, "| {} | {value} | {grade} |", g.metric);
+            grades.row([g.metric.clone(), value, grade]);
         }
+        o.push_str(&grades.render());
         let _ = writeln!(
             o,
             "\nOverall: **{}**\n",
@@ -78,38 +80,41 @@ impl Exporter for Markdown {
         );
 
         let _ = writeln!(o, "## Cold start by phase (median ms, range in brackets)\n");
-        let mut header = String::from("| phase |");
-        let mut rule = String::from("|---|");
-        for s in &p.states {
-            let _ = write!(header, " {} (n={}) |", s.state, s.samples);
-            rule.push_str("---|");
-        }
-        let _ = writeln!(o, "{header}\n{rule}");
+        let mut phases = MarkdownTable::new(
+            std::iter::once("phase".to_string()).chain(
+                p.states
+                    .iter()
+                    .map(|s| format!("{} (n={})", s.state, s.samples)),
+            ),
+        );
         if let Some(first) = p.states.first() {
             for (i, ph) in first.phases.iter().enumerate() {
-                let mut row = format!("| {} |", ph.name);
-                for s in &p.states {
-                    let d = &s.phases[i].duration;
-                    let _ = write!(
-                        row,
-                        " {:.1} [{:.1}–{:.1}] |",
-                        d.median_ms, d.min_ms, d.max_ms
-                    );
-                }
-                let _ = writeln!(o, "{row}");
-            }
-            let mut row = String::from("| unattributed (last mark to exit) |");
-            let mut total = String::from("| **total (spawn to exit)** |");
-            for s in &p.states {
-                let _ = write!(row, " {:.1} |", s.unattributed.median_ms);
-                let _ = write!(
-                    total,
-                    " **{:.1}** [{:.1}–{:.1}] |",
-                    s.total.median_ms, s.total.min_ms, s.total.max_ms
+                phases.row(
+                    std::iter::once(ph.name.clone()).chain(p.states.iter().map(|s| {
+                        let d = &s.phases[i].duration;
+                        format!("{:.1} [{:.1}–{:.1}]", d.median_ms, d.min_ms, d.max_ms)
+                    })),
                 );
             }
-            let _ = writeln!(o, "{row}\n{total}");
+            phases.row(
+                std::iter::once("unattributed (last mark to exit)".to_string()).chain(
+                    p.states
+                        .iter()
+                        .map(|s| format!("{:.1}", s.unattributed.median_ms)),
+                ),
+            );
+            phases.row(
+                std::iter::once("**total (spawn to exit)**".to_string()).chain(
+                    p.states.iter().map(|s| {
+                        format!(
+                            "**{:.1}** [{:.1}–{:.1}]",
+                            s.total.median_ms, s.total.min_ms, s.total.max_ms
+                        )
+                    }),
+                ),
+            );
         }
+        o.push_str(&phases.render());
 
         let _ = writeln!(o, "\n## Memory (median, MiB at the end of each phase)\n");
         for s in &p.states {
@@ -136,10 +141,7 @@ impl Exporter for Markdown {
             }
         }
         if let Some(first) = p.states.first() {
-            let _ = writeln!(
-                o,
-                "\n| phase | RSS | MLX active | MLX peak |\n|---|---|---|---|"
-            );
+            let mut memory = MarkdownTable::new(["phase", "RSS", "MLX active", "MLX peak"]);
             // A profiled program reports its RSS at each mark; MLX's own counters are
             // read only inside our probe.
             let mlx = |b: u64| {
@@ -150,15 +152,14 @@ impl Exporter for Markdown {
                 }
             };
             for ph in &first.phases {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} |",
-                    ph.name,
+                memory.row([
+                    ph.name.clone(),
                     mib(ph.rss_bytes),
                     mlx(ph.mlx_active_bytes),
-                    mlx(ph.mlx_peak_bytes)
-                );
+                    mlx(ph.mlx_peak_bytes),
+                ]);
             }
+            let _ = write!(o, "\n{}", memory.render());
             let _ = writeln!(o, "\n(state {})", first.state);
         }
 

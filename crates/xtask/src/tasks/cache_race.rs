@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use mlx_profiler::gate::statistics::median;
 
+use mlx_profiler::table::MarkdownTable;
+
 use crate::atomic;
 use crate::error::{Result, TaskError};
 
@@ -239,26 +241,30 @@ fn render(results: &BTreeMap<Way, Vec<Round>>, rounds: usize, processes: usize) 
         mlx_profiler::provenance::now_utc(),
         PROBE_ARGS.join(" ")
     );
-    let _ = writeln!(
-        out,
-        "| way | processes | failed | process spawn to exit, ms | round wall, ms |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    let mut table = MarkdownTable::new([
+        "way",
+        "processes",
+        "failed",
+        "process spawn to exit, ms",
+        "round wall, ms",
+    ]);
     for (way, rs) in results {
         let all: Vec<&Outcome> = rs.iter().flat_map(|r| &r.outcomes).collect();
         let failed = all.iter().filter(|o| !o.ok).count();
         let times: Vec<f64> = all.iter().map(|o| ms(o.elapsed)).collect();
         let walls: Vec<f64> = rs.iter().map(|r| ms(r.wall)).collect();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {failed} ({:.1} %) | {} | {} |",
-            way.label(),
-            all.len(),
-            100.0 * failed as f64 / all.len().max(1) as f64,
+        table.row([
+            way.label().to_string(),
+            all.len().to_string(),
+            format!(
+                "{failed} ({:.1} %)",
+                100.0 * failed as f64 / all.len().max(1) as f64
+            ),
             spread(&times),
-            spread(&walls)
-        );
+            spread(&walls),
+        ]);
     }
+    out.push_str(&table.render());
     for (way, rs) in results {
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
         for o in rs.iter().flat_map(|r| &r.outcomes) {

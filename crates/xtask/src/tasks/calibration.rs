@@ -17,6 +17,7 @@ use std::time::Instant;
 use mlx_profiler::bench::protocol::BenchMode;
 use mlx_profiler::gate::command::CompareArgs;
 use mlx_profiler::gate::verdict::Comparison;
+use mlx_profiler::table::MarkdownTable;
 
 use super::gate;
 use crate::atomic::write_if_changed;
@@ -188,24 +189,22 @@ fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String 
         seconds / 60.0,
         &revision[..revision.len().min(12)],
     );
-    let _ = writeln!(s, "| runs | gate failed | detail |\n|---|---:|---|");
+    let mut runs_table = MarkdownTable::new(["runs", "gate failed", "detail"]);
     let aa: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == 0.0).collect();
     let aa_failed: Vec<String> = aa
         .iter()
         .filter(|t| t.comparison.regressed())
         .map(|t| t.failing().join(", "))
         .collect();
-    let _ = writeln!(
-        s,
-        "| A/A (unchanged) ×{} | {} | {} |",
-        aa.len(),
-        aa_failed.len(),
+    runs_table.row([
+        format!("A/A (unchanged) ×{}", aa.len()),
+        aa_failed.len().to_string(),
         if aa_failed.is_empty() {
             "no false alarm".to_string()
         } else {
             format!("false alarms: {}", aa_failed.join("; "))
-        }
-    );
+        },
+    ]);
     let mut kinds: Vec<f64> = trials
         .iter()
         .map(|t| t.slowdown)
@@ -216,26 +215,25 @@ fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String 
     for &slowdown in &kinds {
         let inj: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == slowdown).collect();
         let failed = inj.iter().filter(|t| t.comparison.regressed()).count();
-        let _ = writeln!(
-            s,
-            "| +{:.0} % injected ×{} | {failed} | see below |",
-            slowdown * 100.0,
-            inj.len()
-        );
+        runs_table.row([
+            format!("+{:.0} % injected ×{}", slowdown * 100.0, inj.len()),
+            failed.to_string(),
+            "see below".to_string(),
+        ]);
     }
-    let mut header = String::from(
-        "\n## Detection per path\n\n| path (knob) | target benchmark | A/A change: median (range) |",
-    );
-    let mut rule = String::from("|---|---|---|");
+    s.push_str(&runs_table.render());
+    let mut header: Vec<String> = [
+        "path (knob)",
+        "target benchmark",
+        "A/A change: median (range)",
+    ]
+    .map(String::from)
+    .to_vec();
     for k in &kinds {
-        let _ = write!(
-            header,
-            " +{0:.0} %: detected | +{0:.0} %: change median (range) |",
-            k * 100.0
-        );
-        rule.push_str("---:|---|");
+        header.push(format!("+{:.0} %: detected", k * 100.0));
+        header.push(format!("+{:.0} %: change median (range)", k * 100.0));
     }
-    let _ = writeln!(s, "{header}\n{rule}");
+    let mut paths = MarkdownTable::new(header);
     let summary = |kind: f64, id: &str| -> (usize, usize, String) {
         let runs: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == kind).collect();
         let hit = runs
@@ -258,38 +256,37 @@ fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String 
     };
     for t in &TARGETS {
         let (_, _, aa_text) = summary(0.0, t.benchmark);
-        let mut row = format!(
-            "| {} (`{}`) | `{}` | {aa_text} |",
-            t.group, t.knob, t.benchmark
-        );
+        let mut row = vec![
+            format!("{} (`{}`)", t.group, t.knob),
+            format!("`{}`", t.benchmark),
+            aa_text,
+        ];
         for &k in &kinds {
             let (hit, n, text) = summary(k, t.benchmark);
-            let _ = write!(row, " {hit} of {n} | {text} |");
+            row.push(format!("{hit} of {n}"));
+            row.push(text);
         }
-        let _ = writeln!(s, "{row}");
+        paths.row(row);
     }
-    let _ = writeln!(
-        s,
-        "\n## Every run\n\n| # | kind | seconds | failing benchmarks |\n|---|---|---:|---|"
-    );
+    let _ = write!(s, "\n## Detection per path\n\n{}", paths.render());
+    let mut every = MarkdownTable::new(["#", "kind", "seconds", "failing benchmarks"]);
     for (i, t) in trials.iter().enumerate() {
         let f = t.failing();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.0} | {} |",
-            i + 1,
+        every.row([
+            (i + 1).to_string(),
             if t.slowdown == 0.0 {
                 "A/A".to_string()
             } else {
                 format!("+{:.0} %", t.slowdown * 100.0)
             },
-            t.seconds,
+            format!("{:.0}", t.seconds),
             if f.is_empty() {
                 "—".to_string()
             } else {
                 f.join(", ")
-            }
-        );
+            },
+        ]);
     }
+    let _ = write!(s, "\n## Every run\n\n{}", every.render());
     s
 }

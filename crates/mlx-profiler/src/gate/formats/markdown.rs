@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{change, figure, summary, verdict_label};
 use crate::gate::verdict::{Comparison, Verdict};
+use crate::table::MarkdownTable;
 
 /// The Markdown verdict.
 pub fn render(c: &Comparison) -> String {
@@ -22,32 +23,35 @@ pub fn render(c: &Comparison) -> String {
             "> **Warning:** {note}. Every verdict below is approximate.\n"
         );
     }
-    let _ = writeln!(
-        s,
-        "| benchmark | baseline | candidate | change [CI] | threshold | verdict |\n|---|---:|---:|---:|---:|---|"
-    );
+    let mut table = MarkdownTable::new([
+        "benchmark",
+        "baseline",
+        "candidate",
+        "change [CI]",
+        "threshold",
+        "verdict",
+    ]);
     for b in &c.benchmarks {
         let mark = if b.fails() {
             format!("**{}**", verdict_label(b))
         } else {
             verdict_label(b)
         };
-        let _ = writeln!(
-            s,
-            "| `{}` | {} | {} | {} | {:.0} % | {}{} |",
-            b.id,
+        let mismatch = if note.is_empty() {
+            ""
+        } else {
+            " (env mismatch)"
+        };
+        table.row([
+            format!("`{}`", b.id),
             figure(b.baseline_median, b.unit),
             figure(b.candidate_median, b.unit),
             change(b),
-            b.threshold * 100.0,
-            mark,
-            if note.is_empty() {
-                ""
-            } else {
-                " (env mismatch)"
-            }
-        );
+            format!("{:.0} %", b.threshold * 100.0),
+            format!("{mark}{mismatch}"),
+        ]);
     }
+    s.push_str(&table.render());
     let reasons: Vec<_> = c
         .benchmarks
         .iter()
