@@ -14,8 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mlx_fixtures::FixtureError;
+use mlx_fixtures::catalog::Fixture;
 use mlx_fixtures::data::Matrix;
-use mlx_fixtures::encoder::{self, Encoder, Preset};
+use mlx_fixtures::device::DeviceKind;
+use mlx_fixtures::encoder::{self, Encoder};
 use mlx_fixtures::probe::{
     MemorySample, PHASES, PROBE_SCHEMA_VERSION, PhaseMark, ProbeDocument, ProbeOutcome,
     ProbeReport, monotonic_ns,
@@ -28,11 +30,11 @@ use mlx_fixtures::workloads::CompiledActivation;
 #[command(name = "mlx-probe", version)]
 struct Args {
     /// Fixture model: an encoder preset (tiny, small, base) or the two-layer mlp.
-    #[arg(long, default_value = "tiny", value_parser = ["tiny", "small", "base", "mlp"])]
-    fixture: String,
+    #[arg(long, value_enum, default_value_t = Fixture::Tiny)]
+    fixture: Fixture,
     /// MLX device.
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
-    device: String,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    device: DeviceKind,
     /// Stop after this phase (default: run them all).
     #[arg(long, default_value = "teardown", value_parser = PHASES[1..].to_vec())]
     until: String,
@@ -67,8 +69,8 @@ enum Model {
 }
 
 impl Model {
-    fn load(fixture: &str) -> Result<Self, FixtureError> {
-        Ok(match Preset::parse(fixture) {
+    fn load(fixture: Fixture) -> Result<Self, FixtureError> {
+        Ok(match fixture.preset() {
             Some(p) => Model::Encoder(Encoder::load(p)?, encoder::input(p, 2)),
             None => Model::Mlp(
                 TinyModel::load()?,
@@ -93,7 +95,7 @@ fn fail(phase: &str, e: impl std::fmt::Display) -> (String, String) {
 
 fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)> {
     let report = |rec: &mut Recorder| ProbeReport {
-        fixture: args.fixture.clone(),
+        fixture: args.fixture.to_string(),
         device: mlx_rs::Device::default().to_string(),
         pid: std::process::id(),
         phases: std::mem::take(&mut rec.marks),
@@ -107,7 +109,7 @@ fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)>
     // The test-only `process_start` knob (mlx_manager::inject): slows the start of the
     // process, before MLX, as a heavier binary or start-up work of ours would.
     mlx_manager::inject::around(mlx_manager::inject::Path::ProcessStart, || ());
-    mlx_fixtures::device::select(&args.device).map_err(|e| fail("runtime_init", e))?;
+    mlx_fixtures::device::select(args.device.name()).map_err(|e| fail("runtime_init", e))?;
     let one = mlx_rs::Array::from_f32(1.0);
     one.eval().map_err(|e| fail("runtime_init", e))?;
     if end(rec, "runtime_init") {
@@ -120,7 +122,7 @@ fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)>
         return Ok(report(rec));
     }
 
-    let mut model = Model::load(&args.fixture).map_err(|e| fail("weights_load", e))?;
+    let mut model = Model::load(args.fixture).map_err(|e| fail("weights_load", e))?;
     if end(rec, "weights_load") {
         return Ok(report(rec));
     }
@@ -137,7 +139,7 @@ fn run(args: &Args, rec: &mut Recorder) -> Result<ProbeReport, (String, String)>
     }
 
     // A second instance in the same process: the warm-start cost.
-    let mut again = Model::load(&args.fixture).map_err(|e| fail("second_instance", e))?;
+    let mut again = Model::load(args.fixture).map_err(|e| fail("second_instance", e))?;
     again.forward().map_err(|e| fail("second_instance", e))?;
     if end(rec, "second_instance") {
         return Ok(report(rec));

@@ -7,6 +7,31 @@
 
 use mlx_rs::Device;
 
+/// MLX's device kinds, as command lines take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceKind {
+    /// The CPU backend.
+    Cpu,
+    /// The GPU backend (Metal on macOS, CUDA on Linux).
+    Gpu,
+}
+
+impl DeviceKind {
+    /// Its name: `cpu` or `gpu`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Gpu => "gpu",
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Makes `cpu` or `gpu` MLX's default device for what follows.
 pub fn select(name: &str) -> Result<(), String> {
     let device = match name {

@@ -26,7 +26,7 @@ const GENERATOR_VERSION: u32 = 1;
 const SEED: u64 = 2024;
 
 /// Size presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     /// For CI: start-up work dominates (d=64, 1 block, 200 frames).
     Tiny,

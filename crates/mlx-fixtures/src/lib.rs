@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod data;
 pub mod device;
 pub mod encoder;

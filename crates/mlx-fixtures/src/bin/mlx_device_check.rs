@@ -125,7 +125,7 @@ fn main() -> ExitCode {
     };
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).expect("report serialises");
-        if let Err(e) = std::fs::write(path, text) {
+        if let Err(e) = mlx_manager::atomic::write_atomic(path, text.as_bytes()) {
             eprintln!("mlx-device-check: could not write {}: {e}", path.display());
             return ExitCode::from(2);
         }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use mlx_fixtures::device::DeviceKind;
 use mlx_fixtures::encoder::{self, Encoder, Preset};
 use mlx_fixtures::probe::monotonic_ns;
 use mlx_manager::Manager;
@@ -31,11 +32,11 @@ struct Args {
 #[derive(Debug, clap::Args, Clone)]
 struct Common {
     /// Encoder preset.
-    #[arg(long, default_value = "small", value_parser = ["tiny", "small", "base"])]
-    fixture: String,
+    #[arg(long, value_enum, default_value_t = Preset::Small)]
+    fixture: Preset,
     /// MLX device.
-    #[arg(long, default_value = "gpu", value_parser = ["cpu", "gpu"])]
-    device: String,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Gpu)]
+    device: DeviceKind,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,8 +91,8 @@ struct Measurement {
 /// not `Send`, so the warm-up builds one, runs it and drops it).
 struct Warmed;
 
-fn forward_once(device: &str, preset: Preset) -> Result<(), String> {
-    mlx_fixtures::device::select(device)?;
+fn forward_once(device: DeviceKind, preset: Preset) -> Result<(), String> {
+    mlx_fixtures::device::select(device.name())?;
     let mut e = Encoder::load(preset).map_err(|e| e.to_string())?;
     e.forward(&encoder::input(preset, 1))
         .map(drop)
@@ -99,10 +100,10 @@ fn forward_once(device: &str, preset: Preset) -> Result<(), String> {
 }
 
 fn run_once(c: &Common, prewarm: bool, other_setup_ms: u64, spawned: u64) -> Result<f64, String> {
-    let preset = Preset::parse(&c.fixture).ok_or("unknown fixture")?;
+    let preset = c.fixture;
     let manager = prewarm.then(|| {
-        let device = c.device.clone();
-        Manager::builder(move || forward_once(&device, preset).map(|()| Warmed))
+        let device = c.device;
+        Manager::builder(move || forward_once(device, preset).map(|()| Warmed))
             .config(ManagerConfig {
                 sharing: Sharing::Shared,
                 prewarm: true,
@@ -117,7 +118,7 @@ fn run_once(c: &Common, prewarm: bool, other_setup_ms: u64, spawned: u64) -> Res
     if let Some(m) = &manager {
         m.get().map_err(|e| e.to_string())?;
     }
-    forward_once(&c.device, preset)?;
+    forward_once(c.device, preset)?;
     Ok((monotonic_ns() - spawned) as f64 / 1e6)
 }
 
@@ -129,9 +130,15 @@ fn child(
     dir: &Path,
 ) -> Result<Measurement, String> {
     let mut cmd = Command::new(exe);
-    cmd.args(["run", "--fixture", &c.fixture, "--device", &c.device])
-        .args(["--other-setup-ms", &setup.to_string(), "--jit-dir"])
-        .arg(dir);
+    cmd.args([
+        "run",
+        "--fixture",
+        c.fixture.name(),
+        "--device",
+        c.device.name(),
+    ])
+    .args(["--other-setup-ms", &setup.to_string(), "--jit-dir"])
+    .arg(dir);
     if prewarm {
         cmd.arg("--prewarm");
     }
@@ -220,14 +227,17 @@ fn bench(c: &Common, runs: usize, setups: &[u64], json: Option<&Path>) -> Result
     }
     println!(
         "{} encoder on {}, {runs} processes per variant, interleaved\n{t}",
-        c.fixture, c.device
+        c.fixture.name(),
+        c.device
     );
     if let Some(p) = json {
         let doc = serde_json::json!({
-            "fixture": c.fixture, "device": c.device, "runs": runs,
+            "schema_version": 1,
+            "fixture": c.fixture.name(), "device": c.device.name(), "runs": runs,
             "summary": summary, "measurements": all,
         });
-        std::fs::write(p, serde_json::to_string_pretty(&doc).expect("serialises"))
+        let text = serde_json::to_string_pretty(&doc).expect("serialises");
+        mlx_manager::atomic::write_atomic(p, text.as_bytes())
             .map_err(|e| format!("could not write {}: {e}", p.display()))?;
     }
     Ok(())

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use mlx_fixtures::catalog::Fixture;
+use mlx_fixtures::device::DeviceKind;
 use mlx_profiler::cache_state::{CacheDirs, CacheState};
 use mlx_profiler::cold::{StateSummary, run_cold};
 use mlx_profiler::error::ProfileError;
@@ -93,14 +95,14 @@ struct FixtureArgs {
     common: Common,
     /// Fixture model: an encoder preset (tiny, small, base) or the two-layer mlp
     /// (default: tiny; comprehensive: tiny, small and base, one report each).
-    #[arg(long, value_parser = ["tiny", "small", "base", "mlp"], env = "COLDSTART_FIXTURE")]
-    fixture: Option<String>,
+    #[arg(long, value_enum, env = "COLDSTART_FIXTURE")]
+    fixture: Option<Fixture>,
     /// The mlx-probe executable (default: next to this one).
     #[arg(long, env = "COLDSTART_PROBE")]
     probe: Option<PathBuf>,
     /// MLX device for the probe.
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"], env = "COLDSTART_DEVICE")]
-    device: String,
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu, env = "COLDSTART_DEVICE")]
+    device: DeviceKind,
 }
 
 #[derive(Debug, Args)]
@@ -235,14 +237,20 @@ fn fixtures(
     default_samples: usize,
     ci: bool,
 ) -> Result<u8, ProfileError> {
-    let names: Vec<String> = match (&a.fixture, mode) {
-        (Some(f), _) => vec![f.clone()],
-        (None, "comprehensive") => ["tiny", "small", "base"].map(String::from).to_vec(),
-        (None, _) => vec!["tiny".into()],
+    let fixtures: Vec<Fixture> = match (a.fixture, mode) {
+        (Some(f), _) => vec![f],
+        (None, "comprehensive") => vec![Fixture::Tiny, Fixture::Small, Fixture::Base],
+        (None, _) => vec![Fixture::Tiny],
     };
     let mut code = 0;
-    for fixture in &names {
-        code = code.max(profile_fixture(a, mode, fixture, default_samples, ci)?);
+    for fixture in fixtures {
+        code = code.max(profile_fixture(
+            a,
+            mode,
+            fixture.name(),
+            default_samples,
+            ci,
+        )?);
     }
     Ok(code)
 }
@@ -272,7 +280,7 @@ fn profile_fixture(
     let probe = ProcessProbe {
         exe: a.probe.clone().unwrap_or_else(ProcessProbe::default_exe),
         fixture: fixture.to_string(),
-        device: a.device.clone(),
+        device: a.device.to_string(),
         timeout: Duration::from_secs(c.timeout),
         until: None,
     };
