@@ -157,27 +157,27 @@ fn the_comparison_has_one_benchmark_of_each_verdict() {
 
 #[test]
 fn comparison_terminal() {
-    insta::assert_snapshot!(formats::terminal::render(&comparison()));
+    insta::assert_snapshot!(formats::terminal::Terminal.render(&comparison()));
 }
 
 #[test]
 fn comparison_markdown() {
-    insta::assert_snapshot!(formats::markdown::render(&comparison()));
+    insta::assert_snapshot!(formats::markdown::Markdown.render(&comparison()));
 }
 
 #[test]
 fn comparison_json() {
-    insta::assert_snapshot!(formats::json::render(&comparison()));
+    insta::assert_snapshot!(formats::json::Json.render(&comparison()));
 }
 
 #[test]
 fn comparison_bmf() {
-    insta::assert_snapshot!(formats::bmf::render(&comparison()));
+    insta::assert_snapshot!(formats::bmf::Bmf.render(&comparison()));
 }
 
 #[test]
 fn comparison_github_action() {
-    insta::assert_snapshot!(formats::github_action::render(&comparison()));
+    insta::assert_snapshot!(formats::github_action::GithubAction.render(&comparison()));
 }
 
 fn bench_run() -> BenchRun {

@@ -185,7 +185,7 @@ fn finish(
     json: bool,
     floor: Option<Grade>,
 ) -> Result<u8, ProfileError> {
-    let exporters: [&dyn Exporter; 2] = [&Json, &Markdown];
+    let exporters: [&dyn Exporter<mlx_profiler::report::Profile>; 2] = [&Json, &Markdown];
     let written = export::write_all(&c.out, profile, &exporters)?;
     if json {
         print!("{}", Json.render(profile));

@@ -6,7 +6,7 @@ use crate::report::Profile;
 /// Pretty-printed JSON with `schema_version`.
 pub struct Json;
 
-impl Exporter for Json {
+impl Exporter<Profile> for Json {
     fn extension(&self) -> &'static str {
         "json"
     }

@@ -13,7 +13,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1u64 << 20) as f64)
 }
 
-impl Exporter for Markdown {
+impl Exporter<Profile> for Markdown {
     fn extension(&self) -> &'static str {
         "md"
     }

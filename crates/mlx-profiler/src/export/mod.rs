@@ -11,12 +11,21 @@ use std::path::{Path, PathBuf};
 use crate::error::ProfileError;
 use crate::report::Profile;
 
-/// A file format for profiles.
-pub trait Exporter {
+/// A file format for a document: a [`Profile`] (this module's formats) or a gate's
+/// [`Comparison`](crate::gate::verdict::Comparison) (`gate::formats`). One trait,
+/// so every writer picks formats the same way.
+///
+/// ```
+/// use mlx_profiler::export::{Exporter, json::Json, markdown::Markdown};
+/// use mlx_profiler::report::Profile;
+/// let formats: [&dyn Exporter<Profile>; 2] = [&Json, &Markdown];
+/// assert_eq!(formats.map(|f| f.extension()), ["json", "md"]);
+/// ```
+pub trait Exporter<Doc: ?Sized> {
     /// File extension (`json`, `md`).
     fn extension(&self) -> &'static str;
-    /// The profile in this format.
-    fn render(&self, profile: &Profile) -> String;
+    /// The document in this format.
+    fn render(&self, doc: &Doc) -> String;
 }
 
 /// The file stem of a profile's reports: `mlx-profile-<fixture>-<UTC stamp>`.
@@ -35,7 +44,7 @@ pub fn stem(profile: &Profile) -> String {
 pub fn write_all(
     dir: &Path,
     profile: &Profile,
-    exporters: &[&dyn Exporter],
+    exporters: &[&dyn Exporter<Profile>],
 ) -> Result<Vec<PathBuf>, ProfileError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| ProfileError::io("create the report directory", dir, e))?;

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::ab::{self, AbOptions, revision::BuildSpec};
 use super::baseline::Baseline;
 use super::error::GateError;
-use super::formats::{bmf, github_action, json, markdown, terminal};
+use super::formats::{
+    bmf::Bmf, github_action::GithubAction, json::Json, markdown::Markdown, terminal::Terminal,
+};
 use super::run::BenchRun;
 use super::stored;
 use super::thresholds::GateThresholds;
@@ -17,6 +19,7 @@ use super::verdict::{Comparison, Verdict};
 use crate::atomic::write_atomic;
 use crate::bench::protocol::BenchMode;
 use crate::exit;
+use crate::export::Exporter;
 use crate::provenance::Provenance;
 
 /// Options of a comparison.
@@ -253,17 +256,16 @@ pub fn compare(
 /// Prints the comparison's table, writes the files `outputs` asks for, and returns
 /// the exit code: [`exit::FAILED`] when anything fails the gate, else [`exit::OK`].
 pub fn report(c: &Comparison, outputs: &OutputArgs) -> Result<u8, GateError> {
-    print!("{}", terminal::render(c));
-    type Render = fn(&Comparison) -> String;
-    let files: [(&Option<PathBuf>, Render); 4] = [
-        (&outputs.markdown, markdown::render),
-        (&outputs.json, json::render),
-        (&outputs.bmf, bmf::render),
-        (&outputs.github_action, github_action::render),
+    print!("{}", Terminal.render(c));
+    let files: [(&Option<PathBuf>, &dyn Exporter<Comparison>); 4] = [
+        (&outputs.markdown, &Markdown),
+        (&outputs.json, &Json),
+        (&outputs.bmf, &Bmf),
+        (&outputs.github_action, &GithubAction),
     ];
-    for (path, render) in files {
+    for (path, format) in files {
         if let Some(p) = path {
-            write_atomic(p, render(c).as_bytes()).map_err(|source| GateError::Write {
+            write_atomic(p, format.render(c).as_bytes()).map_err(|source| GateError::Write {
                 path: p.display().to_string(),
                 source,
             })?;
