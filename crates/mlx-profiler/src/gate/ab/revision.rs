@@ -48,6 +48,9 @@ pub struct Binaries {
     pub benches: BTreeMap<String, PathBuf>,
     /// Directory holding the package's binaries of this side (`COLDSTART_BIN_DIR`).
     pub bin_dir: PathBuf,
+    /// The executables where Cargo built them, their dependency files beside them
+    /// (the candidate's; empty for a cached baseline).
+    pub built_from: Vec<PathBuf>,
     /// How they were obtained, for the report.
     pub origin: String,
 }
@@ -200,30 +203,26 @@ fn build(
     }
 }
 
-/// The candidate: the working tree's benches, built in place.
+/// The candidate: the working tree's benches, built in place and measured from a copy
+/// in the cache (`<cache>/candidate`): a build into the same target directory while
+/// the gate runs (another checkout sharing `CARGO_TARGET_DIR`, an editor's `cargo
+/// build`) would otherwise swap the candidate's probe between rounds.
 pub fn candidate(spec: &BuildSpec) -> Result<Binaries, GateError> {
     let built = build(spec, &spec.workspace, None, "candidate")
         .map_err(|e| GateError::program("cargo (candidate)", e))?;
-    let bin_dir = built
-        .bins
-        .first()
-        .and_then(|b| b.parent())
-        .map(Path::to_path_buf)
-        .or_else(|| {
-            built
-                .benches
-                .values()
-                .next()
-                .and_then(|e| e.parent()?.parent())
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_default();
+    let dir = spec.cache.join("candidate");
+    store(&dir, "working tree", &built)?;
+    let copy = cached(&dir, "candidate").ok_or_else(|| {
+        GateError::program(
+            "candidate",
+            format!("the copy in {} is incomplete", dir.display()),
+        )
+    })?;
     Ok(Binaries {
-        label: "candidate".into(),
         commit: None,
-        benches: built.benches,
-        bin_dir,
-        origin: "the working tree".into(),
+        built_from: built.benches.values().chain(&built.bins).cloned().collect(),
+        origin: format!("the working tree (copied to {})", dir.display()),
+        ..copy
     })
 }
 
@@ -318,15 +317,8 @@ pub fn changed_inputs(
     let changed = changed_files(&spec.workspace, commit)?;
     let root = cargo_workspace_root(spec, &spec.workspace);
     let mut inputs = BTreeSet::new();
-    for exe in candidate.benches.values() {
+    for exe in &candidate.built_from {
         inputs.extend(dep_info(exe, &root));
-    }
-    if let Ok(entries) = std::fs::read_dir(&candidate.bin_dir) {
-        for e in entries.flatten() {
-            if e.path().extension().is_some_and(|x| x == "d") {
-                inputs.extend(dep_info(&e.path().with_extension(""), &root));
-            }
-        }
     }
     Ok(changed
         .into_iter()
@@ -524,6 +516,7 @@ fn cached(dir: &Path, label: &str) -> Option<Binaries> {
             .map(|(b, f)| (b.clone(), dir.join(f)))
             .collect(),
         bin_dir: dir.to_path_buf(),
+        built_from: Vec::new(),
         origin: format!("built from {} (cached in {})", m.commit, dir.display()),
     })
 }
