@@ -205,11 +205,16 @@ impl Encoder {
     /// Reads the preset's weights file and evaluates every weight.
     pub fn load(preset: Preset) -> Result<Self, FixtureError> {
         let path = weights_file(preset)?;
-        let w = inject::around(inject::Path::WeightsLoad, || Array::load_safetensors(&path))
-            .map_err(|e| FixtureError::Weights {
+        // The knob wraps the evaluation too: loading is lazy, the file is read there.
+        let w = inject::around(inject::Path::WeightsLoad, || {
+            let w = Array::load_safetensors(&path).map_err(|e| FixtureError::Weights {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+            mlx_rs::transforms::eval(w.values())
+                .map_err(FixtureError::mlx("loading encoder weights"))?;
+            Ok::<_, FixtureError>(w)
+        })?;
         let config = preset.config();
         for (name, shape) in weight_shapes(&config) {
             match w.get(&name) {
@@ -222,8 +227,6 @@ impl Encoder {
                 }
             }
         }
-        mlx_rs::transforms::eval(w.values())
-            .map_err(FixtureError::mlx("loading encoder weights"))?;
         let positions = sinusoids(config.frames / 2, config.d_model);
         positions.eval().map_err(FixtureError::mlx("positions"))?;
         Ok(Encoder {

@@ -92,10 +92,15 @@ impl TinyModel {
     /// Loads the weights from [`TinyModel::weights_file`] and evaluates them.
     pub fn load() -> Result<Self, FixtureError> {
         let path = Self::weights_file()?;
-        let loaded = inject::around(inject::Path::WeightsLoad, || Array::load_safetensors(&path));
-        let mut arrays = loaded.map_err(|e| FixtureError::Weights {
-            path: path.clone(),
-            message: e.to_string(),
+        // The knob wraps the evaluation too: loading is lazy, the file is read there.
+        let mut arrays = inject::around(inject::Path::WeightsLoad, || {
+            let arrays = Array::load_safetensors(&path).map_err(|e| FixtureError::Weights {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            mlx_rs::transforms::eval(arrays.values())
+                .map_err(FixtureError::mlx("loading tiny weights"))?;
+            Ok::<_, FixtureError>(arrays)
         })?;
         let mut take = |name: &str| {
             arrays.remove(name).ok_or_else(|| FixtureError::Weights {
@@ -104,7 +109,6 @@ impl TinyModel {
             })
         };
         let (w1, w2) = (take("w1")?, take("w2")?);
-        mlx_rs::transforms::eval([&w1, &w2]).map_err(FixtureError::mlx("loading tiny weights"))?;
         Ok(TinyModel { w1, w2 })
     }
 

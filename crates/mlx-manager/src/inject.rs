@@ -31,7 +31,8 @@ pub const ENV: &str = "COLDSTART_INJECT";
 pub enum Path {
     /// A forward pass of the encoder fixture (`mlx_fixtures::encoder::Encoder::forward`).
     Forward,
-    /// Reading a fixture's weights file into MLX arrays (encoder and tiny model).
+    /// Reading a fixture's weights file into MLX arrays and evaluating them (encoder
+    /// and tiny model; MLX loads lazily, so the read happens in the evaluation).
     WeightsLoad,
     /// A probe process's start, before MLX is initialised.
     ProcessStart,
