@@ -125,6 +125,14 @@ pub struct BenchComparison {
 }
 
 impl BenchComparison {
+    /// Whether the time alone regressed (its interval above zero and its estimate
+    /// beyond the threshold), whatever the metrics did.
+    pub fn time_regressed(&self) -> bool {
+        self.shift
+            .as_ref()
+            .is_some_and(|s| decide(s, self.threshold).0 == Verdict::Regressed)
+    }
+
     /// Whether this verdict fails the gate.
     pub fn fails(&self) -> bool {
         match self.verdict {
@@ -326,10 +334,18 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
             Verdict::New,
             "not in the baseline (it will be judged once the baseline has it)".to_string(),
         ),
-        _ if !grown.is_empty() => (
-            Verdict::Regressed,
-            format!("metric beyond its tolerance: {}", grown.join(", ")),
-        ),
+        _ if !grown.is_empty() => {
+            let mut reason = format!("metric beyond its tolerance: {}", grown.join(", "));
+            // The time is judged too, so that a report never hides a slowdown behind
+            // the metric that grew with it.
+            if let Some((Verdict::Regressed, why)) =
+                evidence.shift.as_ref().map(|s| decide(s, threshold))
+            {
+                reason.push_str("; and the time: ");
+                reason.push_str(&why);
+            }
+            (Verdict::Regressed, reason)
+        }
         _ => match &evidence.shift {
             Some(s) => decide(s, threshold),
             None => (Verdict::Inconclusive, "no samples to compare".to_string()),
@@ -347,5 +363,56 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
         advisory: thresholds.advisory(id),
         reason,
         rounds: evidence.rounds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(change: f64, peak_before: f64, peak_now: f64) -> Evidence {
+        let metrics = |v: f64| Some(BTreeMap::from([("mlx_peak_bytes".to_string(), v)]));
+        Evidence {
+            unit: Unit::Nanoseconds,
+            shift: Some(Shift {
+                p_value: 0.0,
+                change,
+                ci_low: change - 0.1,
+                ci_high: change + 0.1,
+                confidence: 0.999,
+                n: 30,
+            }),
+            baseline_median: Some(1e6),
+            candidate_median: Some(1e6 * (1.0 + change)),
+            baseline_metrics: metrics(peak_before),
+            candidate_metrics: metrics(peak_now),
+            skipped: false,
+            rounds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_grown_metric_does_not_hide_a_slower_time() {
+        let t = GateThresholds::parse("", "thresholds.toml").unwrap();
+        let both = judge("warm/a", evidence(1.0, 100.0, 200.0), &t);
+        assert_eq!(both.verdict, Verdict::Regressed);
+        assert!(both.time_regressed());
+        assert!(
+            both.reason.contains("and the time: slower by +100.0 %"),
+            "{}",
+            both.reason
+        );
+        let metric_only = judge("warm/a", evidence(0.0, 100.0, 200.0), &t);
+        assert_eq!(metric_only.verdict, Verdict::Regressed);
+        assert!(!metric_only.time_regressed());
+        assert!(!metric_only.reason.contains("and the time"));
+        assert_eq!(
+            crate::gate::formats::verdict_label(&both),
+            "regressed (time and metric)"
+        );
+        assert_eq!(
+            crate::gate::formats::verdict_label(&metric_only),
+            "regressed (metric)"
+        );
     }
 }

@@ -72,10 +72,17 @@ pub fn change(b: &BenchComparison) -> String {
 }
 
 /// The verdict as shown in tables: `regressed`, `regressed (metric)` (a
-/// deterministic metric grew, whatever the time did), `regressed (advisory)`, ...
+/// deterministic metric grew, the time did not regress), `regressed (time and
+/// metric)`, `regressed (advisory)`, ...
 pub fn verdict_label(b: &BenchComparison) -> String {
     match b.verdict {
-        Verdict::Regressed if b.metrics.iter().any(|m| m.regressed) => "regressed (metric)".into(),
+        Verdict::Regressed if b.metrics.iter().any(|m| m.regressed) => {
+            if b.time_regressed() {
+                "regressed (time and metric)".into()
+            } else {
+                "regressed (metric)".into()
+            }
+        }
         Verdict::Regressed if !b.fails() => "regressed (advisory)".into(),
         Verdict::Missing => "missing (fails)".into(),
         v => v.name().into(),
