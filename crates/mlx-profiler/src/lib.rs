@@ -21,6 +21,7 @@
 pub use mlx_manager::atomic;
 pub mod bench;
 pub mod exit;
+pub mod exporter;
 pub mod gate;
 pub mod program;
 pub mod provenance;

@@ -11,22 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::ProfileError;
 use crate::report::Profile;
 
-/// A file format for a document: a [`Profile`] (this module's formats) or a gate's
-/// [`Comparison`](crate::gate::verdict::Comparison) (`gate::formats`). One trait,
-/// so every writer picks formats the same way.
-///
-/// ```
-/// use mlx_profiler::export::{Exporter, json::Json, markdown::Markdown};
-/// use mlx_profiler::report::Profile;
-/// let formats: [&dyn Exporter<Profile>; 2] = [&Json, &Markdown];
-/// assert_eq!(formats.map(|f| f.extension()), ["json", "md"]);
-/// ```
-pub trait Exporter<Doc: ?Sized> {
-    /// File extension (`json`, `md`).
-    fn extension(&self) -> &'static str;
-    /// The document in this format.
-    fn render(&self, doc: &Doc) -> String;
-}
+pub use crate::exporter::Exporter;
 
 /// The file stem of a profile's reports: `mlx-profile-<fixture>-<UTC stamp>`.
 pub fn stem(profile: &Profile) -> String {

@@ -19,7 +19,7 @@ use super::verdict::{Comparison, Verdict};
 use crate::atomic::write_atomic;
 use crate::bench::protocol::BenchMode;
 use crate::exit;
-use crate::export::Exporter;
+use crate::exporter::Exporter;
 use crate::provenance::Provenance;
 
 /// Options of a comparison.

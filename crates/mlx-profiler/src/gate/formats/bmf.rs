@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::bench::protocol::Unit;
-use crate::export::Exporter;
+use crate::exporter::Exporter;
 use crate::gate::verdict::Comparison;
 
 /// The comparison in Bencher Metric Format.

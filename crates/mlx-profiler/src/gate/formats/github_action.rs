@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{change, verdict_label};
-use crate::export::Exporter;
+use crate::exporter::Exporter;
 use crate::gate::verdict::Comparison;
 
 /// The unit of a deterministic metric, from the naming convention every metric

@@ -1,6 +1,6 @@
 //! The comparison as its JSON document (docs/formats/comparison.md).
 
-use crate::export::Exporter;
+use crate::exporter::Exporter;
 use crate::gate::verdict::Comparison;
 
 /// The comparison as its JSON document.

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{change, figure, summary, verdict_label};
-use crate::export::Exporter;
+use crate::exporter::Exporter;
 use crate::gate::verdict::{Comparison, Verdict};
 use crate::table::MarkdownTable;
 

@@ -3,7 +3,7 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{change, figure, summary, verdict_label};
-use crate::export::Exporter;
+use crate::exporter::Exporter;
 use crate::gate::verdict::{Comparison, Verdict};
 
 /// The comparison as a terminal table.
