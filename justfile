@@ -47,7 +47,7 @@ profile MODE *ARGS:
 upstream-test *ARGS:
     cargo xtask upstream-test {{ARGS}}
 
-# Measure the manager's presets and mocks on the fixture suite (docs/manager-claims.md).
+# Measure the manager's claims (presets, each strategy alone, mocks) on the encoder suite (docs/manager-claims.md).
 manager-claims *ARGS:
     cargo xtask manager-claims {{ARGS}}
 

@@ -341,3 +341,50 @@ fn sinusoids(length: usize, channels: usize) -> Array {
     }
     Array::from_slice(&v, &[length as i32, channels as i32])
 }
+
+/// The encoder as a `Send` type, for a manager or a test suite's shared instance:
+/// it keeps the evaluated weights only. mlx-rs 0.33's compiled functions are not
+/// `Send`, so [`Encoder`] (which keeps its compiled activation) cannot be handed
+/// between threads; this one compiles the activation inside every forward pass.
+/// MLX still JIT-compiles the fused kernel on the process's first forward pass (or
+/// loads it from its kernel cache) and reuses it after that, as [`Encoder`] does.
+pub struct SendEncoder {
+    config: Config,
+    w: HashMap<String, Array>,
+    positions: Array,
+}
+
+impl SendEncoder {
+    /// Reads the preset's weights file and evaluates every weight, as
+    /// [`Encoder::load`] does.
+    pub fn load(preset: Preset) -> Result<Self, FixtureError> {
+        let Encoder {
+            config,
+            w,
+            positions,
+            act: _,
+        } = Encoder::load(preset)?;
+        Ok(SendEncoder {
+            config,
+            w,
+            positions,
+        })
+    }
+
+    /// The shapes it was built with.
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// [`Encoder::forward`] with the activation compiled for this call.
+    pub fn forward(&mut self, mel: &Array) -> Result<Array, FixtureError> {
+        // Arrays clone as references to the same buffers: nothing is copied.
+        let mut encoder = Encoder {
+            config: self.config,
+            w: self.w.clone(),
+            positions: self.positions.clone(),
+            act: Box::new(compile(gelu, None)),
+        };
+        encoder.forward(mel)
+    }
+}

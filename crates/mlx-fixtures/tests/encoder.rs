@@ -1,7 +1,7 @@
 //! The encoder fixture: shapes, determinism, the weights file, and what its layers
 //! guarantee about the output.
 
-use mlx_fixtures::encoder::{self, Encoder, Preset};
+use mlx_fixtures::encoder::{self, Encoder, Preset, SendEncoder};
 
 #[test]
 fn tiny_encoder_halves_the_frames_and_normalises_each_row() {
@@ -58,4 +58,27 @@ fn base_preset_is_shaped_like_whisper_base() {
     assert!((19_000_000..21_000_000).contains(&params), "{params}");
     assert_eq!(Preset::parse("small"), Some(Preset::Small));
     assert_eq!(Preset::parse("large"), None);
+}
+
+#[test]
+fn the_send_encoder_computes_what_the_encoder_does_on_another_thread() {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let x = encoder::input(Preset::Tiny, 3);
+    let want = Encoder::load(Preset::Tiny).unwrap().forward(&x).unwrap();
+    let mut model = assert_send(SendEncoder::load(Preset::Tiny).unwrap());
+    assert_eq!(model.config(), Preset::Tiny.config());
+    // Built here, used there (evaluated weights only), twice: the activation is
+    // compiled anew for every call.
+    let got = std::thread::spawn(move || {
+        let x = encoder::input(Preset::Tiny, 3);
+        let first = model.forward(&x).unwrap().as_slice::<f32>().to_vec();
+        let second = model.forward(&x).unwrap().as_slice::<f32>().to_vec();
+        assert_eq!(first, second);
+        first
+    })
+    .join()
+    .unwrap();
+    assert_eq!(got, want.as_slice::<f32>());
 }

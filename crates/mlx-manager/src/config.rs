@@ -124,8 +124,112 @@ impl Preset {
     }
 }
 
+/// The strategy names [`ManagerConfig::from_strategies`] takes.
+pub const STRATEGY_NAMES: &str = "none, or a comma-separated list of lazy, shared, pooled, prewarm";
+
+impl ManagerConfig {
+    /// No strategy at all: a fresh instance for every `get()`, the first one built as
+    /// soon as the manager exists, nothing pre-warmed, MLX's buffer cache left alone.
+    /// The point each strategy is measured from.
+    pub fn none() -> Self {
+        ManagerConfig {
+            sharing: Sharing::Fresh,
+            prewarm: false,
+            lazy: false,
+            cache_limit: None,
+            kernel_cache: KernelCache::FromEnv,
+        }
+    }
+
+    /// [`ManagerConfig::none`] with the named strategies turned on, so that each can
+    /// be measured alone: `none`, or a comma-separated list of `lazy`, `shared` (one
+    /// shared instance), `pooled` (a pool of 2, as [`Preset::Aggressive`] keeps) and
+    /// `prewarm`, in any case and order. `None` for an unknown name, an empty list,
+    /// `none` beside another name, or `shared` with `pooled`.
+    ///
+    /// ```
+    /// use mlx_manager::config::{ManagerConfig, Preset, Sharing};
+    /// let lazy = ManagerConfig::from_strategies("lazy").unwrap();
+    /// assert_eq!(lazy, Preset::Conservative.config()); // lazy alone is conservative
+    /// let shared = ManagerConfig::from_strategies("shared").unwrap();
+    /// assert_eq!((shared.sharing, shared.lazy), (Sharing::Shared, false));
+    /// assert!(ManagerConfig::from_strategies("shared,pooled").is_none());
+    /// ```
+    pub fn from_strategies(list: &str) -> Option<Self> {
+        let names: Vec<String> = list
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .collect();
+        let mut config = ManagerConfig::none();
+        if names == ["none"] {
+            return Some(config);
+        }
+        for name in &names {
+            match name.as_str() {
+                "lazy" => config.lazy = true,
+                "prewarm" => config.prewarm = true,
+                "shared" if !matches!(config.sharing, Sharing::Pooled { .. }) => {
+                    config.sharing = Sharing::Shared;
+                }
+                "pooled" if config.sharing != Sharing::Shared => {
+                    config.sharing = Sharing::Pooled {
+                        size: 2,
+                        checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+                    };
+                }
+                _ => return None,
+            }
+        }
+        Some(config)
+    }
+}
+
 impl From<Preset> for ManagerConfig {
     fn from(p: Preset) -> Self {
         p.config()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_strategy_alone_turns_on_one_field() {
+        let none = ManagerConfig::none();
+        assert_eq!(ManagerConfig::from_strategies(" NONE "), Some(none.clone()));
+        let lazy = ManagerConfig::from_strategies("lazy").unwrap();
+        assert_eq!((lazy.lazy, lazy.sharing), (true, Sharing::Fresh));
+        let pooled = ManagerConfig::from_strategies("pooled").unwrap();
+        assert_eq!(pooled.sharing, Preset::Aggressive.config().sharing);
+        assert!(!pooled.lazy && !pooled.prewarm && pooled.cache_limit.is_none());
+        // Pre-warm added to pooled-only is the aggressive preset exactly.
+        assert_eq!(
+            ManagerConfig::from_strategies("pooled, prewarm"),
+            Some(Preset::Aggressive.config())
+        );
+        let balanced_uncapped = ManagerConfig::from_strategies("Shared,lazy").unwrap();
+        assert_eq!(
+            balanced_uncapped,
+            ManagerConfig {
+                cache_limit: None,
+                ..Preset::Balanced.config()
+            }
+        );
+    }
+
+    #[test]
+    fn nonsense_and_contradictions_are_refused() {
+        for bad in [
+            "",
+            "fast",
+            "lazy,",
+            "none,lazy",
+            "shared,pooled",
+            "pooled,shared",
+            "lazy;shared",
+        ] {
+            assert_eq!(ManagerConfig::from_strategies(bad), None, "{bad:?}");
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! The manager's environment variables, each read and parsed once per process (a
-//! test binary's every `get()` used to read them again): `COLDSTART_TEST_MODE` and
-//! `COLDSTART_PRESET`. A malformed value is an error naming the variable, the value
-//! and the values it takes, reported by every `get()` that depends on it.
+//! test binary's every `get()` used to read them again): `COLDSTART_TEST_MODE`,
+//! `COLDSTART_PRESET` and `COLDSTART_STRATEGIES`. A malformed value is an error
+//! naming the variable, the value and the values it takes, reported by every `get()`
+//! that depends on it.
 
 use std::sync::OnceLock;
 
-use crate::config::Preset;
+use crate::config::{ManagerConfig, Preset, STRATEGY_NAMES};
 use crate::error::ManagerError;
 use crate::mode::TestMode;
 
@@ -13,6 +14,9 @@ use crate::mode::TestMode;
 pub const TEST_MODE: &str = "COLDSTART_TEST_MODE";
 /// The variable overriding a suite's preset.
 pub const PRESET: &str = "COLDSTART_PRESET";
+/// The variable giving a suite a configuration made of single strategies (see
+/// [`ManagerConfig::from_strategies`]); it wins over `COLDSTART_PRESET`.
+pub const STRATEGIES: &str = "COLDSTART_STRATEGIES";
 
 fn bad(variable: &'static str, value: &str, allowed: &'static str) -> ManagerError {
     ManagerError::BadEnvironment {
@@ -46,4 +50,47 @@ pub fn preset() -> Result<Option<Preset>, ManagerError> {
                 .ok_or_else(|| bad(PRESET, &v, "aggressive, balanced, conservative")),
         })
         .clone()
+}
+
+/// `COLDSTART_STRATEGIES`, when set: the configuration it names.
+pub fn strategies() -> Result<Option<ManagerConfig>, ManagerError> {
+    static STRATEGIES_VALUE: OnceLock<Result<Option<ManagerConfig>, ManagerError>> =
+        OnceLock::new();
+    STRATEGIES_VALUE
+        .get_or_init(|| parse_strategies(std::env::var(STRATEGIES).ok().as_deref()))
+        .clone()
+}
+
+/// What [`strategies`] makes of the variable's value (`None`: unset).
+fn parse_strategies(value: Option<&str>) -> Result<Option<ManagerConfig>, ManagerError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => ManagerConfig::from_strategies(v)
+            .map(Some)
+            .ok_or_else(|| bad(STRATEGIES, v, STRATEGY_NAMES)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_unset_or_empty_choose_nothing_and_a_bad_list_names_the_variable() {
+        assert_eq!(parse_strategies(None), Ok(None));
+        assert_eq!(parse_strategies(Some("  ")), Ok(None));
+        assert_eq!(
+            parse_strategies(Some("shared")),
+            Ok(ManagerConfig::from_strategies("shared"))
+        );
+        let err = parse_strategies(Some("shared,pooled"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("COLDSTART_STRATEGIES=\"shared,pooled\"")
+                && err.contains("lazy, shared, pooled, prewarm"),
+            "{err}"
+        );
+    }
 }

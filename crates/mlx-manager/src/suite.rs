@@ -58,8 +58,8 @@ impl<T: Send + 'static> SuiteInstance<T> {
         }
     }
 
-    /// Uses `preset` (`COLDSTART_PRESET`, when set, overrides it: CI can try another
-    /// without a code change).
+    /// Uses `preset` (`COLDSTART_PRESET` or `COLDSTART_STRATEGIES`, when set,
+    /// overrides it: CI can try another without a code change).
     pub const fn with_preset(mut self, preset: Preset) -> Self {
         self.preset = preset;
         self
@@ -140,9 +140,14 @@ impl<T: Send + 'static> SuiteInstance<T> {
 }
 
 impl<T: Send + 'static> SuiteInstance<T> {
-    /// The suite's configuration: `COLDSTART_PRESET` when set, else the preset given
-    /// in code.
-    fn config(&self) -> Result<ManagerConfig, ManagerError> {
+    /// The configuration the suite's managers are built with:
+    /// `COLDSTART_STRATEGIES` when set, else `COLDSTART_PRESET` when set, else the
+    /// preset given in code. A test can read it to shape its own set-up (whether to
+    /// start a pre-warm, for instance).
+    pub fn config(&self) -> Result<ManagerConfig, ManagerError> {
+        if let Some(config) = env::strategies()? {
+            return Ok(config);
+        }
         Ok(env::preset()?.unwrap_or(self.preset).config())
     }
 }

@@ -1,12 +1,12 @@
-//! `SuiteInstance` under each COLDSTART_TEST_MODE and COLDSTART_PRESET. The manager
-//! reads its variables once per process, so each case runs in a process of its own:
-//! this binary starts itself again with the case's environment, and the `case` test
-//! checks what that process sees.
+//! `SuiteInstance` under each COLDSTART_TEST_MODE, COLDSTART_PRESET and
+//! COLDSTART_STRATEGIES. The manager reads its variables once per process, so each
+//! case runs in a process of its own: this binary starts itself again with the
+//! case's environment, and the `case` test checks what that process sees.
 
 use std::process::Command;
 
 use mlx_manager::ManagerError;
-use mlx_manager::config::Preset;
+use mlx_manager::config::{Preset, Sharing};
 use mlx_manager::mode::RuntimeKind;
 use mlx_manager::suite::SuiteInstance;
 
@@ -84,6 +84,25 @@ fn case() {
             drop(POOLED.get().unwrap());
             assert!(POOLED.summary().contains("built 2"), "{}", POOLED.summary());
         }
+        "strategies" => {
+            // COLDSTART_STRATEGIES=pooled wins over COLDSTART_PRESET=conservative.
+            let config = MODEL.config().unwrap();
+            assert!(matches!(config.sharing, Sharing::Pooled { size: 2, .. }));
+            assert!(!config.lazy && !config.prewarm);
+            let (a, b) = (MODEL.get().unwrap(), MODEL.get().unwrap());
+            drop((a, b));
+            drop(MODEL.get().unwrap());
+            assert!(MODEL.summary().contains("built 2"), "{}", MODEL.summary());
+        }
+        "bad strategies" => {
+            let err = MODEL.get().err().unwrap().to_string();
+            assert!(
+                err.contains("COLDSTART_STRATEGIES=\"lazy,eager\"")
+                    && err.contains("lazy, shared, pooled, prewarm"),
+                "{err}"
+            );
+            assert_eq!(MODEL.config().err().unwrap().to_string(), err);
+        }
         "nextest" => assert!(MODEL.summary().contains("cargo-nextest")),
         other => panic!("no case {other}"),
     }
@@ -91,7 +110,7 @@ fn case() {
 
 #[test]
 fn every_mode_and_preset_in_a_process_of_its_own() {
-    let cases: [(&str, &[(&str, &str)]); 8] = [
+    let cases: [(&str, &[(&str, &str)]); 10] = [
         ("unit", &[("COLDSTART_TEST_MODE", "unit")]),
         ("mixed", &[("COLDSTART_TEST_MODE", "mixed")]),
         ("integration", &[("COLDSTART_TEST_MODE", "integration")]),
@@ -106,6 +125,15 @@ fn every_mode_and_preset_in_a_process_of_its_own() {
             ],
         ),
         (
+            "strategies",
+            &[
+                ("COLDSTART_TEST_MODE", "unit"),
+                ("COLDSTART_PRESET", "conservative"),
+                ("COLDSTART_STRATEGIES", "pooled"),
+            ],
+        ),
+        ("bad strategies", &[("COLDSTART_STRATEGIES", "lazy,eager")]),
+        (
             "nextest",
             &[("NEXTEST_RUN_ID", "00000000-0000-0000-0000-000000000000")],
         ),
@@ -115,6 +143,7 @@ fn every_mode_and_preset_in_a_process_of_its_own() {
             .args(["--exact", "case", "--nocapture", "--test-threads", "1"])
             .env_remove("COLDSTART_TEST_MODE")
             .env_remove("COLDSTART_PRESET")
+            .env_remove("COLDSTART_STRATEGIES")
             .env_remove("NEXTEST_RUN_ID")
             .env_remove("NEXTEST")
             .env(CASE, case)

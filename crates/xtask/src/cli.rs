@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mlx_profiler::gate::command::CompareArgs;
 
 use crate::setup::platform::{Backend, BlasChoice};
+use crate::tasks::claims::plan::Fixture;
 
 /// mlx-coldstart project commands.
 #[derive(Debug, Parser)]
@@ -48,13 +49,22 @@ pub enum Task {
         #[command(flatten)]
         platform: PlatformArgs,
     },
-    /// Measure the manager presets and mocks on the fixture suite; writes docs/manager-claims.md.
+    /// Measure the original design's claims about the manager (presets, each strategy
+    /// alone, mocks) on the encoder suite (tests/encoder_suite.rs) under several
+    /// conditions; writes docs/manager-claims.md.
     ManagerClaims {
         #[command(flatten)]
         platform: PlatformArgs,
-        /// Rounds (each runs every variant once, interleaved).
-        #[arg(long, default_value_t = 7)]
-        runs: usize,
+        /// Rounds (each runs every variant once under every condition, interleaved);
+        /// default 5 for tiny and small, 3 for base.
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        runs: Option<usize>,
+        /// The encoder fixtures to measure, in order.
+        #[arg(long, value_enum, value_delimiter = ',', default_values = ["small", "base"])]
+        fixture: Vec<Fixture>,
+        /// Where to write the document (default docs/manager-claims.md).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Measure the kernel-cache race: rounds of processes started at once on one
     /// empty kernel cache, directly and through `mlx-profile cache run`; writes

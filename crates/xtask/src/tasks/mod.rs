@@ -3,7 +3,7 @@
 mod bench;
 mod cache_race;
 mod calibration;
-mod claims;
+pub(crate) mod claims;
 mod device_bundle;
 mod gate;
 mod profile;
@@ -111,9 +111,16 @@ pub fn run(task: Task) -> Result<()> {
             )?;
             gate::report(&c, &args)
         }
-        Task::ManagerClaims { platform, runs } => {
+        Task::ManagerClaims {
+            platform,
+            runs,
+            fixture,
+            out,
+        } => {
             run_setup(&platform)?;
-            claims::run(&workspace_root(), runs)
+            let root = workspace_root();
+            let out = out.unwrap_or_else(|| root.join("docs").join("manager-claims.md"));
+            claims::run(&root, &fixture, runs, &out)
         }
         Task::CacheRace {
             platform,
