@@ -486,3 +486,20 @@ fn bmf_bounds_contain_the_value_and_the_unit_follows_the_benchmark() {
         assert!(lo <= val && val <= hi, "{id}: {lo} {val} {hi}");
     }
 }
+
+#[test]
+fn another_packages_side_file_is_left_out_when_the_groups_are_named() {
+    let c = Case::new();
+    criterion_run(&c.criterion, &IDS, 1.0, "cpu", 100.0);
+    // An example project's benches shared the target directory: its group ran
+    // earlier, with other fixtures.
+    GroupRecord::start("classifier", env("another cpu"))
+        .write(&c.criterion)
+        .unwrap();
+    c.bench(&["save"])
+        .failure()
+        .stderr(predicate::str::contains("different environments"));
+    c.bench(&["save", "--group", "warm"])
+        .success()
+        .stdout(predicate::str::contains("saved 2 benchmarks"));
+}

@@ -42,6 +42,10 @@ enum Command {
         /// The baseline store.
         #[arg(long, default_value = "baselines", env = "COLDSTART_BASELINES")]
         baselines: PathBuf,
+        /// Store only this group (repeatable; default: every group that left a side
+        /// file, which mixes in other packages' benches sharing the target directory).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
     /// Judge the working tree against a baseline revision (A/B) or stored samples.
     Compare {
@@ -73,9 +77,11 @@ fn run(args: Args) -> Result<u8, GateError> {
         Command::Save {
             criterion_dir,
             baselines,
+            groups,
         } => {
             let dir = criterion_dir.unwrap_or_else(|| command::criterion_dir(&workspace));
-            let (path, n) = command::save(&dir, &baselines, Provenance::current())?;
+            let groups = (!groups.is_empty()).then_some(groups.as_slice());
+            let (path, n) = command::save(&dir, &baselines, Provenance::current(), groups)?;
             println!("saved {n} benchmarks to {}", path.display());
             Ok(0)
         }

@@ -183,7 +183,7 @@ pub fn compare(
             .criterion_dir
             .clone()
             .unwrap_or_else(|| criterion_dir(ws));
-        let run = BenchRun::read(&dir)?;
+        let run = BenchRun::read_groups(&dir, Some(&target.benches))?;
         let known: Vec<String> = run.benchmarks.keys().cloned().collect();
         thresholds.check_ids(&known, &thresholds_path.display().to_string())?;
         let chosen = Baseline::choose(
@@ -285,8 +285,9 @@ pub fn save(
     dir: &Path,
     baselines: &Path,
     provenance: Provenance,
+    groups: Option<&[String]>,
 ) -> Result<(PathBuf, usize), GateError> {
-    let run = BenchRun::read(dir)?;
+    let run = BenchRun::read_groups(dir, groups)?;
     let baseline = Baseline::of(&run, provenance);
     let path = baseline.save(baselines)?;
     Ok((path, run.benchmarks.len()))

@@ -54,8 +54,17 @@ struct CriterionBenchmark {
 }
 
 impl BenchRun {
-    /// Reads the run in Criterion's output directory `dir`.
+    /// Reads the run in Criterion's output directory `dir`: every group that left a
+    /// side file there.
     pub fn read(dir: &Path) -> Result<Self, GateError> {
+        Self::read_groups(dir, None)
+    }
+
+    /// [`BenchRun::read`] of the named groups only (`None`: all). Another package's
+    /// benches sharing the target directory (an example project's, a user's) leave
+    /// side files of their own groups, from another run and other fixtures; a gate of
+    /// this package's groups must not mix them in.
+    pub fn read_groups(dir: &Path, groups: Option<&[String]>) -> Result<Self, GateError> {
         let fix_run = "run the benches first (cargo xtask bench, or cargo bench)";
         if !dir.is_dir() {
             return Err(GateError::bad(dir, "no Criterion output here", fix_run));
@@ -69,7 +78,10 @@ impl BenchRun {
         {
             let p = entry.path();
             if p.extension().is_some_and(|e| e == "json") {
-                records.push(GroupRecord::read(&p)?);
+                let record = GroupRecord::read(&p)?;
+                if groups.is_none_or(|g| g.contains(&record.group)) {
+                    records.push(record);
+                }
             }
         }
         if records.is_empty() {

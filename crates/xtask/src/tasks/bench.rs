@@ -27,7 +27,7 @@ pub fn run(workspace: &Path, quick: bool) -> Result<()> {
         "see the benchmark output above",
     )?;
     let dir = criterion_dir(workspace);
-    let bench_run = BenchRun::read(&dir)?;
+    let bench_run = BenchRun::read_groups(&dir, Some(&gate::target(workspace).benches))?;
     // The stored baseline of this very environment, if the repository has one; its
     // absence is normal (another machine, another mode) and only said.
     let comparison = Baseline::choose(&workspace.join("baselines"), &bench_run.environment, false)

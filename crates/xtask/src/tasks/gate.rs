@@ -77,6 +77,7 @@ pub fn save(workspace: &Path, mode: BenchMode, no_run: bool) -> Result<()> {
         &command::criterion_dir(workspace),
         &workspace.join("baselines"),
         provenance,
+        Some(&target(workspace).benches),
     )?;
     eprintln!("saved {n} benchmarks to {}", path.display());
     Ok(())
