@@ -166,6 +166,7 @@ fn start(
 /// Builds both sides, measures every group in alternation, and judges.
 pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateError> {
     let commit = revision::resolve(&opts.build.workspace, &opts.against)?;
+    let _cache = revision::lock_cache(&opts.build)?;
     let cand_bins = revision::candidate(&opts.build)?;
     let mut notes = Vec::new();
     let base_bins = if opts.reuse_identical

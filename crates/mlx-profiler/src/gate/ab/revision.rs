@@ -31,7 +31,8 @@ pub struct BuildSpec {
     pub package: String,
     /// Its bench targets to build (`cold`, `warm`, ...).
     pub benches: Vec<String>,
-    /// The cache: `<dir>/worktree`, `<dir>/target`, `<dir>/revisions/<commit>-<key>`.
+    /// The cache: `<dir>/worktree`, `<dir>/target`, `<dir>/revisions/<commit>-<key>`,
+    /// `<dir>/candidate` (the candidate's copy), `<dir>/scratch`.
     pub cache: PathBuf,
     /// Cargo (`$CARGO`, else `cargo`).
     pub cargo: OsString,
@@ -206,7 +207,8 @@ fn build(
 /// The candidate: the working tree's benches, built in place and measured from a copy
 /// in the cache (`<cache>/candidate`): a build into the same target directory while
 /// the gate runs (another checkout sharing `CARGO_TARGET_DIR`, an editor's `cargo
-/// build`) would otherwise swap the candidate's probe between rounds.
+/// build`) would otherwise swap the candidate's probe between rounds. The caller
+/// holds [`lock_cache`].
 pub fn candidate(spec: &BuildSpec) -> Result<Binaries, GateError> {
     let built = build(spec, &spec.workspace, None, "candidate")
         .map_err(|e| GateError::program("cargo (candidate)", e))?;
@@ -381,15 +383,28 @@ fn io_err(path: &Path, e: std::io::Error) -> GateError {
     }
 }
 
-/// The baseline at `commit`: from the cache, or built in the cache's worktree.
+/// Holds the cache for one gate run: the worktree, the target directory, the
+/// candidate's copy and the scratch directories are shared by every gate using this
+/// cache, so a second gate waits (saying so) until the first is done.
+pub fn lock_cache(spec: &BuildSpec) -> Result<std::fs::File, GateError> {
+    std::fs::create_dir_all(&spec.cache).map_err(|e| io_err(&spec.cache, e))?;
+    let lock_path = spec.cache.join(".lock");
+    let lock = std::fs::File::create(&lock_path).map_err(|e| io_err(&lock_path, e))?;
+    if lock.try_lock().is_err() {
+        eprintln!(
+            "waiting for another regression gate using {} to finish",
+            spec.cache.display()
+        );
+        lock.lock().map_err(|e| io_err(&lock_path, e))?;
+    }
+    Ok(lock)
+}
+
+/// The baseline at `commit`: from the cache, or built in the cache's worktree. The
+/// caller holds [`lock_cache`].
 pub fn baseline(spec: &BuildSpec, commit: &str) -> Result<Binaries, GateError> {
     let short = &commit[..commit.len().min(12)];
     let label = format!("baseline {short}");
-    std::fs::create_dir_all(&spec.cache).map_err(|e| io_err(&spec.cache, e))?;
-    // One gate at a time per cache: the worktree and the target directory are shared.
-    let lock_path = spec.cache.join(".lock");
-    let lock = std::fs::File::create(&lock_path).map_err(|e| io_err(&lock_path, e))?;
-    lock.lock().map_err(|e| io_err(&lock_path, e))?;
     let dir = spec
         .cache
         .join("revisions")
