@@ -345,9 +345,11 @@ fn sinusoids(length: usize, channels: usize) -> Array {
 /// The encoder as a `Send` type, for a manager or a test suite's shared instance:
 /// it keeps the evaluated weights only. mlx-rs 0.33's compiled functions are not
 /// `Send`, so [`Encoder`] (which keeps its compiled activation) cannot be handed
-/// between threads; this one compiles the activation inside every forward pass.
-/// MLX still JIT-compiles the fused kernel on the process's first forward pass (or
-/// loads it from its kernel cache) and reuses it after that, as [`Encoder`] does.
+/// between threads; this one compiles the activation inside every forward pass, so
+/// every call traces the activation's graph again (mlx-rs drops a compiled
+/// function's cache entry with it). The fused kernel's library is shared: MLX
+/// JIT-compiles it on the process's first forward pass (or loads it from its kernel
+/// cache) and loads it after that.
 pub struct SendEncoder {
     config: Config,
     w: HashMap<String, Array>,

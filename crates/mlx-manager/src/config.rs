@@ -125,12 +125,13 @@ impl Preset {
 }
 
 /// The strategy names [`ManagerConfig::from_strategies`] takes.
-pub const STRATEGY_NAMES: &str = "none, or a comma-separated list of lazy, shared, pooled, prewarm";
+pub const STRATEGY_NAMES: &str = "none, or a comma-separated list of lazy, shared, pooled, prewarm (prewarm with shared or pooled)";
 
 impl ManagerConfig {
-    /// No strategy at all: a fresh instance for every `get()`, the first one built as
-    /// soon as the manager exists, nothing pre-warmed, MLX's buffer cache left alone.
-    /// The point each strategy is measured from.
+    /// No strategy at all: a fresh instance for every `get()`, nothing pre-warmed,
+    /// MLX's buffer cache left alone; not lazy, so a throwaway instance is built as
+    /// soon as the manager exists (MLX and the weights are loaded before the first
+    /// `get()`, which then builds its own). The point each strategy is measured from.
     pub fn none() -> Self {
         ManagerConfig {
             sharing: Sharing::Fresh,
@@ -144,8 +145,9 @@ impl ManagerConfig {
     /// [`ManagerConfig::none`] with the named strategies turned on, so that each can
     /// be measured alone: `none`, or a comma-separated list of `lazy`, `shared` (one
     /// shared instance), `pooled` (a pool of 2, as [`Preset::Aggressive`] keeps) and
-    /// `prewarm`, in any case and order. `None` for an unknown name, an empty list,
-    /// `none` beside another name, or `shared` with `pooled`.
+    /// `prewarm`, in any case and order. An error saying what is wrong for an unknown
+    /// or empty name, `none` beside another name, `shared` with `pooled`, or `prewarm`
+    /// without `shared` or `pooled` (fresh instances would pre-warm one nobody gets).
     ///
     /// ```
     /// use mlx_manager::config::{ManagerConfig, Preset, Sharing};
@@ -153,34 +155,45 @@ impl ManagerConfig {
     /// assert_eq!(lazy, Preset::Conservative.config()); // lazy alone is conservative
     /// let shared = ManagerConfig::from_strategies("shared").unwrap();
     /// assert_eq!((shared.sharing, shared.lazy), (Sharing::Shared, false));
-    /// assert!(ManagerConfig::from_strategies("shared,pooled").is_none());
+    /// let err = ManagerConfig::from_strategies("shared,pooled").unwrap_err();
+    /// assert!(err.contains("exclude each other"), "{err}");
     /// ```
-    pub fn from_strategies(list: &str) -> Option<Self> {
+    pub fn from_strategies(list: &str) -> Result<Self, String> {
         let names: Vec<String> = list
             .split(',')
             .map(|n| n.trim().to_ascii_lowercase())
             .collect();
         let mut config = ManagerConfig::none();
         if names == ["none"] {
-            return Some(config);
+            return Ok(config);
         }
         for name in &names {
             match name.as_str() {
                 "lazy" => config.lazy = true,
                 "prewarm" => config.prewarm = true,
-                "shared" if !matches!(config.sharing, Sharing::Pooled { .. }) => {
-                    config.sharing = Sharing::Shared;
+                "shared" | "pooled" if config.sharing != Sharing::Fresh => {
+                    return Err("`shared` and `pooled` exclude each other".into());
                 }
-                "pooled" if config.sharing != Sharing::Shared => {
+                "shared" => config.sharing = Sharing::Shared,
+                "pooled" => {
                     config.sharing = Sharing::Pooled {
                         size: 2,
                         checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
                     };
                 }
-                _ => return None,
+                "none" => return Err("`none` cannot be combined with a strategy".into()),
+                "" => return Err("an empty strategy name".into()),
+                other => return Err(format!("`{other}` is not a strategy")),
             }
         }
-        Some(config)
+        if config.prewarm && config.sharing == Sharing::Fresh {
+            return Err(
+                "`prewarm` needs `shared` or `pooled`: fresh instances would pre-warm one \
+                 that no `get()` receives"
+                    .into(),
+            );
+        }
+        Ok(config)
     }
 }
 
@@ -197,7 +210,7 @@ mod tests {
     #[test]
     fn each_strategy_alone_turns_on_one_field() {
         let none = ManagerConfig::none();
-        assert_eq!(ManagerConfig::from_strategies(" NONE "), Some(none.clone()));
+        assert_eq!(ManagerConfig::from_strategies(" NONE "), Ok(none.clone()));
         let lazy = ManagerConfig::from_strategies("lazy").unwrap();
         assert_eq!((lazy.lazy, lazy.sharing), (true, Sharing::Fresh));
         let pooled = ManagerConfig::from_strategies("pooled").unwrap();
@@ -206,7 +219,7 @@ mod tests {
         // Pre-warm added to pooled-only is the aggressive preset exactly.
         assert_eq!(
             ManagerConfig::from_strategies("pooled, prewarm"),
-            Some(Preset::Aggressive.config())
+            Ok(Preset::Aggressive.config())
         );
         let balanced_uncapped = ManagerConfig::from_strategies("Shared,lazy").unwrap();
         assert_eq!(
@@ -219,17 +232,22 @@ mod tests {
     }
 
     #[test]
-    fn nonsense_and_contradictions_are_refused() {
-        for bad in [
-            "",
-            "fast",
-            "lazy,",
-            "none,lazy",
-            "shared,pooled",
-            "pooled,shared",
-            "lazy;shared",
+    fn nonsense_and_contradictions_are_refused_with_the_reason() {
+        for (bad, why) in [
+            ("", "empty"),
+            ("fast", "`fast` is not a strategy"),
+            ("lazy,", "empty"),
+            ("none,lazy", "`none` cannot be combined"),
+            ("lazy,none", "`none` cannot be combined"),
+            ("shared,pooled", "exclude each other"),
+            ("pooled,shared", "exclude each other"),
+            ("shared,shared", "exclude each other"),
+            ("lazy;shared", "`lazy;shared` is not a strategy"),
+            ("prewarm", "`prewarm` needs `shared` or `pooled`"),
+            ("lazy,prewarm", "`prewarm` needs `shared` or `pooled`"),
         ] {
-            assert_eq!(ManagerConfig::from_strategies(bad), None, "{bad:?}");
+            let err = ManagerConfig::from_strategies(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
         }
     }
 }

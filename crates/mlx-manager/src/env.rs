@@ -68,7 +68,11 @@ fn parse_strategies(value: Option<&str>) -> Result<Option<ManagerConfig>, Manage
         Some(v) if v.trim().is_empty() => Ok(None),
         Some(v) => ManagerConfig::from_strategies(v)
             .map(Some)
-            .ok_or_else(|| bad(STRATEGIES, v, STRATEGY_NAMES)),
+            .map_err(|problem| ManagerError::BadStrategies {
+                value: v.to_string(),
+                problem,
+                allowed: STRATEGY_NAMES,
+            }),
     }
 }
 
@@ -82,13 +86,14 @@ mod tests {
         assert_eq!(parse_strategies(Some("  ")), Ok(None));
         assert_eq!(
             parse_strategies(Some("shared")),
-            Ok(ManagerConfig::from_strategies("shared"))
+            Ok(ManagerConfig::from_strategies("shared").ok())
         );
         let err = parse_strategies(Some("shared,pooled"))
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("COLDSTART_STRATEGIES=\"shared,pooled\"")
+                && err.contains("exclude each other")
                 && err.contains("lazy, shared, pooled, prewarm"),
             "{err}"
         );

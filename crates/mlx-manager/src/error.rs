@@ -54,6 +54,17 @@ pub enum ManagerError {
         /// The values it takes.
         allowed: &'static str,
     },
+    /// `COLDSTART_STRATEGIES` names a strategy that does not exist, or two that
+    /// exclude each other.
+    #[error("COLDSTART_STRATEGIES={value:?}: {problem}; use {allowed} (or unset it)")]
+    BadStrategies {
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What it takes.
+        allowed: &'static str,
+    },
     /// MLX refused a runtime setting (for instance the cache limit).
     #[error("MLX runtime call failed: {message}")]
     Runtime {

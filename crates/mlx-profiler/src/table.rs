@@ -1,7 +1,8 @@
-//! The one Markdown table renderer: every Markdown report of the workspace (profile,
-//! comparison, calibration, kernel-cache race, manager claims) builds its tables here,
-//! on comfy-table, so that cells are padded into aligned columns the same way
-//! everywhere and no report hand-writes `|---|` rules.
+//! The one Markdown table renderer of the profiler and xtask's reports (profile,
+//! comparison, calibration, kernel-cache race), on comfy-table, so that cells are
+//! padded into aligned columns the same way everywhere. Two reports still write their
+//! rows by hand: mlx-manager's suite profile (the manager must not depend on the
+//! profiler) and the manager-claims document.
 //!
 //! ```
 //! use mlx_profiler::table::MarkdownTable;

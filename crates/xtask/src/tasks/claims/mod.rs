@@ -6,7 +6,7 @@
 //! and the verdict on each claim go to docs/manager-claims.md.
 //!
 //! One module a step: `plan` (variants, conditions, each run's environment and
-//! arguments) → `runner` (one run: processes, wait4, the suite's log) → `report`
+//! arguments) → `runner` (one run: processes, the suite's log with each test's own peak RSS) → `report`
 //! (medians, ranges, within-round ratios, verdicts, the document).
 
 pub(crate) mod plan;
