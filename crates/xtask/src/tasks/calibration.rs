@@ -247,7 +247,7 @@ fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String 
         } else {
             format!(
                 "{} ({} to {})",
-                pct(Some(ch[ch.len() / 2])),
+                pct(Some(mlx_profiler::gate::statistics::median(&ch))),
                 pct(ch.first().copied()),
                 pct(ch.last().copied())
             )
