@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA measurements of issue 6, after unpack.sh, from the repository root.
-# Usage: measure.sh profile|first-result|upstream ; results go to $OUT (or ./device-out).
+# Usage: measure.sh profile|kernel-cache|first-result|upstream ; results go to $OUT (or
+# ./device-out).
 # Every step's output is also kept in $OUT/<step>.log.
 set -uo pipefail
 root=${MLXROOT:-/tmp/mlxroot}
@@ -28,6 +29,28 @@ profile)
     rm -f "$reports"/latest-*
     tar -C "$reports" -czf "$out/reports.tgz" .
     ;;
+kernel-cache)
+    # Issue 12 on the GPU: fill a cache with `cache warm`, export it, import it into
+    # fresh directories, and profile kernel-cold against kernel-imported and warm.
+    kc=$(mktemp -d)
+    reports=$(mktemp -d)
+    log="$out/cache.log"
+    run() { echo "\$ $*" >> "$log"; "$@" >> "$log" 2>&1; }
+    for f in small base; do
+        run mlx-profile cache warm --dir "$kc/$f" -- "$root/bin/mlx-probe" --fixture "$f" --device gpu
+        run mlx-profile cache export --dir "$kc/$f" --out "$kc/$f.tar.gz"
+        ls -l "$kc/$f.tar.gz" >> "$log"
+        for i in 1 2 3; do
+            run mlx-profile cache import "$kc/$f.tar.gz" --dir "$kc/imported-$f-$i"
+        done
+        run mlx-profile cache status "$kc/$f.tar.gz"
+        mlx-profile quick --fixture "$f" --device gpu --samples 5 \
+            --states kernel-cold,kernel-imported,kernel-warm --import "$kc/$f.tar.gz" \
+            --probe "$root/bin/mlx-probe" --out "$reports" 2>&1 | tee -a "$out/kernel-cache.log"
+    done
+    rm -f "$reports"/latest-* "$reports"/*.png
+    tar -C "$reports" -czf "$out/kernel-cache-reports.tgz" .
+    ;;
 first-result)
     mlx-first-result bench --fixture small --device gpu --runs 3 --other-setup-ms 0,1000 \
         --json "$out/first-result.json" 2>&1 | tee "$out/first-result.log"
@@ -40,7 +63,7 @@ upstream)
     grep -E "^test result|^== |FAILED|panicked" "$out/upstream.log" | head -80
     ;;
 *)
-    echo "usage: measure.sh profile|first-result|upstream" >&2
+    echo "usage: measure.sh profile|kernel-cache|first-result|upstream" >&2
     exit 2
     ;;
 esac
