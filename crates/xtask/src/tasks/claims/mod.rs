@@ -133,25 +133,15 @@ fn build_suite(workspace: &Path) -> Result<PathBuf> {
 /// `cargo nextest --version`'s first line, or `None` when nextest is not installed.
 fn nextest_version() -> Option<String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["nextest", "--version"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    String::from_utf8_lossy(&out.stdout)
+    crate::process::output_of(Command::new(cargo).args(["nextest", "--version"]))?
         .lines()
         .next()
         .map(str::to_string)
 }
 
 fn machine() -> String {
-    format!(
-        "{}, {} cores, {} {}",
-        mlx_profiler::provenance::cpu_model(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
+    let h = mlx_profiler::provenance::Host::current();
+    format!("{}, {} cores, {} {}", h.cpu, h.cores, h.os, h.arch)
 }
 
 /// The one-minute load average (`/proc/loadavg`).
