@@ -36,21 +36,81 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Where the fixture's work function lives.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// In the bench file itself.
+    Bench,
+    /// In the package's library, which has no binary: the bench executable's own
+    /// dependency file does not list it.
+    Lib,
+    /// In a workspace member the package depends on by path (as the benches here
+    /// depend on `crates/mlx-manager`).
+    Member,
+}
+
+impl Layout {
+    /// The file that holds `fn work`.
+    fn work_file(self) -> &'static str {
+        match self {
+            Layout::Bench => "benches/synth.rs",
+            Layout::Lib => "src/lib.rs",
+            Layout::Member => "crates/spin/src/lib.rs",
+        }
+    }
+}
+
 /// A repository with the fixture committed at WORK = 20000; returns it and the commit.
 fn project() -> (tempfile::TempDir, String) {
+    project_in(Layout::Bench)
+}
+
+/// [`project`] with the work function where `layout` says; the target directory is
+/// empty, as in a fresh clone.
+fn project_in(layout: Layout) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("benches")).unwrap();
     std::fs::create_dir_all(p.join("src")).unwrap();
+    let start = BENCH.find("fn work(n: u64) -> u64 {").unwrap();
+    let end = start + BENCH[start..].find("\n}\n").unwrap() + 3;
+    let work = format!("pub {}", &BENCH[start..end]);
+    let (members, deps, lib, bench) = match layout {
+        Layout::Bench => ("", "", String::new(), BENCH.to_string()),
+        Layout::Lib => (
+            "",
+            "",
+            work,
+            BENCH.replace(&BENCH[start..end], "use synth::work;\n"),
+        ),
+        Layout::Member => {
+            std::fs::create_dir_all(p.join("crates/spin/src")).unwrap();
+            std::fs::write(
+                p.join("crates/spin/Cargo.toml"),
+                "[package]\nname = \"spin\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            )
+            .unwrap();
+            std::fs::write(p.join("crates/spin/src/lib.rs"), work).unwrap();
+            (
+                "members = [\"crates/spin\"]\n",
+                "[dependencies]\nspin = { path = \"crates/spin\" }\n\n",
+                String::new(),
+                BENCH.replace(&BENCH[start..end], "use spin::work;\n"),
+            )
+        }
+    };
     std::fs::write(
         p.join("Cargo.toml"),
-        "[package]\nname = \"synth\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
-         [[bench]]\nname = \"synth\"\npath = \"benches/synth.rs\"\nharness = false\n\n\
-         [profile.bench]\nincremental = false\n",
+        format!(
+            "[package]\nname = \"synth\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             {deps}[workspace]\n{members}\n\
+             [[bench]]\nname = \"synth\"\npath = \"benches/synth.rs\"\nharness = false\n\n\
+             [profile.bench]\nincremental = false\n"
+        ),
     )
     .unwrap();
-    std::fs::write(p.join("src/lib.rs"), "").unwrap();
-    std::fs::write(p.join("benches/synth.rs"), BENCH).unwrap();
+    std::fs::write(p.join("src/lib.rs"), lib).unwrap();
+    std::fs::write(p.join("benches/synth.rs"), bench).unwrap();
     std::fs::write(
         p.join("thresholds.toml"),
         "[defaults]\nthreshold = 0.05\nrounds = 6\npairs_per_round = 2\nmax_rounds = 12\n",
@@ -91,7 +151,11 @@ fn gate(
 }
 
 fn edit(dir: &Path, from: &str, to: &str) {
-    let f: PathBuf = dir.join("benches/synth.rs");
+    edit_in(dir, "benches/synth.rs", from, to);
+}
+
+fn edit_in(dir: &Path, file: &str, from: &str, to: &str) {
+    let f: PathBuf = dir.join(file);
     let s = std::fs::read_to_string(&f).unwrap();
     assert!(s.contains(from));
     std::fs::write(&f, s.replace(from, to)).unwrap();
@@ -107,6 +171,13 @@ fn a_real_slowdown_fails_and_unchanged_code_passes() {
     assert!(!c.regressed(), "{c:#?}");
     assert_eq!(c.benchmarks.len(), 1);
     assert!(c.notes.iter().any(|n| n.contains("A/A")), "{:?}", c.notes);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("reused the candidate's binaries") && n.contains("no file differs")),
+        "{:?}",
+        c.notes
+    );
     // Measured from a copy in the gate's cache: a build into the shared target
     // directory during the run cannot swap the candidate's executables.
     assert!(
@@ -149,6 +220,59 @@ fn a_real_slowdown_fails_and_unchanged_code_passes() {
         c.benchmarks[0]
     );
     assert!(!c.regressed());
+}
+
+/// The fresh-clone hole: a bench executable's dependency file lists only the bench's
+/// own crate, so a slower library or workspace member once read as "no input changed"
+/// and the gate compared the candidate with itself.
+#[test]
+fn a_slower_library_or_member_crate_builds_the_baseline_and_fails_from_a_clean_target() {
+    for layout in [Layout::Lib, Layout::Member] {
+        let (dir, commit) = project_in(layout);
+        let p = dir.path();
+        assert!(!p.join("target").exists(), "a fresh clone has no target");
+
+        // Prose only: the binaries may be reused, and the line says what was compared.
+        std::fs::write(p.join("README.md"), "# synth\n").unwrap();
+        let c = gate(p, &commit, vec![]).unwrap();
+        assert!(!c.regressed(), "{layout:?}: {c:#?}");
+        let packages = match layout {
+            Layout::Member => "2 local packages",
+            _ => "1 local package ",
+        };
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("reused the candidate's binaries")
+                    && n.contains("README.md")
+                    && n.contains(packages)),
+            "{layout:?}: {:?}",
+            c.notes
+        );
+
+        // Twice the work in the library: the baseline is built, and the gate fails.
+        edit_in(
+            p,
+            layout.work_file(),
+            "for i in 0..n {",
+            "for i in 0..2 * n {",
+        );
+        let c = gate(p, &commit, vec![]).unwrap();
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.contains("built the baseline") && n.contains(layout.work_file())),
+            "{layout:?}: {:?}",
+            c.notes
+        );
+        let b = &c.benchmarks[0];
+        assert_eq!(b.verdict, Verdict::Regressed, "{layout:?}: {b:#?}");
+        assert!(b.shift.unwrap().change > 0.25, "{layout:?}: {b:#?}");
+        assert_eq!(
+            command::report(&c, &Default::default()).unwrap(),
+            exit::FAILED
+        );
+    }
 }
 
 #[test]

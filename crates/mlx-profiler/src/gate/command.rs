@@ -247,6 +247,10 @@ pub fn compare(
         only: args.only.clone(),
         candidate_env,
         reuse_identical: !args.no_reuse,
+        gate_files: ab::inputs::GateFiles(vec![
+            resolve(ws, &args.thresholds),
+            resolve(ws, &args.baselines),
+        ]),
         timeout: Duration::from_secs(args.timeout),
         progress,
     };

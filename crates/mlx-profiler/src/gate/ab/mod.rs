@@ -17,6 +17,7 @@
 //! benchmark the first rounds cannot decide gets more, up to the thresholds file's
 //! `max_rounds`.
 
+pub mod inputs;
 pub mod revision;
 pub mod schedule;
 pub mod server;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use self::inputs::{GateFiles, Reuse};
 use self::revision::{Binaries, BuildSpec};
 use self::schedule::{GroupRun, PairedSamples};
 use self::server::{BenchServer, ProcessServer, ServerSpec};
@@ -58,8 +60,12 @@ pub struct AbOptions {
     pub only: Vec<String>,
     /// Extra environment for the candidate's executables only (a test knob).
     pub candidate_env: Vec<(String, String)>,
-    /// Use the candidate's binaries for the baseline when no input of theirs changed.
+    /// Use the candidate's binaries for the baseline when it is proven that no input
+    /// of theirs changed ([`inputs`]).
     pub reuse_identical: bool,
+    /// Files the gate reads itself (thresholds, baseline store): a change there
+    /// changes no binary.
+    pub gate_files: GateFiles,
     /// How long one request to a bench executable may take.
     pub timeout: Duration,
     /// Show a progress bar.
@@ -169,22 +175,28 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     let _cache = revision::lock_cache(&opts.build)?;
     let cand_bins = revision::candidate(&opts.build)?;
     let mut notes = Vec::new();
-    let base_bins = if opts.reuse_identical
-        && revision::changed_inputs(&opts.build, &commit, &cand_bins)?.is_empty()
-    {
-        notes.push(format!(
-            "no file the benchmarks are built from differs from {}: the baseline ran the \
-             candidate's binaries (an A/A run)",
-            &commit[..12.min(commit.len())]
-        ));
-        Binaries {
-            label: format!("baseline {}", &commit[..12.min(commit.len())]),
-            commit: Some(commit.clone()),
-            origin: "the candidate's binaries (identical inputs)".into(),
-            ..cand_bins.clone()
-        }
+    let short = &commit[..12.min(commit.len())];
+    let decision = if opts.reuse_identical {
+        revision::reuse(&opts.build, &commit, &cand_bins, &opts.gate_files)?
     } else {
-        revision::baseline(&opts.build, &commit)?
+        Reuse::Rebuild(format!("built the baseline {short}: --no-reuse"))
+    };
+    let base_bins = match &decision {
+        Reuse::Proven(line) => {
+            eprintln!("==> {line}");
+            notes.push(format!("{line} (an A/A run)"));
+            Binaries {
+                label: format!("baseline {short}"),
+                commit: Some(commit.clone()),
+                origin: "the candidate's binaries (no input changed)".into(),
+                ..cand_bins.clone()
+            }
+        }
+        Reuse::Rebuild(line) => {
+            eprintln!("==> {line}");
+            notes.push(line.clone());
+            revision::baseline(&opts.build, &commit)?
+        }
     };
     notes.push(format!(
         "baseline: {}; candidate: {}",

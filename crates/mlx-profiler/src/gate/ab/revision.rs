@@ -3,12 +3,11 @@
 //! commit and toolchain, so that a later run (or a CI cache restoring the folder)
 //! starts measuring at once.
 //!
-//! When no file the benchmarks are built from differs between the baseline commit and
-//! the working tree (judged from Cargo's dependency files of the candidate's build,
-//! plus every manifest, lock file, build script and `.cargo/` file), the baseline is
-//! the candidate's own binaries: the run is then an A/A run, and says so.
+//! When [`inputs`](super::inputs) proves that no file the benchmarks are built from
+//! differs between the baseline commit and the working tree, the baseline is the
+//! candidate's own binaries: the run is then an A/A run, and says so.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,6 +15,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::inputs::{self, GateFiles, LocalUnit, Reuse};
 use crate::atomic::write_atomic;
 use crate::gate::error::GateError;
 
@@ -49,9 +49,9 @@ pub struct Binaries {
     pub benches: BTreeMap<String, PathBuf>,
     /// Directory holding the package's binaries of this side (`COLDSTART_BIN_DIR`).
     pub bin_dir: PathBuf,
-    /// The executables where Cargo built them, their dependency files beside them
-    /// (the candidate's; empty for a cached baseline).
-    pub built_from: Vec<PathBuf>,
+    /// Every local unit Cargo built for this side (the candidate's; empty for a
+    /// cached baseline): what the reuse proof reads the dependency files of.
+    pub units: Vec<LocalUnit>,
     /// How they were obtained, for the report.
     pub origin: String,
 }
@@ -84,7 +84,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output, GateError> {
         .map_err(|e| GateError::program("git", format!("could not run git: {e}; install git")))
 }
 
-fn git_text(dir: &Path, args: &[&str]) -> Result<String, GateError> {
+pub(super) fn git_text(dir: &Path, args: &[&str]) -> Result<String, GateError> {
     let out = git(dir, args)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -130,6 +130,7 @@ pub fn resolve(workspace: &Path, rev: &str) -> Result<String, GateError> {
 struct Built {
     benches: BTreeMap<String, PathBuf>,
     bins: Vec<PathBuf>,
+    units: Vec<LocalUnit>,
 }
 
 /// `cargo bench --no-run` of the spec's benches in `dir`, with `target_dir` if given.
@@ -170,6 +171,7 @@ fn build(
     let mut built = Built {
         benches: BTreeMap::new(),
         bins: Vec::new(),
+        units: Vec::new(),
     };
     for line in out.stdout.split(|b| *b == b'\n') {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
@@ -178,6 +180,7 @@ fn build(
         if v["reason"] != "compiler-artifact" {
             continue;
         }
+        built.units.extend(LocalUnit::from_message(&v));
         let Some(exe) = v["executable"].as_str() else {
             continue;
         };
@@ -222,29 +225,10 @@ pub fn candidate(spec: &BuildSpec) -> Result<Binaries, GateError> {
     })?;
     Ok(Binaries {
         commit: None,
-        built_from: built.benches.values().chain(&built.bins).cloned().collect(),
+        units: built.units,
         origin: format!("the working tree (copied to {})", dir.display()),
         ..copy
     })
-}
-
-/// The files of the working tree that differ from `commit` (tracked changes and
-/// untracked files that are not ignored), as absolute paths.
-fn changed_files(workspace: &Path, commit: &str) -> Result<BTreeSet<PathBuf>, GateError> {
-    let root = PathBuf::from(git_text(workspace, &["rev-parse", "--show-toplevel"])?);
-    let diff = git_text(workspace, &["diff", "--name-only", "--no-renames", commit])?;
-    let untracked = git_text(workspace, &["ls-files", "--others", "--exclude-standard"])?;
-    // An untracked lock file is one Cargo wrote for this build; the worktree's build
-    // writes its own from the same manifests, so it is no difference between sides.
-    let untracked = untracked
-        .lines()
-        .filter(|l| Path::new(l).file_name().is_none_or(|n| n != "Cargo.lock"));
-    Ok(diff
-        .lines()
-        .chain(untracked)
-        .filter(|l| !l.is_empty())
-        .map(|l| root.join(l))
-        .collect())
 }
 
 /// The root of the Cargo workspace at `dir`: relative paths in dependency files are
@@ -263,69 +247,23 @@ fn cargo_workspace_root(spec: &BuildSpec, dir: &Path) -> PathBuf {
         .unwrap_or_else(|| dir.to_path_buf())
 }
 
-/// Source files Cargo's dependency file `<exe>.d` lists for an executable, relative
-/// ones taken from `root`.
-fn dep_info(exe: &Path, root: &Path) -> BTreeSet<PathBuf> {
-    let mut d = exe.as_os_str().to_owned();
-    d.push(".d");
-    let text = std::fs::read_to_string(PathBuf::from(d)).unwrap_or_default();
-    let mut out = BTreeSet::new();
-    let mut add = |p: String| {
-        let p = PathBuf::from(p);
-        out.insert(if p.is_absolute() { p } else { root.join(p) });
-    };
-    for line in text.lines() {
-        let Some((_, deps)) = line.split_once(": ") else {
-            continue;
-        };
-        // Paths are separated by spaces; a space inside a path is escaped as "\ ".
-        let mut cur = String::new();
-        let mut chars = deps.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\\' && chars.peek() == Some(&' ') {
-                cur.push(' ');
-                chars.next();
-            } else if c == ' ' {
-                if !cur.is_empty() {
-                    add(std::mem::take(&mut cur));
-                }
-            } else {
-                cur.push(c);
-            }
-        }
-        if !cur.is_empty() {
-            add(cur);
-        }
-    }
-    out
-}
-
-/// Whether a changed file can change what Cargo builds even when no dependency file
-/// lists it: manifests, lock files, build scripts, Cargo configuration.
-fn is_build_config(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    matches!(
-        name,
-        "Cargo.toml" | "Cargo.lock" | "build.rs" | "rust-toolchain" | "rust-toolchain.toml"
-    ) || path.components().any(|c| c.as_os_str() == ".cargo")
-}
-
-/// The changed files the candidate's binaries are built from (empty: none).
-pub fn changed_inputs(
+/// Whether the candidate's binaries may stand for the baseline at `commit` (see
+/// [`inputs`]); `gate_files` are the files the gate reads itself.
+pub fn reuse(
     spec: &BuildSpec,
     commit: &str,
     candidate: &Binaries,
-) -> Result<Vec<PathBuf>, GateError> {
-    let changed = changed_files(&spec.workspace, commit)?;
+    gate_files: &GateFiles,
+) -> Result<Reuse, GateError> {
+    let changed = inputs::changed_files(&spec.workspace, commit)?;
     let root = cargo_workspace_root(spec, &spec.workspace);
-    let mut inputs = BTreeSet::new();
-    for exe in &candidate.built_from {
-        inputs.extend(dep_info(exe, &root));
-    }
-    Ok(changed
-        .into_iter()
-        .filter(|f| inputs.contains(f) || is_build_config(f))
-        .collect())
+    Ok(inputs::decide(
+        commit,
+        &changed,
+        &candidate.units,
+        &root,
+        gate_files,
+    ))
 }
 
 /// A key for everything besides the commit that makes built binaries differ: the
@@ -531,7 +469,7 @@ fn cached(dir: &Path, label: &str) -> Option<Binaries> {
             .map(|(b, f)| (b.clone(), dir.join(f)))
             .collect(),
         bin_dir: dir.to_path_buf(),
-        built_from: Vec::new(),
+        units: Vec::new(),
         origin: format!("built from {} (cached in {})", m.commit, dir.display()),
     })
 }
@@ -539,41 +477,6 @@ fn cached(dir: &Path, label: &str) -> Option<Binaries> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dependency_files_are_parsed_with_escaped_spaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let exe = dir.path().join("warm-123");
-        std::fs::write(
-            dir.path().join("warm-123.d"),
-            "/t/warm-123: /w/benches/warm.rs /w/a\\ b.rs src/lib.rs\n\n/w/benches/warm.rs:\n",
-        )
-        .unwrap();
-        let deps = dep_info(&exe, Path::new("/root"));
-        assert!(deps.contains(Path::new("/w/benches/warm.rs")));
-        assert!(deps.contains(Path::new("/w/a b.rs")));
-        assert!(
-            deps.contains(Path::new("/root/src/lib.rs")),
-            "relative to the workspace root"
-        );
-        assert_eq!(deps.len(), 3);
-    }
-
-    #[test]
-    fn manifests_and_cargo_configuration_count_as_build_inputs() {
-        for p in [
-            "/w/Cargo.toml",
-            "/w/crates/x/Cargo.toml",
-            "/w/Cargo.lock",
-            "/w/.cargo/config.toml",
-            "/w/x/build.rs",
-        ] {
-            assert!(is_build_config(Path::new(p)), "{p}");
-        }
-        for p in ["/w/README.md", "/w/baselines/a.json", "/w/docs/cargo.md"] {
-            assert!(!is_build_config(Path::new(p)), "{p}");
-        }
-    }
 
     #[test]
     fn a_damaged_cache_entry_is_not_used() {
@@ -585,6 +488,7 @@ mod tests {
                 p
             })]),
             bins: vec![],
+            units: vec![],
         };
         let entry = dir.path().join("revisions").join("abc-key");
         store(&entry, "abc", &built).unwrap();
