@@ -5,6 +5,10 @@
 setup *ARGS:
     cargo xtask setup {{ARGS}}
 
+# The BLAS self-test set-up runs before MLX gets a BLAS (--blas LIB --lapack LIB).
+blas-self-test *ARGS:
+    cargo xtask blas-self-test {{ARGS}}
+
 # Set-up if needed, then the benchmarks (the main job).
 bench *ARGS:
     cargo xtask bench {{ARGS}}

@@ -35,6 +35,56 @@ pub struct BlasInfo {
     pub kind: BlasKind,
     /// The library file, with symlinks resolved by the loader.
     pub path: Option<PathBuf>,
+    /// OpenBLAS's own account of itself, where this process could ask it: its
+    /// version and the CPU core its kernels were chosen for (`None` for another
+    /// process's BLAS, or a BLAS without `openblas_get_config`).
+    pub build: Option<OpenBlasBuild>,
+}
+
+/// What an OpenBLAS in this process says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBlasBuild {
+    /// `0.3.34.481.3`, from `openblas_get_config()`.
+    pub version: String,
+    /// `Haswell`, `SkylakeX`, `Zen`: `openblas_get_corename()`, the kernels it runs.
+    pub core: String,
+}
+
+impl OpenBlasBuild {
+    /// Reads `openblas_get_config` / `openblas_get_corename` from the libraries
+    /// loaded into this process (plain names, or the `scipy_` names of the package
+    /// index's build).
+    #[cfg(unix)]
+    pub fn of_this_process() -> Option<Self> {
+        let text = |name: &str| -> Option<String> {
+            let c = std::ffi::CString::new(name).ok()?;
+            // SAFETY: dlsym on the global scope; the symbol, if there, is OpenBLAS's
+            // `char *f(void)` returning a static NUL-terminated string.
+            unsafe {
+                let f = libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr());
+                if f.is_null() {
+                    return None;
+                }
+                let f: extern "C" fn() -> *const std::ffi::c_char = std::mem::transmute(f);
+                let p = f();
+                (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().trim().to_string())
+            }
+        };
+        ["", "scipy_"].iter().find_map(|prefix| {
+            let config = text(&format!("{prefix}openblas_get_config"))?;
+            let core = text(&format!("{prefix}openblas_get_corename")).unwrap_or_default();
+            Some(OpenBlasBuild {
+                version: config.split_whitespace().nth(1).unwrap_or("").to_string(),
+                core,
+            })
+        })
+    }
+
+    /// Not known off Unix.
+    #[cfg(not(unix))]
+    pub fn of_this_process() -> Option<Self> {
+        None
+    }
 }
 
 impl BlasKind {
@@ -58,9 +108,16 @@ impl fmt::Display for BlasInfo {
             BlasKind::Other => "system BLAS",
             BlasKind::Unknown => "unknown BLAS",
         };
+        f.write_str(name)?;
+        if let Some(b) = &self.build {
+            write!(f, " {}", b.version)?;
+            if !b.core.is_empty() {
+                write!(f, ", {} core", b.core)?;
+            }
+        }
         match &self.path {
-            Some(p) => write!(f, "{name} ({})", p.display()),
-            None => f.write_str(name),
+            Some(p) => write!(f, " ({})", p.display()),
+            None => Ok(()),
         }
     }
 }
@@ -124,9 +181,14 @@ pub fn loaded_blas() -> BlasInfo {
         return BlasInfo {
             kind: BlasKind::Accelerate,
             path: None,
+            build: None,
         };
     }
-    blas_among(mapped_files())
+    let mut info = blas_among(mapped_files());
+    if info.kind == BlasKind::OpenBlas {
+        info.build = OpenBlasBuild::of_this_process();
+    }
+    info
 }
 
 /// The files mapped into this process, in map order (Linux: `/proc/self/maps`).
@@ -171,10 +233,12 @@ pub fn blas_among(paths: impl IntoIterator<Item = PathBuf>) -> BlasInfo {
         Some((kind, path)) => BlasInfo {
             kind,
             path: Some(path),
+            build: None,
         },
         None => BlasInfo {
             kind: BlasKind::Unknown,
             path: None,
+            build: None,
         },
     }
 }
@@ -262,6 +326,34 @@ mod tests {
     #[test]
     fn a_blas_is_loaded_on_linux() {
         mlx_version().unwrap();
-        assert_ne!(loaded_blas().kind, BlasKind::Unknown);
+        let b = loaded_blas();
+        assert_ne!(b.kind, BlasKind::Unknown);
+        // OpenBLAS (what set-up links wherever it passes its self-test) names its
+        // version and core.
+        if b.kind == BlasKind::OpenBlas {
+            let build = b
+                .build
+                .clone()
+                .expect("OpenBLAS answers openblas_get_config");
+            assert!(build.version.starts_with("0."), "{build:?}");
+            assert!(!build.core.is_empty(), "{build:?}");
+            assert!(b.to_string().contains(" core"), "{b}");
+        }
+    }
+
+    #[test]
+    fn the_build_is_shown_between_the_name_and_the_path() {
+        let b = BlasInfo {
+            kind: BlasKind::OpenBlas,
+            path: Some(PathBuf::from("/c/libscipy_openblas.so")),
+            build: Some(OpenBlasBuild {
+                version: "0.3.34.481.3".into(),
+                core: "Haswell".into(),
+            }),
+        };
+        assert_eq!(
+            b.to_string(),
+            "OpenBLAS 0.3.34.481.3, Haswell core (/c/libscipy_openblas.so)"
+        );
     }
 }

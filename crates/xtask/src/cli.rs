@@ -27,6 +27,21 @@ pub enum Task {
         /// Print only the path of the generated Cargo configuration on stdout.
         #[arg(long)]
         print_config: bool,
+        /// Leave this workspace's `.cargo/coldstart-platform.toml` as it is (write only
+        /// the cache's copy): set up another BLAS or backend without switching to it.
+        #[arg(long)]
+        no_workspace_config: bool,
+    },
+    /// The BLAS self-test set-up runs in a child process before MLX gets a BLAS:
+    /// loads BLAS and LAPACK, checks sgemm, dgemm and an inverse against plain Rust,
+    /// prints version, core and GFLOP/s as JSON (a signal or exit 6: refused).
+    BlasSelfTest {
+        /// The library libmlx loads as its BLAS.
+        #[arg(long)]
+        blas: PathBuf,
+        /// The library libmlx loads as its LAPACK.
+        #[arg(long)]
+        lapack: PathBuf,
     },
     /// Set-up if needed, then fmt check, clippy -D warnings, the whole test suite and
     /// the A/B regression gate in quick mode against the revision the committed

@@ -15,9 +15,10 @@ use predicates::prelude::*;
 const MLX_WHEEL: &str = "mlx_cpu-0.32.2-py3-none-manylinux_2_35_x86_64.whl";
 const DIST_ENTRY: &str = "dist/mlx-cpu-0.32.2-x86_64";
 
-/// The file name pinned for cmeel-openblas in crates/xtask/pins.toml.
-const OPENBLAS_WHEEL: &str = "cmeel_openblas-0.3.31-0-py3-none-manylinux_2_28_x86_64.whl";
-const OPENBLAS_ENTRY: &str = "tools/openblas-0.3.31-x86_64";
+/// The file name pinned for scipy-openblas32 in crates/xtask/pins.toml.
+const OPENBLAS_WHEEL: &str =
+    "scipy_openblas32-0.3.34.481.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl";
+const OPENBLAS_ENTRY: &str = "tools/openblas-0.3.34.481.3-x86_64";
 
 /// A well-formed wheel `file` for `name==version` whose bytes are not the real ones.
 fn write_wheel(dir: &Path, file: &str, name: &str, version: &str, payload: &str) {
@@ -51,10 +52,10 @@ fn write_impostor_wheel(dir: &Path) {
     write_wheel(dir, MLX_WHEEL, "mlx-cpu", "0.32.2", "mlx/lib/libmlx.so");
 }
 
-/// The same for cmeel-openblas 0.3.31.
+/// The same for scipy-openblas32.
 fn write_impostor_openblas(dir: &Path) {
-    let lib = "cmeel.prefix/lib/libopenblas.so.0";
-    write_wheel(dir, OPENBLAS_WHEEL, "cmeel-openblas", "0.3.31", lib);
+    let lib = "scipy_openblas32/lib/libscipy_openblas.so";
+    write_wheel(dir, OPENBLAS_WHEEL, "scipy-openblas32", "0.3.34.481.3", lib);
 }
 
 /// Set-up with `--blas blas`, offline from `wheels`, looking for the system's
@@ -171,7 +172,7 @@ fn openblas_wheel_hash_mismatch_stops_with_code_6_before_mlx_is_fetched() {
     .code(i32::from(exit::INTEGRITY))
     .stderr(predicate::str::contains(OPENBLAS_WHEEL))
     .stderr(predicate::str::contains(
-        "4ed8a223d7d29f2f9be2b8e2db3b38961a354a3270cd6101cee4ba7ce5ac92cc",
+        "0595f94cd58c1f8a0d90c975621f4587337a003916b1979e834ebdf2cb5d9504",
     ))
     .stderr(predicate::str::contains("fetching mlx-cpu").not());
 }

@@ -4,7 +4,11 @@
 //! (`$ORIGIN/../../<pkg>.libs`) under hashed names. A runtime directory that mirrors
 //! the wheel's layout with hard links, but points those two names at OpenBLAS (the
 //! system's, or the one from the Python package index), switches MLX to OpenBLAS
-//! without patching any binary.
+//! without patching any binary. An OpenBLAS whose symbols carry a prefix (the
+//! package index's `scipy-openblas32`) is reached through a forwarding library
+//! ([`blas_forward`](super::blas_forward)). Every choice is proven by a self-test in a
+//! child process before MLX gets it ([`blas_check`](super::blas_check)); under `auto`
+//! a failure falls back to the next choice.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,21 +29,38 @@ pub struct OpenBlas {
     pub blas: PathBuf,
     /// The library that stands for the wheel's LAPACK (`.../liblapack.so.3`).
     pub lapack: PathBuf,
-    /// Libraries OpenBLAS asks for by a name the system may lack, each provided in the
-    /// runtime directory by a symlink to the MLX wheel's bundled copy:
-    /// (the name asked for, the prefix of the bundled file's hashed name).
-    pub from_mlx_wheel: Vec<(String, String)>,
+    /// The prefix of its exported names (`scipy_`), when they are not the standard
+    /// ones: the runtime then reaches it through a forwarding library.
+    pub symbol_prefix: Option<String>,
 }
 
 impl OpenBlas {
-    /// The package index's OpenBLAS: one library for both names; it needs
-    /// `libgfortran.so.5`, which the MLX wheel bundles as `libgfortran-<hash>.so.5*`.
-    pub fn from_wheel(library: PathBuf, version: &str) -> Self {
+    /// The package index's OpenBLAS: one library for both names, its functions named
+    /// with `prefix` (`scipy_cblas_sgemm`) where the pin says so.
+    pub fn from_wheel(library: PathBuf, version: &str, prefix: Option<String>) -> Self {
         OpenBlas {
             flavour: format!("openblas-wheel-{version}"),
             blas: library.clone(),
             lapack: library,
-            from_mlx_wheel: vec![("libgfortran.so.5".into(), "libgfortran-".into())],
+            symbol_prefix: prefix,
+        }
+    }
+
+    /// The runtime cache key's part for this library: its flavour, and for the
+    /// system's a hash of where it lies (two roots must not share an entry), for a
+    /// prefixed one the forwarder's generation.
+    pub fn runtime_key(&self) -> String {
+        if self.is_wheel() {
+            match self.symbol_prefix {
+                Some(_) => format!("{}-fwd{}", self.flavour, super::blas_forward::GENERATION),
+                None => self.flavour.clone(),
+            }
+        } else {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(self.blas.to_string_lossy().as_bytes());
+            h.update(self.lapack.to_string_lossy().as_bytes());
+            format!("{}-{}", self.flavour, &format!("{:x}", h.finalize())[..8])
         }
     }
 
@@ -102,68 +123,138 @@ pub fn find_openblas(lib_root: &Path, arch: &str) -> Option<OpenBlas> {
             flavour: flavour.to_string(),
             blas: dir.join("libblas.so.3"),
             lapack: dir.join("liblapack.so.3"),
-            from_mlx_wheel: Vec::new(),
+            symbol_prefix: None,
         })
 }
 
-/// Resolves the user's choice: the system's OpenBLAS (`system`), else the package
-/// index's (`wheel` fetches it; called only when needed), else the bundled one. Under
-/// `auto`, a wheel that cannot be had (offline or not in `--wheel-dir`, no pip, no pin
-/// for this architecture) falls back to bundled; any other failure (a hash mismatch,
-/// a bad layout) stops set-up.
-pub fn choose(
+/// A choice still to be tried: resolved, or the package index's OpenBLAS, fetched
+/// only when the choices before it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Ready to lay out and test.
+    Ready(Chosen),
+    /// The wheel, to be fetched when reached; why it would be used.
+    Wheel(String),
+}
+
+/// The choices to try, in order, for the user's `choice`: `auto` is the system's
+/// OpenBLAS, then the package index's (fetched only when reached), then the bundled
+/// reference BLAS; an explicit choice is that one alone. The wheel is fetched here
+/// when it is the first choice, so that a wheel that cannot be had fails (or, under
+/// `auto`, falls back) before the long steps; under `auto` only a wheel that cannot be
+/// had (offline or not in `--wheel-dir`, no pip, no pin for this architecture) falls
+/// back, any other failure (a hash mismatch) stops set-up.
+pub fn plan(
     choice: BlasChoice,
     system: Option<OpenBlas>,
-    wheel: impl FnOnce() -> Result<OpenBlas>,
-) -> Result<Chosen> {
-    let chosen = |blas: Blas, why: &str| {
-        Ok(Chosen {
+    wheel: &dyn Fn() -> Result<OpenBlas>,
+) -> Result<Vec<Pending>> {
+    let ready = |blas: Blas, why: &str| {
+        Pending::Ready(Chosen {
             blas,
             why: why.into(),
         })
     };
-    match (choice, system) {
-        (BlasChoice::Bundled, _) => chosen(Blas::Bundled, "--blas bundled was asked for"),
-        (BlasChoice::Auto, Some(o)) => chosen(Blas::OpenBlas(o), "the system has OpenBLAS"),
-        (BlasChoice::Openblas, Some(o)) => chosen(Blas::OpenBlas(o), "--blas openblas was asked for"),
-        (BlasChoice::Openblas, None) => Err(TaskError::MissingTool {
+    let last_resort = || ready(Blas::Bundled, "nothing faster passed its self-test");
+    Ok(match (choice, system) {
+        (BlasChoice::Bundled, _) => vec![ready(Blas::Bundled, "--blas bundled was asked for")],
+        (BlasChoice::Auto, Some(o)) => vec![
+            ready(Blas::OpenBlas(o), "the system has OpenBLAS"),
+            Pending::Wheel("the system's OpenBLAS did not pass; the Python package index's needs no root".into()),
+            last_resort(),
+        ],
+        (BlasChoice::Openblas, Some(o)) => vec![ready(Blas::OpenBlas(o), "--blas openblas was asked for")],
+        (BlasChoice::Openblas, None) => return Err(TaskError::MissingTool {
             what: "--blas openblas was asked for, but no OpenBLAS (libblas.so.3 and liblapack.so.3 under /usr/lib/<arch>-linux-gnu/openblas-*) is installed".into(),
             remedy: "use --blas openblas-wheel (OpenBLAS from the Python package index, no root needed) or --blas auto, or install it (Debian: apt-get install libopenblas0-pthread)".into(),
         }),
-        (BlasChoice::OpenblasWheel, _) => chosen(
+        (BlasChoice::OpenblasWheel, _) => vec![ready(
             Blas::OpenBlas(wheel()?),
             "--blas openblas-wheel was asked for",
-        ),
+        )],
         (BlasChoice::Auto, None) => match wheel() {
-            Ok(o) => chosen(
-                Blas::OpenBlas(o),
-                "the system has no OpenBLAS; the Python package index's needs no root",
-            ),
-            Err(TaskError::Fetch { what, .. } | TaskError::MissingTool { what, .. }) => Ok(Chosen {
-                blas: Blas::Bundled,
-                why: format!(
-                    "the system has no OpenBLAS and its wheel could not be fetched ({}); \
-                     falling back to the slow bundled BLAS",
-                    // The first line names the step and its log; the log's tail can wait.
-                    what.lines()
-                        .next()
-                        .unwrap_or_default()
-                        .trim_end_matches(':')
-                        .replace("last lines of ", "log: ")
+            Ok(o) => vec![
+                ready(
+                    Blas::OpenBlas(o),
+                    "the system has no OpenBLAS; the Python package index's needs no root",
                 ),
-            }),
-            Err(other) => Err(other),
+                last_resort(),
+            ],
+            Err(e @ (TaskError::Fetch { .. } | TaskError::MissingTool { .. })) => {
+                vec![ready(Blas::Bundled, &not_fetched(&e))]
+            }
+            Err(other) => return Err(other),
         },
+    })
+}
+
+/// Why the bundled BLAS is used when the wheel cannot be had, in a line.
+pub fn not_fetched(e: &TaskError) -> String {
+    let what = match e {
+        TaskError::Fetch { what, .. } | TaskError::MissingTool { what, .. } => what.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "the system has no OpenBLAS and its wheel could not be fetched ({}); falling back to \
+         the slow bundled BLAS",
+        // The first line names the step and its log; the log's tail can wait.
+        what.lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(':')
+            .replace("last lines of ", "log: ")
+    )
+}
+
+/// The two files libmlx loads as its BLAS and LAPACK in the runtime at `runtime`
+/// (the hashed names in its `*.libs` directory): what the self-test must load.
+pub fn runtime_libraries(runtime: &Path) -> Result<(PathBuf, PathBuf)> {
+    let mut blas = None;
+    let mut lapack = None;
+    for entry in fs::read_dir(runtime)
+        .map_err(|e| TaskError::io("read", runtime, e))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".libs"))
+    {
+        for f in fs::read_dir(entry.path())
+            .map_err(|e| TaskError::io("read", &entry.path(), e))?
+            .flatten()
+        {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with("libblas-") && name.contains(".so") {
+                blas = Some(f.path());
+            } else if name.starts_with("liblapack-") && name.contains(".so") {
+                lapack = Some(f.path());
+            }
+        }
+    }
+    match (blas, lapack) {
+        (Some(b), Some(l)) => Ok((b, l)),
+        _ => Err(TaskError::Integrity {
+            what: format!(
+                "{} has no libblas-*.so and liblapack-*.so in a *.libs directory",
+                runtime.display()
+            ),
+            remedy: "this MLX wheel is laid out differently; report it as a bug".into(),
+        }),
     }
 }
 
 /// The replacement for a file of the wheel's `*.libs` directory, if it is the bundled
 /// BLAS or LAPACK.
 fn replaced_by(name: &str, openblas: &OpenBlas) -> Option<PathBuf> {
+    // A prefixed OpenBLAS is reached through the forwarder beside the two names.
+    let forwarder = || PathBuf::from(super::blas_forward::FILE_NAME);
     if name.starts_with("libblas-") && name.contains(".so") {
-        Some(openblas.blas.clone())
+        Some(match openblas.symbol_prefix {
+            Some(_) => forwarder(),
+            None => openblas.blas.clone(),
+        })
     } else if name.starts_with("liblapack-") && name.contains(".so") {
-        Some(openblas.lapack.clone())
+        Some(match openblas.symbol_prefix {
+            Some(_) => forwarder(),
+            None => openblas.lapack.clone(),
+        })
     } else {
         None
     }
@@ -171,20 +262,27 @@ fn replaced_by(name: &str, openblas: &OpenBlas) -> Option<PathBuf> {
 
 /// Fills `out` with the runtime layout of the unpacked wheel at `dist`: `mlx/lib`
 /// and the `*.libs` directory, hard-linked, with BLAS and LAPACK pointed at OpenBLAS
-/// and the names OpenBLAS needs from the wheel's bundled libraries added as symlinks.
-pub fn link_runtime(dist: &Path, openblas: &OpenBlas, out: &Path) -> Result<()> {
+/// and the names OpenBLAS needs from the wheel's bundled libraries added as symlinks;
+/// for a prefixed OpenBLAS the two names point at a forwarder built in `scratch`'s
+/// stead into the `*.libs` directory (`arch`: the machine's).
+pub fn link_runtime(
+    dist: &Path,
+    openblas: &OpenBlas,
+    out: &Path,
+    scratch: &Path,
+    arch: &str,
+) -> Result<()> {
     let mut dirs = vec![PathBuf::from("mlx").join("lib")];
-    let mut libs_dirs = Vec::new();
     for entry in fs::read_dir(dist)
         .map_err(|e| TaskError::io("read", dist, e))?
         .flatten()
     {
         if entry.file_name().to_string_lossy().ends_with(".libs") {
             dirs.push(PathBuf::from(entry.file_name()));
-            libs_dirs.push(out.join(entry.file_name()));
         }
     }
     let mut replaced = Vec::new();
+    let mut references = Vec::new();
     for rel in dirs {
         let (src_dir, dst_dir) = (dist.join(&rel), out.join(&rel));
         fs::create_dir_all(&dst_dir).map_err(|e| TaskError::io("create", &dst_dir, e))?;
@@ -198,6 +296,7 @@ pub fn link_runtime(dist: &Path, openblas: &OpenBlas, out: &Path) -> Result<()> 
                 std::os::unix::fs::symlink(&target, &dst)
                     .map_err(|e| TaskError::io("link", &dst, e))?;
                 replaced.push(name);
+                references.push((entry.path(), dst_dir.clone()));
             } else if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
                 let src = entry.path();
                 fs::hard_link(&src, &dst)
@@ -216,11 +315,15 @@ pub fn link_runtime(dist: &Path, openblas: &OpenBlas, out: &Path) -> Result<()> 
             remedy: "this MLX wheel is laid out differently; use --blas bundled".into(),
         });
     }
-    for (wanted, prefix) in &openblas.from_mlx_wheel {
-        link_bundled(&libs_dirs, wanted, prefix)?;
+    if let (Some(prefix), Some((_, libs_dir))) = (&openblas.symbol_prefix, references.first()) {
+        let libmlx = dist.join("mlx").join("lib").join("libmlx.so");
+        let reference: Vec<PathBuf> = references.iter().map(|(p, _)| p.clone()).collect();
+        let names =
+            super::blas_forward::forwarded_names(&libmlx, &reference, &openblas.blas, prefix)?;
+        let forwarder = libs_dir.join(super::blas_forward::FILE_NAME);
+        super::blas_forward::build(&names, prefix, &openblas.blas, arch, scratch, &forwarder)?;
     }
-    let mut checked: Vec<&str> = replaced.iter().map(String::as_str).collect();
-    checked.extend(openblas.from_mlx_wheel.iter().map(|(n, _)| n.as_str()));
+    let checked: Vec<&str> = replaced.iter().map(String::as_str).collect();
     check_resolved(&out.join("mlx").join("lib").join("libmlx.so"), &checked)
 }
 
@@ -231,29 +334,6 @@ fn unresolved<'a>(listing: &'a str, names: &[&str]) -> Vec<&'a str> {
         .map(str::trim)
         .filter(|l| l.contains("not found") && names.iter().any(|n| l.starts_with(n)))
         .collect()
-}
-
-/// Makes `wanted` (`libgfortran.so.5`) a relative symlink to the bundled file whose
-/// name starts with `prefix` and carries the same major version, in the first of
-/// `libs_dirs` that has one.
-fn link_bundled(libs_dirs: &[PathBuf], wanted: &str, prefix: &str) -> Result<()> {
-    let major = wanted.split(".so").nth(1).unwrap_or("");
-    for dir in libs_dirs {
-        let found = fs::read_dir(dir)
-            .map_err(|e| TaskError::io("read", dir, e))?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n.starts_with(prefix) && n.contains(&format!(".so{major}")));
-        if let Some(bundled) = found {
-            let link = dir.join(wanted);
-            return std::os::unix::fs::symlink(&bundled, &link)
-                .map_err(|e| TaskError::io("link", &link, e));
-        }
-    }
-    Err(TaskError::Integrity {
-        what: format!("OpenBLAS needs {wanted}, but the MLX wheel bundles no {prefix}*.so{major}*"),
-        remedy: "install the system's OpenBLAS (Debian: apt-get install libopenblas0-pthread) or use --blas bundled".into(),
-    })
 }
 
 /// Fails when the loader cannot resolve one of `names` for `libmlx` as laid out (ldd
@@ -300,8 +380,9 @@ mod tests {
 
     fn wheel_openblas() -> OpenBlas {
         OpenBlas::from_wheel(
-            PathBuf::from("/c/tools/openblas/libopenblas.so.0"),
-            "0.3.31",
+            PathBuf::from("/c/tools/openblas/libscipy_openblas.so"),
+            "0.3.34",
+            Some("scipy_".into()),
         )
     }
 
@@ -311,32 +392,50 @@ mod tests {
 
     fn offline() -> Result<OpenBlas> {
         Err(TaskError::Fetch {
-            what: "pip download cmeel-openblas==0.3.31 exited with 1".into(),
+            what: "pip download scipy-openblas32==0.3.34 exited with 1".into(),
             remedy: "put the wheel into the wheel directory".into(),
         })
     }
 
+    fn ready(p: &Pending) -> &Chosen {
+        match p {
+            Pending::Ready(c) => c,
+            Pending::Wheel(why) => panic!("not resolved: {why}"),
+        }
+    }
+
     #[test]
-    fn auto_prefers_the_system_then_the_wheel_then_bundled() {
+    fn auto_tries_the_system_then_the_wheel_then_bundled() {
         let d = tempfile::tempdir().unwrap();
         let o = fake_openblas(d.path(), "openblas-pthread");
-        let c = choose(BlasChoice::Auto, Some(o.clone()), no_wheel).unwrap();
-        assert_eq!(c.blas, Blas::OpenBlas(o));
-        assert!(c.why.contains("system has OpenBLAS"), "{}", c.why);
+        // The wheel is not fetched while the system's may still pass.
+        let p = plan(BlasChoice::Auto, Some(o.clone()), &no_wheel).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(ready(&p[0]).blas, Blas::OpenBlas(o));
+        assert!(ready(&p[0]).why.contains("system has OpenBLAS"));
+        assert!(matches!(&p[1], Pending::Wheel(why) if why.contains("did not pass")));
+        assert_eq!(ready(&p[2]).blas, Blas::Bundled);
 
-        let c = choose(BlasChoice::Auto, None, || Ok(wheel_openblas())).unwrap();
-        assert_eq!(c.blas, Blas::OpenBlas(wheel_openblas()));
-        assert_eq!(c.blas.name(), "openblas-wheel-0.3.31");
-        assert!(c.blas.describe().contains("Python package index"));
+        let p = plan(BlasChoice::Auto, None, &|| Ok(wheel_openblas())).unwrap();
+        assert_eq!(ready(&p[0]).blas, Blas::OpenBlas(wheel_openblas()));
+        assert_eq!(ready(&p[0]).blas.name(), "openblas-wheel-0.3.34");
+        assert!(
+            ready(&p[0])
+                .blas
+                .describe()
+                .contains("Python package index")
+        );
+        assert_eq!(ready(&p[1]).blas, Blas::Bundled);
 
-        let c = choose(BlasChoice::Auto, None, offline).unwrap();
-        assert_eq!(c.blas, Blas::Bundled);
-        assert!(c.why.contains("could not be fetched"), "{}", c.why);
+        let p = plan(BlasChoice::Auto, None, &offline).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(ready(&p[0]).blas, Blas::Bundled);
+        assert!(ready(&p[0]).why.contains("could not be fetched"));
     }
 
     #[test]
     fn auto_stops_on_a_wheel_that_fails_its_hash() {
-        let err = choose(BlasChoice::Auto, None, || {
+        let err = plan(BlasChoice::Auto, None, &|| {
             Err(TaskError::Integrity {
                 what: "sha256 differs".into(),
                 remedy: "r".into(),
@@ -347,23 +446,38 @@ mod tests {
     }
 
     #[test]
-    fn explicit_choices_are_honoured_or_fail_clearly() {
+    fn explicit_choices_are_that_choice_alone_or_fail_clearly() {
         let d = tempfile::tempdir().unwrap();
         let o = fake_openblas(d.path(), "openblas-pthread");
-        let bundled = choose(BlasChoice::Bundled, Some(o.clone()), no_wheel).unwrap();
-        assert_eq!(bundled.blas, Blas::Bundled);
-        let system = choose(BlasChoice::Openblas, Some(o.clone()), no_wheel).unwrap();
-        assert_eq!(system.blas, Blas::OpenBlas(o.clone()));
-        let err = choose(BlasChoice::Openblas, None, no_wheel).unwrap_err();
+        let p = plan(BlasChoice::Bundled, Some(o.clone()), &no_wheel).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(ready(&p[0]).blas, Blas::Bundled);
+        let p = plan(BlasChoice::Openblas, Some(o.clone()), &no_wheel).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(ready(&p[0]).blas, Blas::OpenBlas(o.clone()));
+        let err = plan(BlasChoice::Openblas, None, &no_wheel).unwrap_err();
         assert!(err.to_string().contains("libopenblas0-pthread"));
         assert!(err.to_string().contains("--blas openblas-wheel"));
         assert_eq!(err.exit_code(), mlx_profiler::exit::MISSING_TOOL);
 
         // The wheel even where the system has OpenBLAS; offline it is an error, not bundled.
-        let wheel = choose(BlasChoice::OpenblasWheel, Some(o), || Ok(wheel_openblas())).unwrap();
-        assert_eq!(wheel.blas, Blas::OpenBlas(wheel_openblas()));
-        let err = choose(BlasChoice::OpenblasWheel, None, offline).unwrap_err();
+        let p = plan(BlasChoice::OpenblasWheel, Some(o), &|| Ok(wheel_openblas())).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(ready(&p[0]).blas, Blas::OpenBlas(wheel_openblas()));
+        let err = plan(BlasChoice::OpenblasWheel, None, &offline).unwrap_err();
         assert_eq!(err.exit_code(), mlx_profiler::exit::FETCH);
+    }
+
+    #[test]
+    fn two_system_roots_do_not_share_a_runtime() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (x, y) = (
+            fake_openblas(a.path(), "openblas-pthread"),
+            fake_openblas(b.path(), "openblas-pthread"),
+        );
+        assert_ne!(x.runtime_key(), y.runtime_key());
+        assert!(x.runtime_key().starts_with("openblas-pthread-"));
+        assert_eq!(wheel_openblas().runtime_key(), "openblas-wheel-0.3.34-fwd1");
     }
 
     fn fake_dist(root: &Path) -> PathBuf {
@@ -373,42 +487,7 @@ mod tests {
         fs::write(dist.join("mlx/lib/libmlx.so"), b"mlx").unwrap();
         fs::write(dist.join("mlx_cpu.libs/libblas-ab12.so.3.10.0"), b"ref").unwrap();
         fs::write(dist.join("mlx_cpu.libs/liblapack-cd34.so.3.10.0"), b"ref").unwrap();
-        fs::write(dist.join("mlx_cpu.libs/libgfortran-ef56.so.5.0.0"), b"gf").unwrap();
         dist
-    }
-
-    #[test]
-    fn wheel_runtime_points_both_names_at_openblas_and_adds_gfortran() {
-        let d = tempfile::tempdir().unwrap();
-        let dist = fake_dist(d.path());
-        let o = wheel_openblas();
-        let out = d.path().join("rt");
-        link_runtime(&dist, &o, &out).unwrap();
-        let libs = out.join("mlx_cpu.libs");
-        assert_eq!(
-            fs::read_link(libs.join("libblas-ab12.so.3.10.0")).unwrap(),
-            o.blas
-        );
-        assert_eq!(
-            fs::read_link(libs.join("liblapack-cd34.so.3.10.0")).unwrap(),
-            o.blas
-        );
-        // Relative, so the entry stays valid wherever the cache is.
-        assert_eq!(
-            fs::read_link(libs.join("libgfortran.so.5")).unwrap(),
-            PathBuf::from("libgfortran-ef56.so.5.0.0")
-        );
-        assert_eq!(fs::read(libs.join("libgfortran.so.5")).unwrap(), b"gf");
-    }
-
-    #[test]
-    fn wheel_runtime_without_a_bundled_gfortran_is_an_integrity_error() {
-        let d = tempfile::tempdir().unwrap();
-        let dist = fake_dist(d.path());
-        fs::remove_file(dist.join("mlx_cpu.libs/libgfortran-ef56.so.5.0.0")).unwrap();
-        let err = link_runtime(&dist, &wheel_openblas(), &d.path().join("rt")).unwrap_err();
-        assert_eq!(err.exit_code(), mlx_profiler::exit::INTEGRITY);
-        assert!(err.to_string().contains("libgfortran.so.5"), "{err}");
     }
 
     #[test]
@@ -428,7 +507,7 @@ mod tests {
         let o = fake_openblas(&d.path().join("sys"), "openblas-pthread");
         let dist = fake_dist(d.path());
         let out = d.path().join("rt");
-        link_runtime(&dist, &o, &out).unwrap();
+        link_runtime(&dist, &o, &out, d.path(), "x86_64").unwrap();
         assert_eq!(
             fs::read_link(out.join("mlx_cpu.libs/libblas-ab12.so.3.10.0")).unwrap(),
             o.blas
@@ -438,13 +517,6 @@ mod tests {
             o.lapack
         );
         assert_eq!(fs::read(out.join("mlx/lib/libmlx.so")).unwrap(), b"mlx");
-        assert!(
-            !fs::symlink_metadata(out.join("mlx_cpu.libs/libgfortran-ef56.so.5.0.0"))
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
-        // The system's OpenBLAS brings its own libgfortran.
-        assert!(!out.join("mlx_cpu.libs/libgfortran.so.5").exists());
+        assert!(runtime_libraries(&out).is_ok());
     }
 }

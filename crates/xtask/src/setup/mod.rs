@@ -10,6 +10,8 @@
 
 pub mod bindings;
 pub mod blas;
+pub mod blas_check;
+pub mod blas_forward;
 pub mod cache;
 pub mod cargo_config;
 pub mod mlx_c;
@@ -100,18 +102,28 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
     let pip = || Pip::find();
     let mut changed = false;
 
-    // 0. The BLAS, first: a choice that cannot be had fails before the long steps.
-    let chosen = blas::choose(
+    // 0. The BLAS choices, first: one that cannot be had fails before the long steps.
+    let fetch_wheel = || -> Result<blas::OpenBlas> {
+        let pin = pins.tool("openblas", &host.arch)?;
+        let library = tools::wheel_tool(&cache, pin, &pip, &opts.source)?;
+        Ok(blas::OpenBlas::from_wheel(
+            library,
+            &pin.wheel.version,
+            pin.symbol_prefix.clone(),
+        ))
+    };
+    let choices = blas::plan(
         opts.blas,
         blas::find_openblas(&opts.system_lib_root, &host.arch),
-        || {
-            let pin = pins.tool("openblas", &host.arch)?;
-            let library = tools::wheel_tool(&cache, pin, &pip, &opts.source)?;
-            Ok(blas::OpenBlas::from_wheel(library, &pin.wheel.version))
-        },
+        &fetch_wheel,
     )?;
-    eprintln!("  BLAS: {}, because {}", chosen.blas.describe(), chosen.why);
-    let blas = chosen.blas;
+    if let Some(blas::Pending::Ready(c)) = choices.first() {
+        eprintln!(
+            "  BLAS: first choice {}, because {} (self-tested once MLX is unpacked)",
+            c.blas.describe(),
+            c.why
+        );
+    }
 
     // 1. MLX binary distribution.
     let w = &mlx_pin.wheel;
@@ -136,6 +148,25 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         &mut changed,
     );
     let mlx_prefix = dist.join("mlx");
+
+    // 1b. The runtime with the first BLAS choice that passes its self-test.
+    let (blas, runtime) = runtime_with_tested_blas(
+        &cache,
+        choices,
+        opts.blas != BlasChoice::Auto,
+        &dist,
+        &dist_key,
+        &host.arch,
+        &fetch_wheel,
+        &mut changed,
+    )?;
+    if blas == blas::Blas::Bundled && opts.backend == Backend::Cpu {
+        eprintln!(
+            "  note: MLX uses the wheel's slow reference BLAS (a few GFLOP/s for a 1024x1024 matmul); \
+             --blas openblas-wheel (or auto, online) brings OpenBLAS from the Python package index \
+             for tens of times more"
+        );
+    }
 
     // 2-4. mlx-c, bindings and shim, keyed by everything that shapes them.
     let sources = mlx_c::locate(&opts.workspace)?;
@@ -181,30 +212,6 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         &mut changed,
     );
 
-    // 5. Runtime layout with the chosen BLAS.
-    let runtime = match &blas {
-        blas::Blas::Bundled => dist.clone(),
-        blas::Blas::OpenBlas(o) => {
-            let key = format!("{dist_key}+{}", o.flavour);
-            let (dir, outcome) =
-                cache.ensure("runtime", &key, |out, _| blas::link_runtime(&dist, o, out))?;
-            report_step(
-                &format!("runtime with {}", o.flavour),
-                &dir,
-                outcome,
-                &mut changed,
-            );
-            dir
-        }
-    };
-    if blas == blas::Blas::Bundled && opts.backend == Backend::Cpu {
-        eprintln!(
-            "  note: MLX uses the wheel's slow reference BLAS (a few GFLOP/s for a 1024x1024 matmul); \
-             --blas openblas-wheel (or auto, online) brings OpenBLAS from the Python package index \
-             for tens of times more"
-        );
-    }
-
     // 6. Cargo configuration, in the cache and in this workspace.
     let paths = cargo_config::PlatformPaths {
         triple,
@@ -240,6 +247,122 @@ pub fn run(opts: &SetupOptions) -> Result<Option<SetupReport>> {
         cache_root: cache.root().to_path_buf(),
         changed,
     }))
+}
+
+/// Lays out the runtime for each BLAS choice in turn and self-tests it in a child
+/// process (remembered per CPU); the first that passes is the one MLX gets. Under an
+/// explicit choice (`explicit`) a failure is an error naming it and the fix; under
+/// `auto` it is one line, and the next choice is tried.
+#[allow(clippy::too_many_arguments)]
+fn runtime_with_tested_blas(
+    cache: &Cache,
+    choices: Vec<blas::Pending>,
+    explicit: bool,
+    dist: &Path,
+    dist_key: &str,
+    arch: &str,
+    fetch_wheel: &dyn Fn() -> Result<blas::OpenBlas>,
+    changed: &mut bool,
+) -> Result<(blas::Blas, PathBuf)> {
+    let exe = std::env::current_exe().map_err(|e| TaskError::MissingTool {
+        what: format!("cannot find this program to run the BLAS self-test: {e}"),
+        remedy: "run set-up through `cargo xtask setup`".into(),
+    })?;
+    let mut failures = Vec::new();
+    for pending in choices {
+        let chosen = match pending {
+            blas::Pending::Ready(c) => c,
+            blas::Pending::Wheel(why) => match fetch_wheel() {
+                Ok(o) => blas::Chosen {
+                    blas: blas::Blas::OpenBlas(o),
+                    why,
+                },
+                Err(e @ (TaskError::Fetch { .. } | TaskError::MissingTool { .. })) => {
+                    eprintln!(
+                        "  BLAS: OpenBLAS from the Python package index could not be had: {e}"
+                    );
+                    failures.push(format!("the package index's OpenBLAS: {e}"));
+                    continue;
+                }
+                Err(other) => return Err(other),
+            },
+        };
+        let (runtime, key) = match &chosen.blas {
+            blas::Blas::Bundled => (dist.to_path_buf(), format!("{dist_key}+bundled")),
+            blas::Blas::OpenBlas(o) => {
+                let key = format!("{dist_key}+{}", o.runtime_key());
+                let laid = cache.ensure("runtime", &key, |out, scratch| {
+                    blas::link_runtime(dist, o, out, scratch, arch)
+                });
+                match laid {
+                    Ok((dir, outcome)) => {
+                        report_step(
+                            &format!("runtime with {}", o.flavour),
+                            &dir,
+                            outcome,
+                            changed,
+                        );
+                        (dir, key)
+                    }
+                    Err(e) if !explicit => {
+                        eprintln!("  BLAS: {} cannot be laid out: {e}", chosen.blas.describe());
+                        failures.push(format!("{}: {e}", chosen.blas.describe()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let (lib_blas, lib_lapack) = blas::runtime_libraries(&runtime)?;
+        match blas_check::verify(
+            &exe,
+            &blas_check::memo_dir(cache.root()),
+            &key,
+            &lib_blas,
+            &lib_lapack,
+        ) {
+            Ok((passed, remembered)) => {
+                eprintln!(
+                    "  BLAS: {}, because {}; self-test passed{}: {}",
+                    chosen.blas.describe(),
+                    chosen.why,
+                    if remembered {
+                        " (remembered for this CPU)"
+                    } else {
+                        ""
+                    },
+                    passed.summary()
+                );
+                return Ok((chosen.blas, runtime));
+            }
+            Err(blas_check::Failed(why)) if explicit => {
+                return Err(TaskError::Integrity {
+                    what: format!(
+                        "{} failed its self-test on this machine: {why}",
+                        chosen.blas.describe()
+                    ),
+                    remedy: "choose another BLAS: --blas auto tries each in turn (the system's \
+                             OpenBLAS, the package index's, the bundled one); \
+                             OPENBLAS_CORETYPE=Haswell makes a DYNAMIC_ARCH OpenBLAS use AVX2 \
+                             kernels"
+                        .into(),
+                });
+            }
+            Err(blas_check::Failed(why)) => {
+                eprintln!(
+                    "  BLAS: {} failed its self-test ({why}); trying the next choice",
+                    chosen.blas.describe()
+                );
+                failures.push(format!("{}: {why}", chosen.blas.describe()));
+            }
+        }
+    }
+    Err(TaskError::Integrity {
+        what: format!("no BLAS passed its self-test: {}", failures.join("; ")),
+        remedy: "install the system's OpenBLAS (Debian: apt-get install libopenblas0-pthread) \
+                 and run set-up again, and report this machine's CPU as a bug"
+            .into(),
+    })
 }
 
 fn report_step(what: &str, path: &Path, outcome: Outcome, changed: &mut bool) {

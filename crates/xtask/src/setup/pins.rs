@@ -42,6 +42,10 @@ pub struct ToolPin {
     pub name: String,
     /// The file inside the unpacked wheel that set-up uses.
     pub main_file: String,
+    /// The prefix of the library's exported names (`scipy_` for scipy-openblas32),
+    /// where they are not the standard ones.
+    #[serde(default)]
+    pub symbol_prefix: Option<String>,
     #[serde(flatten)]
     pub wheel: WheelPin,
 }

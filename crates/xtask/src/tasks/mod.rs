@@ -35,13 +35,29 @@ pub fn run(task: Task) -> Result<()> {
         Task::Setup {
             platform,
             print_config,
+            no_workspace_config,
         } => {
-            let report = run_setup(&platform)?;
+            let report = run_setup_for(&platform, !no_workspace_config)?;
             if let Some(r) = report.filter(|_| print_config) {
                 println!("{}", r.config.display());
             }
             Ok(())
         }
+        Task::BlasSelfTest { blas, lapack } => match setup::blas_check::child(&blas, &lapack) {
+            Ok(p) => {
+                println!(
+                    "{}",
+                    serde_json::to_string(&p).expect("a result serialises")
+                );
+                Ok(())
+            }
+            Err(why) => Err(TaskError::Integrity {
+                what: why,
+                remedy: "this BLAS gives wrong results on this machine; use another \
+                             (--blas)"
+                    .into(),
+            }),
+        },
         Task::Test {
             platform,
             no_gate,
