@@ -125,7 +125,7 @@ fn project_in(layout: Layout) -> (tempfile::TempDir, String) {
 }
 
 fn args(dir: &Path, against: &str) -> CompareArgs {
-    let mut a = CompareArgs::from_env();
+    let mut a = CompareArgs::from_env().unwrap();
     a.against = Some(against.into());
     a.thresholds = dir.join("thresholds.toml");
     a.ab_cache = Some(dir.join("target/ab"));
@@ -312,6 +312,21 @@ fn a_benchmark_that_disappears_fails_unless_filtered_and_a_new_one_does_not() {
     let extra = c.benchmarks.iter().find(|b| b.id == "synth/extra").unwrap();
     assert_eq!(extra.verdict, Verdict::New);
     assert!(!c.regressed());
+}
+
+#[test]
+fn an_only_filter_that_matches_nothing_is_an_input_error_naming_the_nearest_ids() {
+    let (dir, commit) = project();
+    let p = dir.path();
+    let mut typo = args(p, &commit);
+    typo.only = vec!["synth/wrok".into()];
+    let e = command::compare(&typo, &target(p), BenchMode::Quick, vec![], false).unwrap_err();
+    assert_eq!(e.exit_code(), exit::INPUT, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("--only synth/wrok matches no benchmark") && text.contains("synth/work"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::ab::{self, AbOptions, revision::BuildSpec};
 use super::baseline::Baseline;
 use super::error::GateError;
+use super::filter::Only;
 use super::formats::{
     bmf::Bmf, github_action::GithubAction, json::Json, markdown::Markdown, terminal::Terminal,
 };
@@ -83,14 +84,21 @@ pub struct CompareArgs {
 
 impl CompareArgs {
     /// The defaults, with whatever `COLDSTART_*` variables set: for a front end that
-    /// runs the gate without a command line of its own (`cargo xtask test`).
-    pub fn from_env() -> Self {
+    /// runs the gate without a command line of its own (`cargo xtask test`). A bad
+    /// value in a variable is an input error naming it (the caller decides how to
+    /// exit; a library does not end the process).
+    pub fn from_env() -> Result<Self, GateError> {
         use clap::{Args as _, FromArgMatches as _};
+        let bad = |e: clap::Error| GateError::Usage {
+            problem: format!(
+                "a COLDSTART_* variable of the gate has a bad value: {}",
+                e.render().to_string().trim()
+            ),
+            fix: "fix or unset that variable (the README lists them)".into(),
+        };
         let cmd = CompareArgs::augment_args(clap::Command::new("gate"));
-        let m = cmd
-            .try_get_matches_from(["gate"])
-            .unwrap_or_else(|e| e.exit());
-        CompareArgs::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+        let m = cmd.try_get_matches_from(["gate"]).map_err(bad)?;
+        CompareArgs::from_arg_matches(&m).map_err(bad)
     }
 }
 
@@ -191,7 +199,11 @@ pub fn compare(
             &run.environment,
             args.allow_env_mismatch,
         )?;
-        let mut c = stored::compare(&chosen, &run, &thresholds, provenance);
+        let only = Only(args.only.clone());
+        let mut ids = known.clone();
+        ids.extend(chosen.baseline.benchmarks.keys().cloned());
+        only.check(&ids)?;
+        let mut c = stored::compare(&chosen, &run, &thresholds, &only, provenance);
         let (new, missing) = (c.count(Verdict::New), c.count(Verdict::Missing));
         if (new > 0 || missing > 0) && !args.allow_partial {
             let ids = |v: Verdict| -> Vec<&str> {
@@ -244,7 +256,7 @@ pub fn compare(
         against,
         mode,
         thresholds,
-        only: args.only.clone(),
+        only: Only(args.only.clone()),
         candidate_env,
         reuse_identical: !args.no_reuse,
         gate_files: ab::inputs::GateFiles(vec![

@@ -36,11 +36,16 @@
 //! let chosen = Chosen { path: PathBuf::from("b.json"), baseline: Baseline::of(&run(1.0), when.clone()),
 //!                       differences: vec![] };
 //! let t = GateThresholds::default();
-//! let slower = stored::compare(&chosen, &run(1.3), &t, when.clone());
+//! let slower = stored::compare(&chosen, &run(1.3), &t, &Default::default(), when.clone());
 //! assert_eq!(slower.benchmarks[0].verdict, Verdict::Regressed);
 //! assert!(slower.regressed());
-//! let same = stored::compare(&chosen, &run(1.0), &t, when);
+//! let same = stored::compare(&chosen, &run(1.0), &t, &Default::default(), when.clone());
 //! assert_eq!(same.benchmarks[0].verdict, Verdict::Unchanged);
+//! // `--only` holds for the stored comparison too: what it leaves out is skipped.
+//! let only = mlx_profiler::gate::filter::Only(vec!["cold/".into()]);
+//! let left_out = stored::compare(&chosen, &run(1.3), &t, &only, when);
+//! assert_eq!(left_out.benchmarks[0].verdict, Verdict::Skipped);
+//! assert!(!left_out.regressed());
 //! ```
 
 pub mod ab;
@@ -48,6 +53,7 @@ pub mod baseline;
 pub mod command;
 pub mod environment;
 pub mod error;
+pub mod filter;
 pub mod formats;
 pub mod json_check;
 pub mod run;

@@ -7,6 +7,7 @@
 //! A/B gate ([`super::ab`]), which measures both sides in the same minutes.
 
 use super::baseline::Chosen;
+use super::filter::Only;
 use super::run::BenchRun;
 use super::statistics::{self, median};
 use super::thresholds::GateThresholds;
@@ -18,6 +19,7 @@ pub fn compare(
     chosen: &Chosen,
     run: &BenchRun,
     thresholds: &GateThresholds,
+    only: &Only,
     provenance: Provenance,
 ) -> Comparison {
     let base = &chosen.baseline.benchmarks;
@@ -26,7 +28,9 @@ pub fn compare(
     ids.dedup();
     let judged = ids
         .iter()
-        .filter(|id| base.contains_key(**id) && run.benchmarks.contains_key(**id))
+        .filter(|id| {
+            base.contains_key(**id) && run.benchmarks.contains_key(**id) && only.selects(id)
+        })
         .count();
     let confidence = thresholds.per_benchmark_confidence(judged);
     let benchmarks = ids
@@ -34,6 +38,15 @@ pub fn compare(
         .map(|id| {
             let (b, n) = (base.get(id), run.benchmarks.get(id));
             let unit = n.or(b).map(|m| m.unit).unwrap_or_default();
+            if !only.selects(id) {
+                let skipped = Evidence {
+                    unit,
+                    baseline_metrics: b.map(|_| Default::default()),
+                    skipped: true,
+                    ..Evidence::default()
+                };
+                return judge(id, skipped, thresholds);
+            }
             let evidence = Evidence {
                 unit,
                 shift: b

@@ -39,6 +39,7 @@ pub fn run(workspace: &Path, quick: bool) -> Result<()> {
                 &chosen,
                 &bench_run,
                 &thresholds,
+                &Default::default(),
                 Provenance::current(),
             ))
         });

@@ -89,7 +89,7 @@ pub fn run(
     }
     // The A/B gate against the revision the committed baseline names: it needs no
     // stored samples of this machine, so it runs on any runner.
-    let args = CompareArgs::from_env();
+    let args = CompareArgs::from_env()?;
     let c = gate::compare(workspace, gate::mode(true), &args, true, Vec::new())?;
     let dir = mlx_profiler::gate::ab::default_cache(workspace);
     let outputs = mlx_profiler::gate::command::OutputArgs {

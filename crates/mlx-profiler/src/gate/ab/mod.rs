@@ -36,6 +36,7 @@ use crate::bench::protocol::{
     BIN_DIR_ENV, BenchInfo, BenchMode, MODE_ENV, NO_FINGERPRINT_ENV, SCRATCH_ENV,
 };
 use crate::gate::error::GateError;
+use crate::gate::filter::Only;
 use crate::gate::statistics::{self, median};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
@@ -56,8 +57,9 @@ pub struct AbOptions {
     /// The gate's policy.
     pub thresholds: GateThresholds,
     /// Only benchmarks whose id equals or starts with one of these (`warm/`,
-    /// `cold/first_forward/kernel_cold`); empty: all. The others are `skipped`.
-    pub only: Vec<String>,
+    /// `cold/first_forward/kernel_cold`); empty: all. The others are `skipped`; a
+    /// filter that matches none is an input error.
+    pub only: Only,
     /// Extra environment for the candidate's executables only (a test knob).
     pub candidate_env: Vec<(String, String)>,
     /// Use the candidate's binaries for the baseline when it is proven that no input
@@ -82,11 +84,7 @@ impl AbOptions {
     }
 
     fn selected(&self, id: &str) -> bool {
-        self.only.is_empty()
-            || self
-                .only
-                .iter()
-                .any(|o| id == o || id.starts_with(o.as_str()))
+        self.only.selects(id)
     }
 }
 
@@ -247,6 +245,9 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .collect();
     let known: Vec<String> = cand_ids.keys().cloned().collect();
     opts.thresholds.check_ids(&known, "the thresholds file")?;
+    let mut either: Vec<String> = base_ids.keys().cloned().collect();
+    either.extend(known.iter().cloned());
+    opts.only.check(&either)?;
     let judged: BTreeSet<String> = cand_ids
         .keys()
         .filter(|id| base_ids.contains_key(*id) && opts.selected(id))
