@@ -170,6 +170,10 @@ fn start_sampler(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<MemorySam
 fn main() -> ExitCode {
     let entered = monotonic_ns();
     let args = Args::parse();
+    // The weights-load phase is timed (page-cold included): reading the whole file
+    // for its hash here would warm it and time the hash. The parent (bench harness,
+    // mlx-profile) checked the content before spawning.
+    mlx_fixtures::weights_file::verify_quickly_in_this_process();
     if let Some(dir) = &args.jit_dir {
         mlx_fixtures::jit_cache::confine_to(dir);
     }

@@ -39,7 +39,8 @@ impl<T> InstanceBuilder<T> {
             Ok(_) => self.counters.built(total, active),
             Err(_) => self.counters.failed(),
         }
-        if profiling::enabled() {
+        // A bad COLDSTART_PROFILING value is `get()`'s error to report.
+        if profiling::enabled().unwrap_or(false) {
             let warm_up = total.saturating_sub(factory_time);
             let error = result.as_ref().err().map(ToString::to_string);
             profiling::record(self.runtime.name(), factory_time, warm_up, active, error);

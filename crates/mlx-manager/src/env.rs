@@ -14,6 +14,8 @@ use crate::mode::TestMode;
 pub const TEST_MODE: &str = "COLDSTART_TEST_MODE";
 /// The variable overriding a suite's preset.
 pub const PRESET: &str = "COLDSTART_PRESET";
+/// The variable turning the manager's own profile on ([`crate::profiling`]).
+pub const PROFILING: &str = "COLDSTART_PROFILING";
 /// The variable giving a suite a configuration made of single strategies (see
 /// [`ManagerConfig::from_strategies`]); it wins over `COLDSTART_PRESET`.
 pub const STRATEGIES: &str = "COLDSTART_STRATEGIES";
@@ -52,6 +54,26 @@ pub fn preset() -> Result<Option<Preset>, ManagerError> {
         .clone()
 }
 
+/// `COLDSTART_PROFILING`: on for `1`, `true`, `yes`, `on`; off when unset, empty,
+/// `0`, `false`, `no`, `off` (any case); anything else is an error naming it, not
+/// silently off.
+pub fn profiling() -> Result<bool, ManagerError> {
+    static VALUE: OnceLock<Result<bool, ManagerError>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| switch(PROFILING, std::env::var(PROFILING).ok().as_deref()))
+        .clone()
+}
+
+/// An on/off variable's value.
+fn switch(variable: &'static str, value: Option<&str>) -> Result<bool, ManagerError> {
+    let Some(v) = value else { return Ok(false) };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(bad(variable, v, "1, true, yes, on, 0, false, no, off")),
+    }
+}
+
 /// `COLDSTART_STRATEGIES`, when set: the configuration it names.
 pub fn strategies() -> Result<Option<ManagerConfig>, ManagerError> {
     static STRATEGIES_VALUE: OnceLock<Result<Option<ManagerConfig>, ManagerError>> =
@@ -79,6 +101,22 @@ fn parse_strategies(value: Option<&str>) -> Result<Option<ManagerConfig>, Manage
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_on_off_variable_takes_the_usual_words_and_refuses_others() {
+        for on in ["1", "true", "YES", "on "] {
+            assert_eq!(switch(PROFILING, Some(on)), Ok(true), "{on}");
+        }
+        for off in ["", "0", "False", "no", "off"] {
+            assert_eq!(switch(PROFILING, Some(off)), Ok(false), "{off}");
+        }
+        assert_eq!(switch(PROFILING, None), Ok(false));
+        let err = switch(PROFILING, Some("enabled")).unwrap_err().to_string();
+        assert!(
+            err.contains("COLDSTART_PROFILING=\"enabled\"") && err.contains("1, true, yes, on"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn strategies_unset_or_empty_choose_nothing_and_a_bad_list_names_the_variable() {

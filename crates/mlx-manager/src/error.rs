@@ -65,6 +65,18 @@ pub enum ManagerError {
         /// What it takes.
         allowed: &'static str,
     },
+    /// An environment variable names a file the manager cannot open.
+    #[error(
+        "{variable}={path:?} cannot be opened: {problem}; point it at a writable file (or unset it)"
+    )]
+    EnvironmentFile {
+        /// The variable.
+        variable: &'static str,
+        /// The path it holds.
+        path: String,
+        /// Why it cannot be opened.
+        problem: String,
+    },
     /// MLX refused a runtime setting (for instance the cache limit).
     #[error("MLX runtime call failed: {message}")]
     Runtime {

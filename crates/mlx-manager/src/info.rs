@@ -191,29 +191,15 @@ pub fn loaded_blas() -> BlasInfo {
     info
 }
 
-/// The files mapped into this process, in map order (Linux: `/proc/self/maps`).
-#[cfg(target_os = "linux")]
+/// The regular files mapped into this process ([`crate::maps`]; empty without
+/// Linux's `/proc`).
 pub fn mapped_files() -> Vec<PathBuf> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    paths_in_maps(&maps).collect()
-}
-
-/// The files mapped into this process: not known without Linux's `/proc`.
-#[cfg(not(target_os = "linux"))]
-pub fn mapped_files() -> Vec<PathBuf> {
-    Vec::new()
-}
-
-/// The file paths of a `/proc/<pid>/maps` text, in order, with repeats.
-fn paths_in_maps(maps: &str) -> impl Iterator<Item = PathBuf> + '_ {
-    maps.lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .map(PathBuf::from)
+    crate::maps::of(None)
 }
 
 /// Finds the BLAS among the file paths of a `/proc/<pid>/maps` text.
 pub fn blas_from_maps(maps: &str) -> BlasInfo {
-    blas_among(paths_in_maps(maps))
+    blas_among(crate::maps::parse(maps))
 }
 
 /// Finds the BLAS among the files a process has mapped (another process's, read
@@ -305,6 +291,18 @@ mod tests {
     fn a_cache_path_naming_openblas_does_not_make_the_reference_blas_openblas() {
         let maps = "7f00-7f01 r-xp 0 08:01 1 /home/openblas-user/.cache/dist/mlx_cpu.libs/libblas-bd8a282c.so.3.10.0\n";
         assert_eq!(blas_from_maps(maps).kind, BlasKind::BundledReference);
+    }
+
+    #[test]
+    fn a_library_in_a_directory_with_spaces_is_found_whole() {
+        let maps = "7f00-7f01 r-xp 0 08:01 3              /home/a user/.cache/tools/libscipy_openblas.so\n\
+                    7f02-7f03 rw-p 0 00:00 0              [heap]\n";
+        let b = blas_from_maps(maps);
+        assert_eq!(b.kind, BlasKind::OpenBlas);
+        assert_eq!(
+            b.path.as_deref(),
+            Some(Path::new("/home/a user/.cache/tools/libscipy_openblas.so"))
+        );
     }
 
     #[test]

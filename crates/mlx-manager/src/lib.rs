@@ -52,6 +52,7 @@
 pub mod atomic;
 mod build;
 pub mod config;
+pub mod digest;
 pub mod env;
 pub mod error;
 mod handle;
@@ -60,6 +61,7 @@ pub mod info;
 pub mod inject;
 pub mod kernel_cache;
 mod manager;
+pub mod maps;
 pub mod marks;
 pub mod mode;
 mod pool;

@@ -102,7 +102,7 @@ impl<T: Send + 'static> Manager<T> {
     /// another caller holds the shared instance, or while the pool is exhausted (up to
     /// its checkout timeout).
     pub fn get(&self) -> Result<Handle<'_, T>, ManagerError> {
-        if !profiling::enabled() {
+        if !profiling::enabled()? {
             return self.get_inner();
         }
         let started = std::time::Instant::now();

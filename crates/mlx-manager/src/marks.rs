@@ -27,6 +27,8 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use crate::error::ManagerError;
+
 /// The variable naming the marks file (set by the profiler).
 pub const MARKS_ENV: &str = "COLDSTART_MARKS";
 /// Protocol name in the file's first line.
@@ -63,30 +65,62 @@ fn rss_bytes() -> u64 {
     0
 }
 
-/// The open marks file, or `None` when no profiler listens.
-fn sink() -> Option<&'static Mutex<File>> {
-    static SINK: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+/// Opens the marks file at `path` for appending and writes this process's header.
+fn open_sink(path: &std::ffi::OsStr) -> Result<File, ManagerError> {
+    let failed = |e: std::io::Error| ManagerError::EnvironmentFile {
+        variable: MARKS_ENV,
+        path: path.to_string_lossy().into_owned(),
+        problem: format!("{e}; this process's phase marks are lost"),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(failed)?;
+    let header = serde_json::json!({
+        "protocol": MARKS_PROTOCOL,
+        "version": MARKS_VERSION,
+        "pid": std::process::id(),
+    });
+    writeln!(f, "{header}").map_err(failed)?;
+    Ok(f)
+}
+
+/// The marks file: `Ok(None)` when no profiler listens, an error (said once on
+/// stderr, since marking itself cannot fail) when the file cannot be opened.
+fn sink_state() -> &'static Result<Option<Mutex<File>>, ManagerError> {
+    static SINK: OnceLock<Result<Option<Mutex<File>>, ManagerError>> = OnceLock::new();
     SINK.get_or_init(|| {
-        let path = std::env::var_os(MARKS_ENV)?;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .ok()?;
-        let header = serde_json::json!({
-            "protocol": MARKS_PROTOCOL,
-            "version": MARKS_VERSION,
-            "pid": std::process::id(),
-        });
-        writeln!(f, "{header}").ok()?;
-        Some(Mutex::new(f))
+        let Some(path) = std::env::var_os(MARKS_ENV) else {
+            return Ok(None);
+        };
+        open_sink(&path)
+            .map(|f| Some(Mutex::new(f)))
+            .inspect_err(|e| {
+                eprintln!("mlx-manager: {e}");
+            })
     })
-    .as_ref()
+}
+
+/// The open marks file, or `None` when no profiler listens (or it cannot be opened).
+fn sink() -> Option<&'static Mutex<File>> {
+    sink_state().as_ref().ok()?.as_ref()
 }
 
 /// Whether a profiler listens (the marks go somewhere).
 pub fn enabled() -> bool {
     sink().is_some()
+}
+
+/// Whether the marks reach a profiler: `Ok(false)` when none listens, an error
+/// naming `COLDSTART_MARKS` and its path when the file it names cannot be opened
+/// (the marks are then lost, as stderr said once). For a program that wants to
+/// stop rather than run unprofiled.
+pub fn check() -> Result<bool, ManagerError> {
+    match sink_state() {
+        Ok(s) => Ok(s.is_some()),
+        Err(e) => Err(e.clone()),
+    }
 }
 
 /// Appends the record of phase `name`, ending now. The clock is read under the
@@ -145,5 +179,28 @@ impl Drop for Span {
         if let Some(name) = self.name.take() {
             write(&name, Some(self.start_ns));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marks_file_that_cannot_be_opened_is_an_error_naming_the_variable_and_path() {
+        let d = tempfile::tempdir().unwrap();
+        // A directory cannot be opened for appending.
+        let e = open_sink(d.path().as_os_str()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("COLDSTART_MARKS=")
+                && text.contains(&d.path().display().to_string())
+                && text.contains("marks are lost"),
+            "{text}"
+        );
+        let f = d.path().join("marks.jsonl");
+        open_sink(f.as_os_str()).unwrap();
+        let header = std::fs::read_to_string(&f).unwrap();
+        assert!(header.contains(MARKS_PROTOCOL), "{header}");
     }
 }

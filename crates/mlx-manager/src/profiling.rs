@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -109,13 +109,10 @@ pub struct ManagerProfile {
     pub grade: ImpactGrade,
 }
 
-/// Whether `COLDSTART_PROFILING` asks for recording (`1` or `true`), read once.
-pub fn enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var("COLDSTART_PROFILING")
-            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-    })
+/// Whether `COLDSTART_PROFILING` asks for recording ([`crate::env::profiling`]: a
+/// value it does not take is an error, reported by every `get()`), read once.
+pub fn enabled() -> Result<bool, crate::error::ManagerError> {
+    crate::env::profiling()
 }
 
 /// Where the profile goes (`.json`; the Markdown beside it).

@@ -132,14 +132,13 @@ impl Baseline {
     /// Every baseline under `dir` (none when the directory does not exist).
     pub fn load_all(dir: &Path) -> Result<Vec<(PathBuf, Baseline)>, GateError> {
         let mut out = Vec::new();
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Ok(out);
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
+        let mut paths: Vec<PathBuf> = super::error::entries(
+            dir,
+            "make the baseline directory readable, or point --baselines at another",
+        )?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
         paths.sort();
         for p in paths {
             let b = Baseline::load(&p)?;

@@ -133,22 +133,126 @@ impl Fingerprint {
     }
 }
 
-/// SHA-256 over the files' bytes, in the order given.
+/// SHA-256 over the files' content, in the order given. A `.safetensors` file counts
+/// by its tensors (name, dtype, shape and bytes, in name order), not its layout: two
+/// writers of the same weights (another process, another machine) may lay the
+/// tensors out in another order, and must not read as other weights. Any other file
+/// counts by its bytes.
 pub fn hash_files(files: &[&Path]) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     for f in files {
         let mut file = std::fs::File::open(f)?;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
+        if f.extension().is_some_and(|e| e == "safetensors") {
+            hash_tensors(&mut h, &mut file)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", f.display())))?;
+        } else {
+            copy_into(&mut h, &mut file, u64::MAX)?;
         }
     }
     Ok(h.finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>())
+}
+
+/// Feeds up to `limit` bytes of `r` into `h`.
+fn copy_into(h: &mut Sha256, r: &mut impl Read, limit: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut r = r.take(limit);
+    let mut total = 0;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// Hashes a safetensors file's tensors in name order (its header: an 8-byte length,
+/// then JSON `{name: {dtype, shape, data_offsets: [begin, end]}}` relative to the
+/// data that follows).
+fn hash_tensors(h: &mut Sha256, file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)?;
+    let len = u64::from_le_bytes(len);
+    let size = file.metadata()?.len();
+    if len > size.saturating_sub(8) || len > 100 << 20 {
+        return Err(bad(format!("header length {len} does not fit the file")));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)?;
+    let header: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
+    for (name, t) in header.iter().filter(|(n, _)| *n != "__metadata__") {
+        let offsets = t["data_offsets"]
+            .as_array()
+            .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)));
+        let Some((begin, end)) = offsets.filter(|(b, e)| b <= e) else {
+            return Err(bad(format!("tensor {name} has no valid data_offsets")));
+        };
+        h.update(name.as_bytes());
+        h.update(t["dtype"].to_string().as_bytes());
+        h.update(t["shape"].to_string().as_bytes());
+        file.seek(SeekFrom::Start(8 + len + begin))?;
+        if copy_into(h, file, end - begin)? != end - begin {
+            return Err(bad(format!("tensor {name} runs past the end of the file")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors file of f32 tensors, laid out in the order given.
+    fn safetensors(path: &Path, tensors: &[(&str, &[f32])]) {
+        let mut header = serde_json::Map::new();
+        let mut data = Vec::new();
+        for (name, values) in tensors {
+            let begin = data.len();
+            for v in *values {
+                data.extend_from_slice(&v.to_le_bytes());
+            }
+            header.insert(
+                (*name).into(),
+                serde_json::json!({"dtype": "F32", "shape": [values.len()],
+                                   "data_offsets": [begin, data.len()]}),
+            );
+        }
+        let text = serde_json::to_vec(&header).unwrap();
+        let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(text);
+        bytes.extend(data);
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn weights_hash_by_their_tensors_not_their_layout() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            d.path().join("a.safetensors"),
+            d.path().join("b.safetensors"),
+            d.path().join("c.safetensors"),
+        );
+        safetensors(&a, &[("w1", &[1.0, 2.0]), ("w2", &[3.0])]);
+        safetensors(&b, &[("w2", &[3.0]), ("w1", &[1.0, 2.0])]);
+        safetensors(&c, &[("w1", &[1.0, 2.5]), ("w2", &[3.0])]);
+        assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let hash = |p: &Path| hash_files(&[p]).unwrap();
+        assert_eq!(hash(&a), hash(&b), "the same tensors, another layout");
+        assert_ne!(hash(&a), hash(&c), "another value");
+        // A damaged file is an error naming it, not a hash of whatever is there.
+        let bytes = std::fs::read(&a).unwrap();
+        std::fs::write(&c, &bytes[..bytes.len() - 3]).unwrap();
+        let e = hash_files(&[&c]).unwrap_err().to_string();
+        assert!(
+            e.contains("c.safetensors") && e.contains("past the end"),
+            "{e}"
+        );
+    }
 }

@@ -99,3 +99,45 @@ impl GateError {
         }
     }
 }
+
+/// The paths in directory `dir`, sorted; none when it does not exist. Any other
+/// failure to read it (permissions, an I/O error, an entry that cannot be read) is an
+/// error naming it, never "nothing there": a gate that cannot read its baselines must
+/// not judge as if there were none. `fix` says what to do.
+pub(crate) fn entries(dir: &Path, fix: &str) -> Result<Vec<std::path::PathBuf>, GateError> {
+    let unreadable = |e: std::io::Error| GateError::bad(dir, format!("cannot be read: {e}"), fix);
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let mut out = Vec::new();
+    for entry in listing {
+        out.push(entry.map_err(unreadable)?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_is_empty_and_an_unreadable_one_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(entries(&d.path().join("none"), "f").unwrap().is_empty());
+        std::fs::write(d.path().join("a.json"), "{}").unwrap();
+        assert_eq!(
+            entries(d.path(), "f").unwrap(),
+            vec![d.path().join("a.json")]
+        );
+        // A file where a directory should be cannot be listed: an error, not empty.
+        let e = entries(&d.path().join("a.json"), "check it").unwrap_err();
+        assert_eq!(e.exit_code(), exit::INPUT);
+        assert!(
+            e.to_string().contains("a.json") && e.to_string().contains("check it"),
+            "{e}"
+        );
+    }
+}

@@ -71,12 +71,8 @@ impl BenchRun {
         }
         let records_dir = dir.join(RECORD_DIR);
         let mut records = Vec::new();
-        for entry in std::fs::read_dir(&records_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
+        for p in super::error::entries(&records_dir, "make it readable, or run the benches again")?
         {
-            let p = entry.path();
             if p.extension().is_some_and(|e| e == "json") {
                 let record = GroupRecord::read(&p)?;
                 if groups.is_none_or(|g| g.contains(&record.group)) {
@@ -146,12 +142,11 @@ fn criterion_benchmarks(dir: &Path) -> Result<BTreeMap<String, PathBuf>, GateErr
     let mut out = BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
+        for p in super::error::entries(&d, "make Criterion's directory readable")? {
             if !p.is_dir() {
                 continue;
             }
-            let name = entry.file_name();
+            let name = p.file_name().unwrap_or_default().to_os_string();
             if name == RECORD_DIR || name == "report" {
                 continue;
             }

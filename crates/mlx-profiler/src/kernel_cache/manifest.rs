@@ -3,11 +3,9 @@
 //! trusts nothing of the archive that the manifest does not vouch for.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::layout::{self, Contents, Kind};
 use super::machine::{DirFacts, Machine};
@@ -51,26 +49,9 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
 }
 
-/// SHA-256 of what `reader` yields, lowercase hex, with its length.
-pub fn sha256_of(mut reader: impl Read) -> std::io::Result<(String, u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = [0u8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        len += n as u64;
-    }
-    let hex = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((hex, len))
-}
+/// SHA-256 of what `reader` yields, lowercase hex, with its length (the workspace's
+/// one helper).
+pub use mlx_manager::digest::sha256_of;
 
 impl Manifest {
     /// The manifest of `dir`'s cache as this machine (`here`) compiled it: every

@@ -25,46 +25,8 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 /// Regular files process `pid` has mapped (libraries, mapped weights), from its
-/// memory map; pseudo-files, devices and deleted files are left out.
+/// memory map ([`mlx_manager::maps`], the workspace's one parser); pseudo-files,
+/// devices and deleted files are left out.
 pub fn mapped_files(pid: u32) -> Vec<PathBuf> {
-    #[cfg(target_os = "linux")]
-    {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-        parse_maps(&text)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        Vec::new()
-    }
-}
-
-/// The file paths of a process's memory map (the text of its maps file, Linux).
-///
-/// ```
-/// let maps = "7f00-7f10 r-xp 00000000 08:01 42 /usr/lib/libmlx.so\n\
-///             7f10-7f20 rw-p 00000000 00:00 0 [heap]\n\
-///             7f20-7f30 r--p 00000000 08:01 43 /tmp/w.bin (deleted)\n\
-///             7f30-7f40 r--s 00000000 00:05 44 /dev/zero\n";
-/// let files = mlx_profiler::program::procfs::parse_maps(maps);
-/// assert_eq!(files, vec![std::path::PathBuf::from("/usr/lib/libmlx.so")]);
-/// ```
-#[cfg(target_os = "linux")]
-pub fn parse_maps(text: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|l| {
-            // Five fields, then the path (which may hold spaces).
-            let path = l.splitn(6, ' ').nth(5)?.trim_start();
-            (path.starts_with('/')
-                && !path.ends_with(" (deleted)")
-                && !["/dev/", "/proc/", "/sys/", "/memfd:"]
-                    .iter()
-                    .any(|p| path.starts_with(p)))
-            .then(|| PathBuf::from(path))
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    mlx_manager::maps::of(Some(pid))
 }

@@ -6,8 +6,8 @@
 //! system's, or the one from the Python package index), switches MLX to OpenBLAS
 //! without patching any binary. An OpenBLAS whose symbols carry a prefix (the
 //! package index's `scipy-openblas32`) is reached through a forwarding library
-//! ([`blas_forward`](super::blas_forward)). Every choice is proven by a self-test in a
-//! child process before MLX gets it ([`blas_check`](super::blas_check)); under `auto`
+//! ([`super::blas_forward`]). Every choice is proven by a self-test in a
+//! child process before MLX gets it ([`super::blas_check`]); under `auto`
 //! a failure falls back to the next choice.
 
 use std::fs;
@@ -103,7 +103,7 @@ impl Blas {
     }
 }
 
-/// What [`choose`] decided, and why (set-up prints both).
+/// A choice [`plan`] made, and why (set-up prints both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
     /// The BLAS.

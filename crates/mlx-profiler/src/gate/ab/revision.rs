@@ -3,7 +3,7 @@
 //! commit and toolchain, so that a later run (or a CI cache restoring the folder)
 //! starts measuring at once.
 //!
-//! When [`inputs`](super::inputs) proves that no file the benchmarks are built from
+//! When [`super::inputs`] proves that no file the benchmarks are built from
 //! differs between the baseline commit and the working tree, the baseline is the
 //! candidate's own binaries: the run is then an A/A run, and says so.
 
