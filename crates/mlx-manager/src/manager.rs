@@ -215,12 +215,14 @@ impl<T: Send + 'static> ManagerBuilder<T> {
     /// Creates the manager; with pre-warm it starts building in the background, and
     /// when neither lazy nor pre-warming it builds the first instance now. Build
     /// failures surface at the first `get()`. First it points MLX's kernel caches as
-    /// the configuration's `kernel_cache` says, and warns (once) when
+    /// the configuration's `kernel_cache` says (only while the calling thread is the
+    /// process's only one: otherwise it warns and leaves the environment alone,
+    /// [`Applied::NotAlone`](crate::kernel_cache::Applied::NotAlone)), and warns (once) when
     /// `MLX_DISABLE_COMPILE` is set to a value that reads like "off".
     pub fn build(self) -> Manager<T> {
         crate::kernel_cache::warn_if_compile_disabled();
         #[cfg(feature = "mlx")]
-        crate::kernel_cache::apply(&self.config.kernel_cache);
+        let _ = crate::kernel_cache::apply(&self.config.kernel_cache);
         let store = match self.config.sharing {
             Sharing::Fresh => Store::Fresh,
             Sharing::Shared => Store::Shared(SharedSlot::new()),

@@ -102,11 +102,13 @@ pub enum KernelCacheError {
 /// Whether and where a [`Manager`](crate::Manager) points MLX's kernel caches
 /// ([`ManagerConfig::kernel_cache`](crate::config::ManagerConfig::kernel_cache)).
 ///
-/// The manager applies it when it is built, through [`use_persistent`]: asking for a
-/// cache (here, or with [`KERNEL_CACHE_ENV`]) is a promise to build the manager
-/// before other threads run MLX or other C code (see [`use_persistent`]'s safety
-/// section). A test binary's statics are built from test threads: there, prefer
-/// setting the variables outside the process (`mlx-profile cache run -- cargo test`).
+/// The manager applies it when it is built, and writes the environment only while
+/// the building thread is the process's only one; otherwise it warns and leaves the
+/// environment alone ([`Applied::NotAlone`]), unless the variables name the directory
+/// already. A test binary's statics are built from test threads, and a process with
+/// MLX and a multi-threaded OpenBLAS has OpenBLAS's workers from the start: there,
+/// set the variables outside the process (`mlx-profile cache run -- cargo test`) or
+/// call [`use_persistent`] first thing in `main`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum KernelCache {
     /// As [`KERNEL_CACHE_ENV`] says (nothing when it is unset): the presets' choice,
@@ -191,6 +193,26 @@ pub enum Applied {
         /// What showed that MLX had started compiling.
         reason: String,
     },
+    /// Left alone by a manager: other threads run in this process (or their number
+    /// cannot be told), and writing the environment while another thread may read it
+    /// is undefined behaviour. The variables must then be set before the process
+    /// starts (`mlx-profile cache run -- CMD`), or by [`use_persistent`] first thing
+    /// in `main`.
+    NotAlone {
+        /// The directory asked for.
+        dir: PathBuf,
+        /// The threads seen (`None`: unknown).
+        threads: Option<usize>,
+    },
+}
+
+/// The threads of this process (Linux: the entries of `/proc/self/task`); `None`
+/// where that cannot be told.
+pub fn threads_in_process() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(|d| d.filter(|e| e.is_ok()).count())
+        .filter(|n| *n > 0)
 }
 
 /// Set when a manager first calls a factory: from then on MLX may have compiled.
@@ -252,19 +274,17 @@ fn compiled_already() -> Option<String> {
 /// - first thing in `main`, before any thread is spawned; or
 /// - before MLX is used and while every other thread runs only Rust code (Rust's
 ///   `std::env` takes a lock; threads that have never called into C libraries do
-///   not read the environment unlocked).
+///   not read the environment unlocked), or waits idle in a library that started it
+///   at load time and reads no environment after (OpenBLAS's workers).
 ///
 /// It must not be called while other threads may be running MLX or other C code.
 #[cfg(feature = "mlx")]
 pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
-    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let vars = variables_for(&dir);
-    if vars
-        .iter()
-        .all(|(k, v)| std::env::var_os(k).is_some_and(|cur| Path::new(&cur) == v))
-    {
+    let dir = absolute(dir);
+    if already_set(&dir) {
         return Ok(Applied::AlreadySet(dir));
     }
+    let vars = variables_for(&dir);
     if let Some(reason) = compiled_already() {
         return Ok(Applied::TooLate { dir, reason });
     }
@@ -283,25 +303,41 @@ pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
     Ok(Applied::Set(dir))
 }
 
+fn absolute(dir: &Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Whether the variables name `dir` already (read only).
+fn already_set(dir: &Path) -> bool {
+    variables_for(dir)
+        .iter()
+        .all(|(k, v)| std::env::var_os(k).is_some_and(|cur| Path::new(&cur) == v))
+}
+
 /// The manager's side: applies `choice` when a manager is built, before its first
-/// factory call; problems are warnings on stderr (building a manager cannot fail).
-///
-/// Soundness rests on [`KernelCache`]'s documented contract: a configuration that
-/// asks for a cache (or [`KERNEL_CACHE_ENV`] set) promises the manager is built
-/// before other threads run MLX or other C code.
+/// factory call, and only while the calling thread is the process's only one (then
+/// nothing can read the environment while it is written); otherwise it leaves the
+/// environment alone and says how to get the cache ([`Applied::NotAlone`]). Problems
+/// are warnings on stderr (building a manager cannot fail); `None`: no cache asked.
 #[cfg(feature = "mlx")]
-pub(crate) fn apply(choice: &KernelCache) {
+pub(crate) fn apply(choice: &KernelCache) -> Option<Applied> {
     let dir = match choice.dir() {
         Ok(Some(d)) => d,
-        Ok(None) => return,
+        Ok(None) => return None,
         Err(e) => {
             eprintln!("warning: mlx-manager: no persistent kernel cache: {e}");
-            return;
+            return None;
         }
     };
-    // SAFETY: see above; a manager that asks for a cache is built, as documented on
-    // `ManagerConfig::kernel_cache`, before other threads run C code.
-    match unsafe { use_persistent(&dir) } {
+    let applied = match threads_in_process() {
+        // Nothing to write: set before the process started, or by the init call.
+        _ if already_set(&absolute(&dir)) => Ok(Applied::AlreadySet(absolute(&dir))),
+        // SAFETY: this thread is the process's only one, and it is here: no other
+        // thread exists to read the environment while it is written.
+        Some(1) => unsafe { use_persistent(&dir) },
+        threads => Ok(Applied::NotAlone { dir, threads }),
+    };
+    match &applied {
         Ok(Applied::Set(_) | Applied::AlreadySet(_)) => {}
         Ok(Applied::TooLate { dir, reason }) => eprintln!(
             "warning: mlx-manager: kernel cache {} not used: {reason}; build the manager \
@@ -309,8 +345,24 @@ pub(crate) fn apply(choice: &KernelCache) {
              thing in main",
             dir.display()
         ),
+        Ok(Applied::NotAlone { dir, threads }) => eprintln!(
+            "warning: mlx-manager: kernel cache {} not used: {} run in this process, and \
+             writing the environment while another thread may read it is undefined \
+             behaviour; set {} before the process starts (`mlx-profile cache run -- CMD` \
+             does), or call mlx_manager::kernel_cache::use_persistent first thing in main",
+            dir.display(),
+            threads.map_or("threads whose number cannot be told".into(), |n| format!(
+                "{n} threads"
+            )),
+            variables_for(dir)
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.display()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Err(e) => eprintln!("warning: mlx-manager: no persistent kernel cache: {e}"),
     }
+    applied.ok()
 }
 
 #[cfg(test)]
@@ -332,6 +384,40 @@ mod tests {
             KernelCache::Dir("rel/dir".into())
         );
         assert_eq!(KernelCache::Off.dir().unwrap(), None);
+    }
+
+    #[cfg(feature = "mlx")]
+    #[test]
+    fn a_manager_does_not_write_the_environment_while_other_threads_run() {
+        // A test binary runs its tests on threads: this process is never alone here.
+        let dir = tempfile::tempdir().unwrap();
+        let before = std::env::var_os("TMPDIR");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || apply(&KernelCache::Dir(d)))
+            })
+            .collect();
+        for t in threads {
+            let applied = t.join().unwrap();
+            assert!(
+                matches!(&applied, Some(Applied::NotAlone { threads: Some(n), .. }) if *n >= 2),
+                "{applied:?}"
+            );
+        }
+        assert_eq!(std::env::var_os("TMPDIR"), before);
+        assert!(!dir.path().join("ptx").exists(), "nothing was set up");
+        assert_eq!(apply(&KernelCache::Off), None);
+    }
+
+    #[test]
+    fn the_threads_of_this_process_are_counted() {
+        let n = threads_in_process().expect("Linux's /proc");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv());
+        assert!(threads_in_process().unwrap() > n.min(1));
+        drop(tx);
+        let _ = t.join();
     }
 
     #[cfg(feature = "mlx")]
