@@ -57,32 +57,51 @@ fn until_stops_after_the_named_phase() {
 }
 
 #[test]
-fn a_corrupt_weights_file_gives_an_error_document_and_exit_3() {
+fn a_torn_weights_file_is_written_again_before_it_is_loaded() {
     let dir = tempfile::tempdir().unwrap();
-    // Write the real file, then damage it in place.
-    write_then_damage_weights(dir.path());
+    let file = write_weights(dir.path());
+    // Torn as a crash after a rename without fsync could leave it.
+    std::fs::write(&file, b"not safetensors").unwrap();
+    let (code, _) = probe(
+        &["--fixture", "tiny", "--until", "weights_load"],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 1000, "written again: {} bytes", bytes.len());
+}
+
+#[test]
+fn weights_that_cannot_be_written_give_an_error_document_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_weights(dir.path());
+    // Something that is no weights file and cannot be replaced by one.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir_all(file.join("in-the-way")).unwrap();
     let (code, doc) = probe(&["--fixture", "tiny"], dir.path());
     assert_eq!(code, 1);
     match doc.outcome {
         ProbeOutcome::Error { phase, message } => {
             assert_eq!(phase, "weights_load");
-            assert!(message.contains("safetensors"), "{message}");
+            assert!(message.contains(&file.display().to_string()), "{message}");
         }
         other => panic!("{other:?}"),
     }
 }
 
-/// Lets the probe write the tiny weights into `dir`, then truncates them.
-fn write_then_damage_weights(dir: &std::path::Path) {
+/// Lets the probe write the tiny weights into `dir`; returns the file.
+fn write_weights(dir: &std::path::Path) -> std::path::PathBuf {
     let (code, _) = probe(&["--fixture", "tiny", "--until", "weights_load"], dir);
     assert_eq!(code, 0);
-    let file = std::fs::read_dir(dir)
+    std::fs::read_dir(dir)
         .unwrap()
         .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("encoder-tiny-"))
+        .find(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("encoder-tiny-") && name.ends_with(".safetensors")
+        })
         .unwrap()
-        .path();
-    std::fs::write(&file, b"not safetensors").unwrap();
+        .path()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

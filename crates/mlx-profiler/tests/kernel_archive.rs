@@ -61,6 +61,25 @@ fn kernel() -> String {
     format!("mlx/{}/cpu/libk.so", here().mlx_version)
 }
 
+/// The start of an ELF shared object for the ELF machine number `machine` (what
+/// import reads of a CPU kernel's own header).
+fn elf_for(machine: u16) -> Vec<u8> {
+    let mut h = vec![0x7f, b'E', b'L', b'F', 2, 1, 1];
+    h.resize(16, 0);
+    h.extend(3u16.to_le_bytes()); // ET_DYN
+    h.extend(machine.to_le_bytes());
+    h.resize(64, 0);
+    h
+}
+
+/// A kernel's bytes as this machine's compiler would start them.
+fn elf() -> Vec<u8> {
+    elf_for(match std::env::consts::ARCH {
+        "aarch64" => 183,
+        _ => 62,
+    })
+}
+
 /// A manifest for `files` as this machine made them.
 fn manifest(made: &Machine, files: &[(&str, &[u8])]) -> Manifest {
     Manifest {
@@ -111,17 +130,17 @@ fn refused(bytes: &[u8], code: u8, says: &str) {
 
 fn good_archive() -> Vec<u8> {
     let k = kernel();
-    let m = manifest(&here(), &[(&k, b"kernel")]);
-    tar_gz(&[manifest_entry(&m), file(&k, b"kernel")])
+    let m = manifest(&here(), &[(&k, &elf())]);
+    tar_gz(&[manifest_entry(&m), file(&k, &elf())])
 }
 
 #[test]
-fn a_good_archive_imports_and_never_replaces_a_file() {
+fn a_good_archive_imports_and_a_corrupt_file_in_the_cache_is_replaced() {
     let (d, r) = import(&good_archive());
     let done = r.unwrap();
     assert_eq!((done.published.new, done.published.kept), (1, 0));
     let cache = d.path().join("cache");
-    assert_eq!(std::fs::read(cache.join(kernel())).unwrap(), b"kernel");
+    assert_eq!(std::fs::read(cache.join(kernel())).unwrap(), elf());
     // Nothing else: no staging directory, no temporary, only the lock beside.
     let mut top: Vec<String> = std::fs::read_dir(&cache)
         .unwrap()
@@ -130,10 +149,135 @@ fn a_good_archive_imports_and_never_replaces_a_file() {
     top.sort();
     assert_eq!(top, [".coldstart-lock", "mlx"]);
 
-    std::fs::write(cache.join(kernel()), b"mine").unwrap();
+    // The same file again: kept.
     let again = archive::import(&d.path().join("k.tar.gz"), &cache, &here()).unwrap();
     assert_eq!((again.published.new, again.published.kept), (0, 1));
-    assert_eq!(std::fs::read(cache.join(kernel())).unwrap(), b"mine");
+    assert!(again.published.repaired.is_empty());
+    // A file of other content under the same name: corrupt, replaced and reported
+    // (it was kept silently before).
+    std::fs::write(cache.join(kernel()), b"mine").unwrap();
+    let again = archive::import(&d.path().join("k.tar.gz"), &cache, &here()).unwrap();
+    assert_eq!(again.published.repaired, vec![kernel()]);
+    assert!(again.published.to_string().contains("corrupt and replaced"));
+    assert_eq!(std::fs::read(cache.join(kernel())).unwrap(), elf());
+}
+
+#[test]
+fn a_manifest_over_the_limits_is_refused_before_anything_is_written() {
+    // A 100 GB file declared: refused from the manifest alone.
+    let k = kernel();
+    let mut m = manifest(&here(), &[(&k, &elf())]);
+    m.files[0].size = 100 << 30;
+    refused(
+        &tar_gz(&[manifest_entry(&m), file(&k, &elf())]),
+        exit::INTEGRITY,
+        "over this import's limits",
+    );
+    // Too many files for the limit given.
+    let other = format!("mlx/{}/cpu/libother.so", here().mlx_version);
+    let m = manifest(&here(), &[(&k, &elf()), (&other, &elf())]);
+    let bytes = tar_gz(&[manifest_entry(&m), file(&k, &elf()), file(&other, &elf())]);
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("k.tar.gz");
+    std::fs::write(&path, &bytes).unwrap();
+    let cache = d.path().join("cache");
+    let one = archive::ImportLimits {
+        max_files: 1,
+        ..Default::default()
+    };
+    let e = archive::import_with(&path, &cache, &here(), one, None).unwrap_err();
+    assert!(e.to_string().contains("2 files"), "{e}");
+    assert!(!cache.exists());
+    // Within the defaults it imports.
+    archive::import_with(&path, &cache, &here(), Default::default(), None).unwrap();
+}
+
+#[test]
+fn a_publish_that_fails_part_way_takes_back_what_it_added() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = d.path().join("cache");
+    let mine = cache.join(format!("mlx/{}/cpu/libmine.so", here().mlx_version));
+    std::fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    std::fs::write(&mine, elf()).unwrap();
+    let (a, b) = (
+        format!("mlx/{}/cpu/liba.so", here().mlx_version),
+        format!("mlx/{}/cpu/libb.so", here().mlx_version),
+    );
+    let m = manifest(&here(), &[(&a, &elf()), (&b, &elf())]);
+    let path = d.path().join("k.tar.gz");
+    std::fs::write(
+        &path,
+        tar_gz(&[manifest_entry(&m), file(&a, &elf()), file(&b, &elf())]),
+    )
+    .unwrap();
+    // The first new file lands, then publishing fails.
+    let e = archive::import_with(&path, &cache, &here(), Default::default(), Some(1)).unwrap_err();
+    assert!(e.to_string().contains("injected failure"), "{e}");
+    assert!(
+        !cache.join(&a).exists(),
+        "the file added first was taken back"
+    );
+    assert!(!cache.join(&b).exists());
+    assert_eq!(std::fs::read(&mine).unwrap(), elf(), "the cache as it was");
+    // A cache the import itself created is removed whole.
+    let fresh = d.path().join("fresh");
+    archive::import_with(&path, &fresh, &here(), Default::default(), Some(1)).unwrap_err();
+    assert!(!fresh.exists());
+}
+
+#[test]
+fn a_symbolic_link_out_of_the_cache_is_not_written_through() {
+    let d = tempfile::tempdir().unwrap();
+    let (cache, outside) = (d.path().join("cache"), d.path().join("outside"));
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, cache.join("mlx")).unwrap();
+    let path = d.path().join("k.tar.gz");
+    std::fs::write(&path, good_archive()).unwrap();
+    let e = archive::import(&path, &cache, &here()).unwrap_err();
+    assert_eq!(e.exit_code(), exit::INPUT, "{e}");
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing outside"
+    );
+    // A link that stays inside the cache is fine.
+    std::fs::remove_file(cache.join("mlx")).unwrap();
+    std::fs::create_dir_all(cache.join("real")).unwrap();
+    std::os::unix::fs::symlink(cache.join("real"), cache.join("mlx")).unwrap();
+    archive::import(&path, &cache, &here()).unwrap();
+    assert!(
+        cache
+            .join("real")
+            .join(kernel().trim_start_matches("mlx/"))
+            .is_file()
+    );
+}
+
+#[test]
+fn a_kernel_built_for_another_machine_is_refused_whatever_the_manifest_claims() {
+    // The manifest says this machine; the library's own header says aarch64 (or
+    // x86_64 on an aarch64 machine).
+    let k = kernel();
+    let foreign = elf_for(if std::env::consts::ARCH == "aarch64" {
+        62
+    } else {
+        183
+    });
+    let m = manifest(&here(), &[(&k, &foreign)]);
+    refused(
+        &tar_gz(&[manifest_entry(&m), file(&k, &foreign)]),
+        exit::MISMATCH,
+        "arch: the kernels were made for",
+    );
+    // Not ELF at all.
+    let m = manifest(&here(), &[(&k, b"#!/bin/sh\n")]);
+    refused(
+        &tar_gz(&[manifest_entry(&m), file(&k, b"#!/bin/sh\n")]),
+        exit::MISMATCH,
+        "not ELF",
+    );
 }
 
 #[test]
@@ -142,7 +286,7 @@ fn export_then_import_round_trips() {
     let cache = d.path().join("c");
     let k = cache.join(kernel());
     std::fs::create_dir_all(k.parent().unwrap()).unwrap();
-    std::fs::write(&k, b"elf").unwrap();
+    std::fs::write(&k, elf()).unwrap();
     std::fs::write(cache.join("program-temp.txt"), b"not a kernel").unwrap();
     let out = d.path().join("out.tar.gz");
     let e = archive::export(&cache, &out, &here()).unwrap();
@@ -364,11 +508,11 @@ fn refusing_leaves_an_existing_cache_as_it_was() {
     std::fs::write(&mine, b"mine").unwrap();
     let k = kernel();
     let other = format!("mlx/{}/cpu/libother.so", here().mlx_version);
-    let m = manifest(&here(), &[(&other, b"fine"), (&k, b"kernel")]);
+    let m = manifest(&here(), &[(&other, &elf()), (&k, b"kernel")]);
     // The first file is fine, the second damaged: neither may land.
     let bytes = tar_gz(&[
         manifest_entry(&m),
-        file(&other, b"fine"),
+        file(&other, &elf()),
         file(&k, b"kernex"),
     ]);
     let path = d.path().join("k.tar.gz");

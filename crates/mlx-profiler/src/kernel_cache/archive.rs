@@ -5,9 +5,13 @@
 //! this machine first, then every entry's type and path are checked here (only
 //! regular files and directories, relative paths inside the cache layout, no `..`),
 //! every file is extracted into a staging directory inside the cache while its size
-//! and SHA-256 are compared with the manifest, and only when all of that holds are
-//! the files published into the cache, each renamed into place without replacing
-//! anything ([`publish`]).
+//! and SHA-256 are compared with the manifest, the staged files' own headers (ELF
+//! machine, PTX target) are checked against this machine, and only when all of that
+//! holds are the files published into the cache ([`publish::publish_checked`]): new
+//! files renamed into place, files already there compared with the manifest (a
+//! corrupt one replaced and reported), nothing written through a link out of the
+//! cache, and a publish that fails part-way undone. Before anything is written, the
+//! manifest's total size and file count must be within [`ImportLimits`].
 //!
 //! A CPU kernel is native code MLX loads with `dlopen`: importing an archive is
 //! running its code. Import archives you would run as binaries.
@@ -30,6 +34,32 @@ use super::publish::{self, Published};
 
 /// The largest manifest import reads (a manifest lists paths and hashes: a few KiB).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// What the archive may hold after its last file (tar's end-of-archive blocks and
+/// record padding take at most 10 KiB); more is refused unread.
+const MAX_TRAILER_BYTES: u64 = 1 << 20;
+
+/// Caps on what one import may write, checked against the manifest before anything
+/// is written (and each file's size against the manifest while it is extracted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportLimits {
+    /// Total bytes of the files.
+    pub max_bytes: u64,
+    /// Number of files.
+    pub max_files: usize,
+}
+
+impl Default for ImportLimits {
+    /// 256 MiB and 4096 files: about a hundred times the largest caches measured
+    /// (a CUDA cache of the base encoder 2.5 MiB, a CPU cache 205 KiB, a few dozen
+    /// files), far below what fills a disk.
+    fn default() -> Self {
+        ImportLimits {
+            max_bytes: 256 << 20,
+            max_files: 4096,
+        }
+    }
+}
 
 /// What an export wrote.
 #[derive(Debug, Clone)]
@@ -257,9 +287,21 @@ fn extract(
 }
 
 /// Imports the archive `file` into the kernel cache `dir`, if it fits `here` and
-/// is intact (see the module documentation). Nothing reaches the cache otherwise;
-/// files the cache has already are left as they are.
+/// is intact, under the default [`ImportLimits`] (see the module documentation).
+/// Nothing reaches the cache otherwise.
 pub fn import(file: &Path, dir: &Path, here: &Machine) -> Result<Imported, CacheError> {
+    import_with(file, dir, here, ImportLimits::default(), None)
+}
+
+/// [`import`] under `limits`; `fail_after` injects a publishing failure after that
+/// many new files (tests of the undo).
+pub fn import_with(
+    file: &Path,
+    dir: &Path,
+    here: &Machine,
+    limits: ImportLimits,
+    fail_after: Option<usize>,
+) -> Result<Imported, CacheError> {
     let started = Instant::now();
     let damaged = refusal(file);
     let mut archive = open(file)?;
@@ -267,21 +309,50 @@ pub fn import(file: &Path, dir: &Path, here: &Machine) -> Result<Imported, Cache
         .entries()
         .map_err(|e| damaged(format!("it cannot be read ({e})")))?;
     let manifest = read_manifest(&mut entries, &damaged)?;
-    machine::check(&manifest.machine, &manifest.contents(), here).map_err(|mismatch| {
-        CacheError::Mismatch {
-            archive: file.display().to_string(),
-            mismatch,
-        }
-    })?;
+    let mismatch = |mismatch| CacheError::Mismatch {
+        archive: file.display().to_string(),
+        mismatch,
+    };
+    machine::check(&manifest.machine, &manifest.contents(), here).map_err(mismatch)?;
+    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    if total > limits.max_bytes || manifest.files.len() > limits.max_files {
+        return Err(damaged(format!(
+            "its manifest lists {} files of {total} bytes, over this import's limits of {} \
+             files and {} bytes (raise them with --max-files and --max-bytes if the archive \
+             is one you trust)",
+            manifest.files.len(),
+            limits.max_files,
+            limits.max_bytes
+        )));
+    }
 
     let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| CacheError::io("create", dir, e))?;
-    let staged = stage(&mut entries, &manifest, dir, &damaged);
+    let staged = stage(&mut entries, &manifest, dir, &damaged, limits.max_files);
     let result = staged.and_then(|staging| {
-        // The gzip trailer (its CRC and length) comes after the tar's end.
-        std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
-            .map_err(|e| damaged(format!("it is damaged after its last file ({e})")))?;
-        publish::publish_dir(staging.path(), dir)
+        // The gzip trailer (its CRC and length) comes after the tar's end; nothing
+        // much else may (a gzip bomb would decompress here).
+        let rest = std::io::copy(
+            &mut archive.into_inner().take(MAX_TRAILER_BYTES + 1),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| damaged(format!("it is damaged after its last file ({e})")))?;
+        if rest > MAX_TRAILER_BYTES {
+            return Err(damaged(format!(
+                "it holds more than {MAX_TRAILER_BYTES} bytes after its last file"
+            )));
+        }
+        // What the files themselves say, not only what the manifest claims.
+        machine::DirFacts::of_dir(staging.path())
+            .map_err(|e| CacheError::io("read", staging.path(), e))?
+            .check(&manifest.contents(), here)
+            .map_err(mismatch)?;
+        let expected = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256.clone()))
+            .collect();
+        publish::publish_checked(staging.path(), dir, &expected, fail_after)
     });
     match result {
         Ok(published) => Ok(Imported {
@@ -291,8 +362,9 @@ pub fn import(file: &Path, dir: &Path, here: &Machine) -> Result<Imported, Cache
         }),
         Err(e) => {
             if created {
-                // Only if still empty: nothing of ours stays behind.
-                let _ = std::fs::remove_dir(dir);
+                // This import made the directory: nothing of it stays behind (its
+                // lock file, directories of files taken back).
+                let _ = std::fs::remove_dir_all(dir);
             }
             Err(e)
         }
@@ -305,6 +377,7 @@ fn stage<R: Read>(
     manifest: &Manifest,
     dir: &Path,
     damaged: &impl Fn(String) -> CacheError,
+    max_files: usize,
 ) -> Result<tempfile::TempDir, CacheError> {
     let staging = tempfile::Builder::new()
         .prefix(".coldstart-import-")
@@ -316,7 +389,12 @@ fn stage<R: Read>(
         .map(|f| (f.path.as_str(), f))
         .collect();
     let mut seen = BTreeSet::new();
-    for entry in entries {
+    // Directory entries are free to write but not to read: a bounded number of them.
+    let max_entries = max_files + 4096;
+    for (n, entry) in entries.enumerate() {
+        if n >= max_entries {
+            return Err(damaged(format!("it has more than {max_entries} entries")));
+        }
         let mut entry =
             entry.map_err(|e| damaged(format!("it cannot be read ({e}): truncated?")))?;
         let path = entry_path(&entry.path_bytes(), damaged)?;

@@ -19,12 +19,16 @@
 //! let d = tempfile::tempdir().unwrap();
 //! let (cache, copy) = (d.path().join("cache"), d.path().join("copy"));
 //! std::fs::create_dir_all(cache.join("mlx/0.32.2/cpu")).unwrap();
-//! std::fs::write(cache.join("mlx/0.32.2/cpu/libk.so"), b"kernel").unwrap();
+//! // An x86-64 shared object's header: import reads it, whatever the manifest says.
+//! let mut kernel = b"\x7fELF\x02\x01\x01".to_vec();
+//! kernel.resize(16, 0);
+//! kernel.extend([3, 0, 62, 0]);
+//! std::fs::write(cache.join("mlx/0.32.2/cpu/libk.so"), &kernel).unwrap();
 //! let out = d.path().join("kernels.tar.gz");
 //! archive::export(&cache, &out, &here).unwrap();
 //! let imported = archive::import(&out, &copy, &here).unwrap();
 //! assert_eq!(imported.published.new, 1);
-//! assert_eq!(std::fs::read(copy.join("mlx/0.32.2/cpu/libk.so")).unwrap(), b"kernel");
+//! assert_eq!(std::fs::read(copy.join("mlx/0.32.2/cpu/libk.so")).unwrap(), kernel);
 //! ```
 
 pub mod archive;

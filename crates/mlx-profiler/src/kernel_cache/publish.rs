@@ -3,6 +3,12 @@
 //! anything (`persist_noclobber`: `renameat2(RENAME_NOREPLACE)` on Linux), so a
 //! reader sees a whole file or none, and a file once in the cache never changes.
 //! Publishers take the directory's lock, so two of them do not interleave.
+//!
+//! An import publishes with the manifest's hashes ([`publish_checked`]): a file the
+//! cache holds already is compared with the manifest, and a corrupt one is replaced
+//! (atomically, under the lock) and reported; no path is written through a symbolic
+//! link that leads out of the cache; and a publish that fails part-way removes the
+//! files it added, so the cache is left as it was.
 
 use std::fs::File;
 use std::io::Write;
@@ -15,7 +21,7 @@ use super::layout;
 pub const LOCK_NAME: &str = ".coldstart-lock";
 
 /// What a publish did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Published {
     /// Files new to the cache.
     pub new: usize,
@@ -23,6 +29,9 @@ pub struct Published {
     pub kept: usize,
     /// Bytes of the new files.
     pub bytes: u64,
+    /// Files the cache held with other content than the manifest says, replaced by
+    /// the manifest's (their paths, relative to the cache).
+    pub repaired: Vec<String>,
 }
 
 impl std::fmt::Display for Published {
@@ -33,7 +42,16 @@ impl std::fmt::Display for Published {
             self.new,
             self.bytes as f64 / 1024.0,
             self.kept
-        )
+        )?;
+        if !self.repaired.is_empty() {
+            write!(
+                f,
+                ", {} corrupt and replaced ({})",
+                self.repaired.len(),
+                self.repaired.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -64,6 +82,13 @@ pub fn publish_file(src: &Path, dst: &Path) -> Result<bool, CacheError> {
     if dst.exists() {
         return Ok(false);
     }
+    place(src, dst, false)
+}
+
+/// Copies `src` to a temporary file beside `dst`, flushes it, and renames it into
+/// place: replacing `dst` when `replace`, else only if `dst` does not exist (false
+/// when it did).
+fn place(src: &Path, dst: &Path, replace: bool) -> Result<bool, CacheError> {
     let dir = dst.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| CacheError::io("create", dir, e))?;
     let mut tmp = tempfile::Builder::new()
@@ -89,11 +114,118 @@ pub fn publish_file(src: &Path, dst: &Path) -> Result<bool, CacheError> {
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| CacheError::io("set permissions on", tmp.path(), e))?;
     }
+    if replace {
+        return tmp
+            .persist(dst)
+            .map(|_| true)
+            .map_err(|e| CacheError::io("rename into", dst, e.error));
+    }
     match tmp.persist_noclobber(dst) {
         Ok(_) => Ok(true),
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(CacheError::io("rename into", dst, e.error)),
     }
+}
+
+/// Refuses `rel` inside the cache `root` when an existing part of its path (a
+/// directory, or the file) is a symbolic link leading outside the cache: publishing
+/// there would write, or compare, a file elsewhere.
+fn inside(root: &Path, rel: &str) -> Result<(), CacheError> {
+    let real_root = std::fs::canonicalize(root).map_err(|e| CacheError::io("read", root, e))?;
+    let mut p = root.to_path_buf();
+    for part in rel.split('/') {
+        p.push(part);
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            break;
+        };
+        if meta.file_type().is_symlink() {
+            let target = std::fs::canonicalize(&p).ok();
+            if !target.as_ref().is_some_and(|t| t.starts_with(&real_root)) {
+                return Err(CacheError::Input {
+                    what: format!("the kernel cache {}", root.display()),
+                    detail: format!(
+                        "{} is a symbolic link to {}, outside the cache: nothing was published \
+                         through it; remove the link",
+                        p.display(),
+                        target.map_or("nothing".into(), |t| t.display().to_string())
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Publishes the files of `from` listed in `expected` (path relative to the cache →
+/// SHA-256) into the cache `to`, under its lock: new files are added; a file the
+/// cache holds with the expected hash is kept; one with another hash is corrupt and
+/// replaced (reported in [`Published::repaired`]). Every path is checked for links
+/// out of the cache first. If anything fails, the files added so far are removed
+/// again: the cache holds all of the new files or none. `fail_after` injects a
+/// failure after that many new files (tests).
+pub fn publish_checked(
+    from: &Path,
+    to: &Path,
+    expected: &std::collections::BTreeMap<String, String>,
+    fail_after: Option<usize>,
+) -> Result<Published, CacheError> {
+    let _lock = lock(to)?;
+    for rel in expected.keys() {
+        inside(to, rel)?;
+    }
+    let mut done = Published::default();
+    let mut added: Vec<PathBuf> = Vec::new();
+    let mut corrupt = Vec::new();
+    let result = (|| {
+        for (rel, sha) in expected {
+            let (src, dst) = (from.join(rel), to.join(rel));
+            if dst.exists() {
+                let have = File::open(&dst)
+                    .and_then(|f| mlx_manager::digest::sha256_of(std::io::BufReader::new(f)))
+                    .map_err(|e| CacheError::io("read", &dst, e))?;
+                if &have.0 == sha {
+                    done.kept += 1;
+                } else {
+                    corrupt.push(rel.clone());
+                }
+                continue;
+            }
+            if fail_after == Some(added.len()) {
+                return Err(CacheError::io(
+                    "publish",
+                    &dst,
+                    std::io::Error::other("injected failure"),
+                ));
+            }
+            if place(&src, &dst, false)? {
+                added.push(dst.clone());
+                done.new += 1;
+                done.bytes += std::fs::metadata(&src).map_or(0, |m| m.len());
+            } else {
+                done.kept += 1;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for f in added.iter().rev() {
+            let _ = std::fs::remove_file(f);
+            // And the directories made for it, where they are empty now.
+            for d in f.ancestors().skip(1).take_while(|d| *d != to) {
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+            }
+        }
+        return Err(e);
+    }
+    // After every new file is in: a replaced file is whole and has the manifest's
+    // content, so each repair stands on its own.
+    for rel in corrupt {
+        place(&from.join(&rel), &to.join(&rel), true)?;
+        done.repaired.push(rel);
+    }
+    Ok(done)
 }
 
 /// Publishes the layout's files of `from` into the cache `to`, under its lock.

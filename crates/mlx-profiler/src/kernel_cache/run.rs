@@ -85,7 +85,7 @@ pub fn warm(dir: &Path, argv: &[OsString]) -> Result<Published, CacheError> {
 }
 
 /// What [`run`] did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOutcome {
     /// How the program ended.
     pub status: ExitStatus,

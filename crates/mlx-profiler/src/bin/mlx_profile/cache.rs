@@ -64,6 +64,13 @@ enum CacheCommand {
         file: PathBuf,
         #[command(flatten)]
         dir: DirArg,
+        /// Refuse an archive whose files add up to more bytes than this (default
+        /// 256 MiB: about a hundred times the largest caches measured).
+        #[arg(long, value_name = "BYTES", env = "COLDSTART_IMPORT_MAX_BYTES")]
+        max_bytes: Option<u64>,
+        /// Refuse an archive of more files than this (default 4096).
+        #[arg(long, value_name = "N", env = "COLDSTART_IMPORT_MAX_FILES")]
+        max_files: Option<usize>,
     },
     /// What the cache (or an archive) holds and whether it fits this machine
     /// (exit 12 when it does not).
@@ -92,7 +99,7 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
         CacheCommand::Run { dir: d, command } => {
             let d = dir(&d)?;
             let outcome = run::run(&d, &command)?;
-            match outcome.published {
+            match &outcome.published {
                 Some(p) if p.new > 0 => {
                     eprintln!("mlx-profile cache: run: published {p} into {}", d.display());
                 }
@@ -124,9 +131,28 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
             );
             Ok(exit::OK)
         }
-        CacheCommand::Import { file, dir: d } => {
+        CacheCommand::Import {
+            file,
+            dir: d,
+            max_bytes,
+            max_files,
+        } => {
             let d = dir(&d)?;
-            let i = archive::import(&file, &d, &here)?;
+            let defaults = archive::ImportLimits::default();
+            let limits = archive::ImportLimits {
+                max_bytes: max_bytes.unwrap_or(defaults.max_bytes),
+                max_files: max_files.unwrap_or(defaults.max_files),
+            };
+            let i = archive::import_with(&file, &d, &here, limits, None)?;
+            if !i.published.repaired.is_empty() {
+                eprintln!(
+                    "mlx-profile cache: import: {} file(s) in {} differed from the archive's \
+                     manifest and were replaced: {}",
+                    i.published.repaired.len(),
+                    d.display(),
+                    i.published.repaired.join(", ")
+                );
+            }
             println!(
                 "imported {} into {}: {} in {:.1} ms",
                 file.display(),
