@@ -112,6 +112,30 @@ fn xtask_tasks() -> Vec<String> {
         .collect()
 }
 
+/// `just` is not on a fresh machine, so CI does not run the recipes: instead every
+/// recipe's command must be a `cargo xtask` task that exists (a renamed task would
+/// otherwise leave a recipe that fails only for the users who run it).
+#[test]
+fn every_just_recipe_runs_an_existing_xtask_task() {
+    let justfile = read(&root().join("justfile"));
+    let tasks = xtask_tasks();
+    let mut commands = 0;
+    for line in justfile.lines().filter(|l| l.starts_with("    ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            words.starts_with(&["cargo", "xtask"]),
+            "a recipe runs something other than cargo xtask: {line:?}"
+        );
+        let task = words.get(2).copied().unwrap_or_default();
+        assert!(
+            tasks.iter().any(|t| t == task),
+            "a recipe runs `cargo xtask {task}`, which is no task (tasks: {tasks:?})"
+        );
+        commands += 1;
+    }
+    assert!(commands >= 10, "read {commands} recipe commands");
+}
+
 #[test]
 fn every_xtask_task_has_a_just_recipe() {
     let justfile = read(&root().join("justfile"));

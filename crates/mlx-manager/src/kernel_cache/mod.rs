@@ -303,11 +303,13 @@ pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
     Ok(Applied::Set(dir))
 }
 
+#[cfg(feature = "mlx")]
 fn absolute(dir: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// Whether the variables name `dir` already (read only).
+#[cfg(feature = "mlx")]
 fn already_set(dir: &Path) -> bool {
     variables_for(dir)
         .iter()

@@ -40,6 +40,39 @@ pub fn mode(quick: bool) -> BenchMode {
     }
 }
 
+/// The mode `bench-compare` runs in: quick with `--quick`; otherwise full, unless the
+/// A/B gate has no revision to measure against but the committed baseline's (no
+/// `--against`, no full-mode baseline naming a commit) and that baseline is
+/// quick-mode: then quick, said on stderr, so that a plain `cargo xtask
+/// bench-compare` (`just bench-compare`) gates against the committed baseline.
+pub fn compare_mode(workspace: &Path, quick: bool, args: &CompareArgs) -> Result<BenchMode> {
+    if quick || args.stored || args.against.is_some() {
+        return Ok(mode(quick));
+    }
+    let dir = if args.baselines.is_absolute() {
+        args.baselines.clone()
+    } else {
+        workspace.join(&args.baselines)
+    };
+    let full =
+        mlx_profiler::gate::baseline::Baseline::latest_commit(&dir, BenchMode::Full.as_str())?;
+    let quick_one =
+        mlx_profiler::gate::baseline::Baseline::latest_commit(&dir, BenchMode::Quick.as_str())?;
+    Ok(match (full, quick_one) {
+        (None, Some((path, commit))) => {
+            eprintln!(
+                "==> bench-compare: the committed baseline is quick-mode ({}, commit {}): \
+                 gating in quick mode (record a full one with `cargo xtask bench-save` to \
+                 gate in full mode)",
+                path.display(),
+                &commit[..commit.len().min(12)]
+            );
+            BenchMode::Quick
+        }
+        _ => BenchMode::Full,
+    })
+}
+
 /// Runs the gate's groups under Criterion (`cargo bench`).
 pub fn run_benches(workspace: &Path, mode: BenchMode) -> Result<()> {
     let mut args = vec!["bench", "--package", PACKAGE];

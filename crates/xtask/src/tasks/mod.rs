@@ -118,13 +118,8 @@ pub fn run(task: Task) -> Result<()> {
         Task::BenchCompare { run, gate: args } => {
             run_setup(&run.platform)?;
             let root = workspace_root();
-            let c = gate::compare(
-                &root,
-                gate::mode(run.mode.quick),
-                &args,
-                run.no_run,
-                Vec::new(),
-            )?;
+            let mode = gate::compare_mode(&root, run.mode.quick, &args)?;
+            let c = gate::compare(&root, mode, &args, run.no_run, Vec::new())?;
             gate::report(&c, &args)
         }
         Task::ManagerClaims {
