@@ -69,6 +69,7 @@ fn evidence(
         } else {
             Vec::new()
         },
+        metric_shifts: BTreeMap::new(),
     }
 }
 

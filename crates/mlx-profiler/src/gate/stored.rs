@@ -58,6 +58,7 @@ pub fn compare(
                 candidate_metrics: n.map(|m| m.metrics.clone()),
                 skipped: false,
                 rounds: Vec::new(),
+                metric_shifts: Default::default(),
             };
             judge(id, evidence, thresholds)
         })

@@ -126,6 +126,12 @@ pub struct BenchmarkThreshold {
 pub struct MetricTolerance {
     /// Relative increase allowed.
     pub tolerance: f64,
+    /// Judged like a time (A/B: the rounds' paired log-ratios, an interval within
+    /// the suite's error budget, `tolerance` as its threshold), not as an exact
+    /// count: for a metric that two builds of the same code (or two processes of one
+    /// build) do not reproduce exactly.
+    #[serde(default)]
+    pub statistical: bool,
     /// Why.
     #[serde(default)]
     pub why: String,
@@ -283,6 +289,27 @@ impl GateThresholds {
         self.metrics
             .get(name)
             .map_or(self.defaults.metric_tolerance, |m| m.tolerance)
+    }
+
+    /// Whether metric `name` is judged statistically (see [`MetricTolerance`]).
+    pub fn metric_statistical(&self, name: &str) -> bool {
+        self.metrics.get(name).is_some_and(|m| m.statistical)
+    }
+
+    /// How many times benchmark `id` may be judged in one A/B run: after its
+    /// `rounds`, then after each extension by half as many again, up to
+    /// `max_rounds`. Each look spends an equal share of the benchmark's error budget.
+    ///
+    /// ```
+    /// let t = mlx_profiler::gate::thresholds::GateThresholds::default();
+    /// // 16 rounds, then 24, then 32.
+    /// assert_eq!(t.looks("warm/forward_tiny"), 3);
+    /// ```
+    pub fn looks(&self, id: &str) -> usize {
+        let first = self.rounds(id);
+        let step = (first / 2).max(1);
+        let max = self.defaults.max_rounds.max(first);
+        1 + (max - first).div_ceil(step)
     }
 
     /// The per-benchmark confidence when `m` benchmarks are judged together.

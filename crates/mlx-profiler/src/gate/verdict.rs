@@ -93,6 +93,11 @@ pub struct MetricChange {
     pub tolerance: f64,
     /// Whether it grew beyond the tolerance or disappeared.
     pub regressed: bool,
+    /// For a statistically judged metric (A/B): the change of its paired values,
+    /// judged like a time with `tolerance` as the threshold. Absent: judged exactly,
+    /// the smallest value of each side compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
 }
 
 /// One benchmark's comparison.
@@ -226,6 +231,8 @@ pub struct Evidence {
     pub skipped: bool,
     /// A/B: each round's median log-ratio.
     pub rounds: Vec<f64>,
+    /// A/B: the change of each statistically judged metric.
+    pub metric_shifts: BTreeMap<String, Shift>,
 }
 
 /// The verdict of a time change under `threshold`, with its reason.
@@ -301,12 +308,20 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
             .map(|(name, &b)| {
                 let tolerance = thresholds.metric_tolerance(name);
                 let n = now.get(name).copied();
+                let shift = evidence.metric_shifts.get(name).copied();
+                let regressed = match (&shift, n) {
+                    (_, None) => true,
+                    // Beyond the tolerance with the interval above zero, as a time.
+                    (Some(s), Some(_)) => decide(s, tolerance).0 == Verdict::Regressed,
+                    (None, Some(n)) => n > b * (1.0 + tolerance) + 1e-9 * b.abs(),
+                };
                 MetricChange {
                     name: name.clone(),
                     baseline: b,
                     now: n,
                     tolerance,
-                    regressed: n.is_none_or(|n| n > b * (1.0 + tolerance) + 1e-9 * b.abs()),
+                    regressed,
+                    shift,
                 }
             })
             .collect(),
@@ -315,9 +330,16 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
     let grown: Vec<String> = metrics
         .iter()
         .filter(|m| m.regressed)
-        .map(|m| match m.now {
-            Some(n) => format!("{} {} → {}", m.name, m.baseline, n),
-            None => format!("{} disappeared", m.name),
+        .map(|m| match (m.now, &m.shift) {
+            (Some(_), Some(s)) => format!(
+                "{} {:+.1} % (interval {:+.1} to {:+.1} %)",
+                m.name,
+                s.change * 100.0,
+                s.ci_low * 100.0,
+                s.ci_high * 100.0
+            ),
+            (Some(n), None) => format!("{} {} → {}", m.name, m.baseline, n),
+            (None, _) => format!("{} disappeared", m.name),
         })
         .collect();
     let (verdict, reason) = match (&evidence.baseline_metrics, &evidence.candidate_metrics) {
@@ -388,7 +410,47 @@ mod tests {
             candidate_metrics: metrics(peak_now),
             skipped: false,
             rounds: Vec::new(),
+            metric_shifts: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_statistical_metric_is_judged_on_its_interval_not_its_floor() {
+        let t = GateThresholds::parse(
+            "[metrics.mlx_peak_bytes]\ntolerance = 0.05\nstatistical = true\n",
+            "thresholds.toml",
+        )
+        .unwrap();
+        let shift = |change: f64, lo: f64, hi: f64| Shift {
+            p_value: 0.5,
+            change,
+            ci_low: lo,
+            ci_high: hi,
+            confidence: 0.999,
+            n: 16,
+        };
+        // The floors differ by 20 % (two builds: MLX's peak depends on how its
+        // threads free buffers), the paired rounds show nothing: not a regression.
+        let mut e = evidence(0.0, 1_173_736.0, 1_404_908.0);
+        e.metric_shifts
+            .insert("mlx_peak_bytes".into(), shift(0.02, -0.10, 0.14));
+        let b = judge("warm/forward_tiny", e, &t);
+        assert_ne!(b.verdict, Verdict::Regressed, "{b:#?}");
+        assert!(b.metrics[0].shift.is_some() && !b.metrics[0].regressed);
+        // A real growth, its interval above zero and its estimate past 5 %.
+        let mut e = evidence(0.0, 1_000_000.0, 1_500_000.0);
+        e.metric_shifts
+            .insert("mlx_peak_bytes".into(), shift(0.5, 0.3, 0.7));
+        let b = judge("warm/forward_tiny", e, &t);
+        assert_eq!(b.verdict, Verdict::Regressed, "{b:#?}");
+        assert!(b.reason.contains("mlx_peak_bytes +50.0 %"), "{}", b.reason);
+        // Without rounds (a stored comparison) it falls back to the floors.
+        let b = judge(
+            "warm/forward_tiny",
+            evidence(0.0, 1_000_000.0, 1_500_000.0),
+            &t,
+        );
+        assert_eq!(b.verdict, Verdict::Regressed);
     }
 
     #[test]

@@ -440,13 +440,25 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     })
 }
 
-/// The verdict on one benchmark's pairs so far.
+/// The verdict on one benchmark's pairs so far. `confidence` is the benchmark's
+/// share of the suite's budget; it is split again, equally, over the looks the
+/// benchmark may get ([`GateThresholds::looks`]: Bonferroni over looks, so that
+/// extending the rounds of an undecided benchmark cannot raise the suite's false
+/// alarms) and over the time and each statistically judged metric.
 fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> BenchComparison {
+    let t = &opts.thresholds;
+    let statistical: Vec<&String> = s
+        .metric_rounds
+        .keys()
+        .filter(|name| t.metric_statistical(name))
+        .collect();
+    let shares = (t.looks(id) * (1 + statistical.len())) as f64;
+    let each = 1.0 - (1.0 - confidence) / shares;
     judge(
         id,
         Evidence {
             unit: s.unit,
-            shift: Some(statistics::clustered(&s.rounds, confidence)),
+            shift: Some(statistics::clustered(&s.rounds, each)),
             baseline_median: Some(s.unit.value(median(&s.baseline_ns))),
             candidate_median: Some(s.unit.value(median(&s.candidate_ns))),
             baseline_metrics: Some(s.baseline_metrics.clone()),
@@ -458,8 +470,17 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
                 .filter(|r| !r.is_empty())
                 .map(|r| median(r))
                 .collect(),
+            metric_shifts: statistical
+                .into_iter()
+                .map(|name| {
+                    (
+                        name.clone(),
+                        statistics::clustered(&s.metric_rounds[name], each),
+                    )
+                })
+                .collect(),
         },
-        &opts.thresholds,
+        t,
     )
 }
 

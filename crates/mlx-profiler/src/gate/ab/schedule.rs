@@ -40,6 +40,9 @@ pub struct PairedSamples {
     pub baseline_metrics: BTreeMap<String, f64>,
     /// Metrics the candidate side reported last.
     pub candidate_metrics: BTreeMap<String, f64>,
+    /// Per metric, ln((candidate + 1) / (baseline + 1)) of each pair's mean values,
+    /// grouped by round like `rounds`: what a statistically judged metric is judged on.
+    pub metric_rounds: BTreeMap<String, Vec<Vec<f64>>>,
 }
 
 impl PairedSamples {
@@ -125,6 +128,9 @@ impl<'a> GroupRun<'a> {
         ask(second, &prep)?;
         if let Some(s) = self.samples.get_mut(id) {
             s.rounds.push(Vec::new());
+            for r in s.metric_rounds.values_mut() {
+                r.push(Vec::new());
+            }
             return Ok(());
         }
         let (mut iters, mut repeats) = (1u64, 1u32);
@@ -193,6 +199,8 @@ impl<'a> GroupRun<'a> {
             [false, true, true, false]
         };
         let (mut b, mut c) = (0.0f64, 0.0f64);
+        // Each side's metric values in this pair, summed (two replies a side).
+        let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
         for candidate in order {
             let server: &mut dyn BenchServer = if candidate {
                 &mut *self.cand
@@ -206,6 +214,14 @@ impl<'a> GroupRun<'a> {
                 median(&reply.each_ns)
             };
             let per_iter = batch / s.iters as f64;
+            for (name, v) in &reply.metrics {
+                let e = sums.entry(name.clone()).or_default();
+                if candidate {
+                    e.1 += v;
+                } else {
+                    e.0 += v;
+                }
+            }
             if candidate {
                 c += per_iter;
                 s.candidate_ns.push(per_iter);
@@ -220,6 +236,16 @@ impl<'a> GroupRun<'a> {
             .last_mut()
             .expect("prepare opened a round")
             .push((c / b).ln());
+        let open = s.rounds.len();
+        for (name, (mb, mc)) in sums {
+            // Means of two values each; +1 keeps a zero on either side finite.
+            let ratio = ((mc / 2.0 + 1.0) / (mb / 2.0 + 1.0)).ln();
+            let r = s
+                .metric_rounds
+                .entry(name)
+                .or_insert_with(|| vec![Vec::new(); open]);
+            r.last_mut().expect("a round is open").push(ratio);
+        }
         Ok(())
     }
 }
@@ -347,6 +373,9 @@ mod tests {
             assert!((r - 1.10f64.ln()).abs() < 0.002, "{r}");
         }
         assert_eq!(s.candidate_metrics["bytes"], 100.0);
+        // Every pair's metric ratio, in the round it was taken in.
+        assert_eq!(s.metric_rounds["bytes"].len(), 1);
+        assert_eq!(s.metric_rounds["bytes"][0], vec![0.0; 20]);
         assert_eq!(pairs_seen, 20);
     }
 
