@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlx_rs::Array;
 use serde::{Deserialize, Serialize};
@@ -85,19 +85,46 @@ pub fn ensure_at(
     check: Check,
     generate: impl FnOnce() -> HashMap<String, Array>,
 ) -> Result<(), FixtureError> {
-    match verify(path, check) {
-        Ok(()) => return Ok(()),
-        Err(why) if path.exists() => {
-            eprintln!("mlx-fixtures: {}: {why}; writing it again", path.display());
-        }
-        Err(_) => {}
+    if verify(path, check).is_ok() {
+        return Ok(());
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| FixtureError::Io {
         path: dir.to_path_buf(),
         source: e,
     })?;
+    // One writer at a time (threads, processes, containers sharing the directory):
+    // the file and its record always come from the same writer.
+    let _lock = lock(path)?;
+    match verify(path, check) {
+        // Another writer finished while this one waited.
+        Ok(()) => return Ok(()),
+        Err(why) if path.exists() => {
+            eprintln!("mlx-fixtures: {}: {why}; writing it again", path.display());
+        }
+        Err(_) => {}
+    }
     write_durably(path, &generate())
+}
+
+/// The exclusive lock of the writers of `path` (`.<name>.lock` beside it).
+fn lock(path: &Path) -> Result<std::fs::File, FixtureError> {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let io = |source| FixtureError::Io {
+        path: lock_path.clone(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    Ok(f)
 }
 
 /// The record beside a weights file.
@@ -172,47 +199,45 @@ fn header_fits(path: &Path, size: u64) -> Result<(), String> {
         .ok_or_else(|| format!("its tensors end at byte {} of {size}", 8 + len + end))
 }
 
-/// Writes under a temporary name unique to this writer, flushes it to disk, renames
-/// it into place and flushes the directory, then writes the record: concurrent
-/// writers (threads or processes) never expose a half-written file, the loser of the
-/// race finds the winner's identical file in place, and a crash leaves either no
-/// record or one that matches.
+/// Writes under a temporary name no other writer can have (created exclusively,
+/// random), flushes it to disk, renames it into place and flushes the directory,
+/// then writes the record. The caller holds the file's lock, so the record always
+/// describes the file beside it; a crash leaves no record or one that matches.
 fn write_durably(path: &Path, arrays: &HashMap<String, Array>) -> Result<(), FixtureError> {
-    static WRITERS: AtomicU64 = AtomicU64::new(0);
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| FixtureError::Io { path: p, source }
     };
-    let tmp = path.with_file_name(format!(
-        ".{}-{}.tmp.safetensors",
-        std::process::id(),
-        WRITERS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        Array::save_safetensors(arrays, None, &tmp).map_err(|e| FixtureError::Weights {
-            path: tmp.clone(),
-            message: e.to_string(),
-        })?;
-        let file = std::fs::File::open(&tmp).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        let (sha256, size) =
-            mlx_manager::digest::sha256_of(std::io::BufReader::new(file)).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
-        let record = Record {
-            schema_version: RECORD_SCHEMA_VERSION,
-            size,
-            sha256,
-        };
-        let text = serde_json::to_string_pretty(&record).expect("a record serialises");
-        mlx_manager::atomic::write_atomic(&record_path(path), text.as_bytes())
-            .map_err(io(&record_path(path)))
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    written
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".weights-")
+        .suffix(".tmp.safetensors")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    Array::save_safetensors(arrays, None, tmp.path()).map_err(|e| FixtureError::Weights {
+        path: tmp.path().to_path_buf(),
+        message: e.to_string(),
+    })?;
+    // MLX wrote through a file of its own: read back what is on disk.
+    let file = std::fs::File::open(tmp.path()).map_err(io(tmp.path()))?;
+    file.sync_all().map_err(io(tmp.path()))?;
+    let (sha256, size) =
+        mlx_manager::digest::sha256_of(std::io::BufReader::new(file)).map_err(io(tmp.path()))?;
+    tmp.persist(path).map_err(|e| FixtureError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    let record = Record {
+        schema_version: RECORD_SCHEMA_VERSION,
+        size,
+        sha256,
+    };
+    let text = serde_json::to_string_pretty(&record).expect("a record serialises");
+    mlx_manager::atomic::write_atomic(&record_path(path), text.as_bytes())
+        .map_err(io(&record_path(path)))
 }
 
 #[cfg(test)]
@@ -237,8 +262,8 @@ mod tests {
         assert!(record_path(&p).is_file());
         assert_eq!(verify(&p, Check::Full), Ok(()));
         assert_eq!(verify(&p, Check::Quick), Ok(()));
-        // Nothing left behind but the file and its record.
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2);
+        // Nothing left behind but the file, its record and its writers' lock.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 ///     std::path::PathBuf::from("/usr/lib/libmlx.so"),
 /// ]);
 /// ```
+#[cfg(target_os = "linux")]
 pub fn parse(text: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = text
         .lines()
@@ -40,8 +41,15 @@ pub fn parse(text: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The regular files process `pid` has mapped (`None`: this process); empty where
-/// there is no `/proc` (not Linux) or once the process has gone.
+/// No maps text exists off Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn parse(_text: &str) -> Vec<PathBuf> {
+    Vec::new()
+}
+
+/// The regular files process `pid` has mapped (`None`: this process); empty once
+/// the process has gone.
+#[cfg(target_os = "linux")]
 pub fn of(pid: Option<u32>) -> Vec<PathBuf> {
     let file = match pid {
         Some(p) => format!("/proc/{p}/maps"),
@@ -50,4 +58,10 @@ pub fn of(pid: Option<u32>) -> Vec<PathBuf> {
     std::fs::read_to_string(file)
         .map(|t| parse(&t))
         .unwrap_or_default()
+}
+
+/// Not known without Linux's `/proc`.
+#[cfg(not(target_os = "linux"))]
+pub fn of(_pid: Option<u32>) -> Vec<PathBuf> {
+    Vec::new()
 }

@@ -163,6 +163,20 @@ fn a_good_archive_imports_and_a_corrupt_file_in_the_cache_is_replaced() {
 }
 
 #[test]
+fn sizes_that_wrap_around_do_not_slip_under_the_cap() {
+    let k = kernel();
+    let other = format!("mlx/{}/cpu/libother.so", here().mlx_version);
+    let mut m = manifest(&here(), &[(&k, &elf()), (&other, &elf())]);
+    m.files[0].size = u64::MAX - 5;
+    m.files[1].size = 10;
+    refused(
+        &tar_gz(&[manifest_entry(&m), file(&k, &elf()), file(&other, &elf())]),
+        exit::INTEGRITY,
+        "over this import's limits",
+    );
+}
+
+#[test]
 fn a_manifest_over_the_limits_is_refused_before_anything_is_written() {
     // A 100 GB file declared: refused from the manifest alone.
     let k = kernel();
@@ -219,10 +233,14 @@ fn a_publish_that_fails_part_way_takes_back_what_it_added() {
     );
     assert!(!cache.join(&b).exists());
     assert_eq!(std::fs::read(&mine).unwrap(), elf(), "the cache as it was");
-    // A cache the import itself created is removed whole.
+    // A cache the import itself created keeps no kernel (only the publishers' lock).
     let fresh = d.path().join("fresh");
     archive::import_with(&path, &fresh, &here(), Default::default(), Some(1)).unwrap_err();
-    assert!(!fresh.exists());
+    let left: Vec<_> = std::fs::read_dir(&fresh)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [".coldstart-lock"]);
 }
 
 #[test]

@@ -208,11 +208,18 @@ pub enum Applied {
 
 /// The threads of this process (Linux: the entries of `/proc/self/task`); `None`
 /// where that cannot be told.
+#[cfg(target_os = "linux")]
 pub fn threads_in_process() -> Option<usize> {
     std::fs::read_dir("/proc/self/task")
         .ok()
         .map(|d| d.filter(|e| e.is_ok()).count())
         .filter(|n| *n > 0)
+}
+
+/// Not told off Linux: a manager then never writes the environment.
+#[cfg(not(target_os = "linux"))]
+pub fn threads_in_process() -> Option<usize> {
+    None
 }
 
 /// Set when a manager first calls a factory: from then on MLX may have compiled.
@@ -412,9 +419,10 @@ mod tests {
         assert_eq!(apply(&KernelCache::Off), None);
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_threads_of_this_process_are_counted() {
-        let n = threads_in_process().expect("Linux's /proc");
+        let n = threads_in_process().expect("the task directory");
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || rx.recv());
         assert!(threads_in_process().unwrap() > n.min(1));

@@ -194,10 +194,21 @@ fn hash_tensors(h: &mut Sha256, file: &mut std::fs::File) -> std::io::Result<()>
         let Some((begin, end)) = offsets.filter(|(b, e)| b <= e) else {
             return Err(bad(format!("tensor {name} has no valid data_offsets")));
         };
-        h.update(name.as_bytes());
-        h.update(t["dtype"].to_string().as_bytes());
-        h.update(t["shape"].to_string().as_bytes());
-        file.seek(SeekFrom::Start(8 + len + begin))?;
+        // Each part with its length, so that no two tensors hash alike by where
+        // one part ends and the next begins.
+        for part in [
+            name.as_bytes(),
+            t["dtype"].to_string().as_bytes(),
+            t["shape"].to_string().as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.update((end - begin).to_le_bytes());
+        let start = (8 + len)
+            .checked_add(begin)
+            .ok_or_else(|| bad(format!("tensor {name} starts past any file")))?;
+        file.seek(SeekFrom::Start(start))?;
         if copy_into(h, file, end - begin)? != end - begin {
             return Err(bad(format!("tensor {name} runs past the end of the file")));
         }

@@ -314,7 +314,12 @@ pub fn import_with(
         mismatch,
     };
     machine::check(&manifest.machine, &manifest.contents(), here).map_err(mismatch)?;
-    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    // Checked sums: sizes that wrap around must not slip under the cap.
+    let total = manifest
+        .files
+        .iter()
+        .try_fold(0u64, |t, f| t.checked_add(f.size))
+        .unwrap_or(u64::MAX);
     if total > limits.max_bytes || manifest.files.len() > limits.max_files {
         return Err(damaged(format!(
             "its manifest lists {} files of {total} bytes, over this import's limits of {} \
@@ -362,9 +367,10 @@ pub fn import_with(
         }),
         Err(e) => {
             if created {
-                // This import made the directory: nothing of it stays behind (its
-                // lock file, directories of files taken back).
-                let _ = std::fs::remove_dir_all(dir);
+                // Only if still empty (the staging directory is gone): another
+                // process may be using a directory this one created moments ago, so
+                // nothing but emptiness is removed (a publish's lock file stays).
+                let _ = std::fs::remove_dir(dir);
             }
             Err(e)
         }

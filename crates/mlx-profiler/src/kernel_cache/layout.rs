@@ -133,7 +133,7 @@ impl Contents {
         for (rel, size) in files {
             let Some(f) = classify(rel) else { continue };
             c.files += 1;
-            c.bytes += size;
+            c.bytes = c.bytes.saturating_add(size);
             match f.kind {
                 Kind::Cpu if rel.ends_with(".so") => {
                     *c.cpu_kernels

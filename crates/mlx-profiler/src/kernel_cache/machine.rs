@@ -137,6 +137,8 @@ pub struct DirFacts {
     pub ptx_targets: BTreeSet<String>,
     /// NVRTC releases named in the PTX headers (`13.0`).
     pub nvrtc: BTreeSet<String>,
+    /// PTX modules whose first 4 KiB name no `.target` (their GPU cannot be told).
+    pub ptx_unknown: BTreeSet<String>,
 }
 
 /// The architecture in an ELF file's header (`e_machine`), `None` for no ELF file.
@@ -186,14 +188,21 @@ impl DirFacts {
                     );
                 }
                 Kind::Ptx if f.rel.ends_with(".ptx") => {
-                    let mut head = String::new();
+                    let mut head = Vec::new();
                     std::fs::File::open(&path)?
                         .take(4096)
-                        .read_to_string(&mut head)
-                        .ok();
-                    let (release, target) = ptx_header(&head);
+                        .read_to_end(&mut head)?;
+                    // Lossy: a character cut at the 4 KiB mark must not hide the rest.
+                    let (release, target) = ptx_header(&String::from_utf8_lossy(&head));
                     facts.nvrtc.extend(release);
-                    facts.ptx_targets.extend(target);
+                    match target {
+                        Some(t) => {
+                            facts.ptx_targets.insert(t);
+                        }
+                        None => {
+                            facts.ptx_unknown.insert(f.rel.clone());
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -222,6 +231,17 @@ impl DirFacts {
                     "MLX {} looks only in mlx/{}/cpu; fill the cache here: `mlx-profile cache warm -- COMMAND`",
                     here.mlx_version, here.mlx_version
                 ),
+            });
+        }
+        if let Some(unknown) = self.ptx_unknown.iter().next() {
+            return Err(Mismatch {
+                field: "compute_capability",
+                archive: format!("{unknown}, whose header names no .target"),
+                here: here
+                    .compute_capability
+                    .clone()
+                    .map_or("no GPU found".into(), |c| format!("sm_{}", c.replace('.', ""))),
+                fix: "MLX would load the module as it is; use a cache filled on this GPU architecture".into(),
             });
         }
         if let Some(cc) = &here.compute_capability {
@@ -255,6 +275,34 @@ mod tests {
             (Some("13.0".into()), Some("sm_90a".into()))
         );
         assert_eq!(ptx_header("nothing"), (None, None));
+    }
+
+    #[test]
+    fn a_ptx_module_whose_target_cannot_be_read_does_not_fit() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("ptx")).unwrap();
+        // A multi-byte character cut at the 4 KiB mark, and no .target before it.
+        let mut text = "// Cuda compilation tools, release 13.0, V13.0.48\n".to_string();
+        text.push_str(&"x".repeat(4095 - text.len()));
+        text.push('é');
+        text.push_str("\n.target sm_90a\n");
+        std::fs::write(d.path().join("ptx/k.ptx"), text).unwrap();
+        let facts = DirFacts::of_dir(d.path()).unwrap();
+        assert_eq!(facts.nvrtc.len(), 1, "{facts:?}");
+        assert_eq!(facts.ptx_unknown.len(), 1, "{facts:?}");
+        let here = Machine {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            backend: "cuda".into(),
+            mlx_version: "0.32.2".into(),
+            cpu_isa: vec![],
+            compiler: None,
+            compute_capability: Some("9.0".into()),
+        };
+        let e = facts
+            .check(&Contents::of([("ptx/k.ptx", 10)]), &here)
+            .unwrap_err();
+        assert!(e.to_string().contains("names no .target"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Getting kernels into a shared cache directory safely: each file is written under
 //! a unique temporary name beside its place and renamed there without replacing
 //! anything (`persist_noclobber`: `renameat2(RENAME_NOREPLACE)` on Linux), so a
-//! reader sees a whole file or none, and a file once in the cache never changes.
+//! reader sees a whole file or none, and a file once in the cache changes only when
+//! an import finds it differs from the manifest it checked (then it is replaced by a
+//! whole file, atomically; a reader that has it open keeps the old one).
 //! Publishers take the directory's lock, so two of them do not interleave.
 //!
 //! An import publishes with the manifest's hashes ([`publish_checked`]): a file the
@@ -161,7 +163,8 @@ fn inside(root: &Path, rel: &str) -> Result<(), CacheError> {
 /// cache holds with the expected hash is kept; one with another hash is corrupt and
 /// replaced (reported in [`Published::repaired`]). Every path is checked for links
 /// out of the cache first. If anything fails, the files added so far are removed
-/// again: the cache holds all of the new files or none. `fail_after` injects a
+/// again: the cache holds all of the new files or none (repairs already made stay:
+/// each put the manifest's whole file in place of one that differed). `fail_after` injects a
 /// failure after that many new files (tests).
 pub fn publish_checked(
     from: &Path,
@@ -176,14 +179,17 @@ pub fn publish_checked(
     let mut done = Published::default();
     let mut added: Vec<PathBuf> = Vec::new();
     let mut corrupt = Vec::new();
+    let same = |dst: &Path, sha: &str| -> Result<bool, CacheError> {
+        let have = File::open(dst)
+            .and_then(|f| mlx_manager::digest::sha256_of(std::io::BufReader::new(f)))
+            .map_err(|e| CacheError::io("read", dst, e))?;
+        Ok(have.0 == sha)
+    };
     let result = (|| {
         for (rel, sha) in expected {
             let (src, dst) = (from.join(rel), to.join(rel));
             if dst.exists() {
-                let have = File::open(&dst)
-                    .and_then(|f| mlx_manager::digest::sha256_of(std::io::BufReader::new(f)))
-                    .map_err(|e| CacheError::io("read", &dst, e))?;
-                if &have.0 == sha {
+                if same(&dst, sha)? {
                     done.kept += 1;
                 } else {
                     corrupt.push(rel.clone());
@@ -201,9 +207,18 @@ pub fn publish_checked(
                 added.push(dst.clone());
                 done.new += 1;
                 done.bytes += std::fs::metadata(&src).map_or(0, |m| m.len());
-            } else {
+            } else if same(&dst, sha)? {
+                // Written meanwhile by a process that takes no lock (MLX itself).
                 done.kept += 1;
+            } else {
+                corrupt.push(rel.clone());
             }
+        }
+        // After every new file is in: a replaced file is whole and has the
+        // manifest's content, so each repair stands on its own.
+        for rel in &corrupt {
+            place(&from.join(rel), &to.join(rel), true)?;
+            done.repaired.push(rel.clone());
         }
         Ok(())
     })();
@@ -218,12 +233,6 @@ pub fn publish_checked(
             }
         }
         return Err(e);
-    }
-    // After every new file is in: a replaced file is whole and has the manifest's
-    // content, so each repair stands on its own.
-    for rel in corrupt {
-        place(&from.join(&rel), &to.join(&rel), true)?;
-        done.repaired.push(rel);
     }
     Ok(done)
 }

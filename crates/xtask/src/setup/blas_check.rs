@@ -60,7 +60,7 @@ pub struct Failed(pub String);
 /// The key of this CPU for remembered results: vendor, model and feature flags from
 /// `/proc/cpuinfo`, and `OPENBLAS_CORETYPE` (which overrides OpenBLAS's choice).
 pub fn cpu_key() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let info = cpuinfo();
     let mut h = Sha256::new();
     for field in ["vendor_id", "model name", "flags", "Features", "CPU part"] {
         if let Some(line) = info
@@ -79,6 +79,50 @@ pub fn cpu_key() -> String {
     format!("{:x}", h.finalize())[..12].to_string()
 }
 
+/// Where a pass of `blas` and `lapack` in `runtime_key` on this CPU is remembered:
+/// keyed by the CPU ([`cpu_key`]) and by the libraries' identity (device, inode,
+/// size, modification time of the files the names resolve to), so that an upgraded
+/// system OpenBLAS behind the same path is tested again.
+pub fn memo_path(memo_dir: &Path, runtime_key: &str, blas: &Path, lapack: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    for lib in [blas, lapack] {
+        let id = std::fs::canonicalize(lib)
+            .and_then(|real| {
+                let m = std::fs::metadata(&real)?;
+                Ok(format!(
+                    "{} {} {} {} {}",
+                    real.display(),
+                    m.dev(),
+                    m.ino(),
+                    m.len(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000
+                ))
+            })
+            .unwrap_or_else(|e| format!("{}: {e}", lib.display()));
+        h.update(id.as_bytes());
+        h.update(b"\n");
+    }
+    let libs = format!("{:x}", h.finalize());
+    memo_dir.join(format!(
+        "{runtime_key}-cpu-{}-libs-{}.json",
+        cpu_key(),
+        &libs[..12]
+    ))
+}
+
+/// The CPU's description (Linux's `/proc/cpuinfo`).
+#[cfg(target_os = "linux")]
+fn cpuinfo() -> String {
+    std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()
+}
+
+/// Set-up runs on Linux only; elsewhere the key is the override alone.
+#[cfg(not(target_os = "linux"))]
+fn cpuinfo() -> String {
+    String::new()
+}
+
 /// The self-test of `blas` and `lapack` (the files libmlx loads) for `runtime_key`,
 /// remembered under `memo_dir`: a remembered pass for this CPU is returned without a
 /// child; otherwise `exe blas-self-test` runs in a child process.
@@ -89,7 +133,7 @@ pub fn verify(
     blas: &Path,
     lapack: &Path,
 ) -> Result<(Passed, bool), Failed> {
-    let memo = memo_dir.join(format!("{runtime_key}-cpu-{}.json", cpu_key()));
+    let memo = memo_path(memo_dir, runtime_key, blas, lapack);
     if let Some(p) = std::fs::read_to_string(&memo)
         .ok()
         .and_then(|t| serde_json::from_str::<Passed>(&t).ok())
@@ -111,6 +155,12 @@ pub fn verify(
 
 /// Runs `exe blas-self-test --blas … --lapack …` and reads its verdict.
 pub fn run_child(exe: &Path, blas: &Path, lapack: &Path) -> Result<Passed, Failed> {
+    // Files, not pipes: a child that writes much cannot block while this waits.
+    let files = tempfile::tempdir().map_err(|e| Failed(format!("no temporary directory: {e}")))?;
+    let (out_path, err_path) = (files.path().join("out"), files.path().join("err"));
+    let file = |p: &Path| {
+        std::fs::File::create(p).map_err(|e| Failed(format!("cannot create {}: {e}", p.display())))
+    };
     let mut child = Command::new(exe)
         .arg("blas-self-test")
         .arg("--blas")
@@ -118,8 +168,8 @@ pub fn run_child(exe: &Path, blas: &Path, lapack: &Path) -> Result<Passed, Faile
         .arg("--lapack")
         .arg(lapack)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(file(&out_path)?)
+        .stderr(file(&err_path)?)
         .spawn()
         .map_err(|e| Failed(format!("could not start {}: {e}", exe.display())))?;
     let started = Instant::now();
@@ -138,10 +188,11 @@ pub fn run_child(exe: &Path, blas: &Path, lapack: &Path) -> Result<Passed, Faile
             Err(e) => return Err(Failed(format!("could not wait for the self-test: {e}"))),
         }
     };
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Failed(format!("could not read the self-test's output: {e}")))?;
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let stdout = std::fs::read(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&status) {
         return Err(Failed(format!(
             "the self-test died with signal {sig} ({}){}",
@@ -160,7 +211,7 @@ pub fn run_child(exe: &Path, blas: &Path, lapack: &Path) -> Result<Passed, Faile
             stderr
         }));
     }
-    serde_json::from_slice(&out.stdout)
+    serde_json::from_slice(&stdout)
         .map_err(|e| Failed(format!("the self-test's report does not parse: {e}")))
 }
 
@@ -187,8 +238,14 @@ pub fn child(blas: &Path, lapack: &Path) -> Result<Passed, String> {
     let l = unsafe { libloading::Library::new(lapack) }
         .map_err(|e| format!("{} does not load: {e}", lapack.display()))?;
     let f = Functions::find(&b, &l, blas, lapack)?;
-    sgemm_matches(&f, 7, 5, 3)?;
-    sgemm_matches(&f, 256, 192, 320)?;
+    // Small and odd shapes take OpenBLAS's small-matrix kernels (where the
+    // SkylakeX-only build died), large ones its blocked kernels; each transposition
+    // has kernels of its own.
+    sgemm_matches(&f, (7, 5, 3), false, false)?;
+    sgemm_matches(&f, (256, 192, 320), false, false)?;
+    sgemm_matches(&f, (33, 17, 65), true, false)?;
+    sgemm_matches(&f, (31, 9, 40), false, true)?;
+    sgemm_matches(&f, (64, 48, 80), true, true)?;
     dgemm_matches(&f, 48)?;
     inverse_matches(&f, 64)?;
     let text = |g: Option<unsafe extern "C" fn() -> *const c_char>| {
@@ -204,7 +261,7 @@ pub fn child(blas: &Path, lapack: &Path) -> Result<Passed, String> {
         schema_version: SCHEMA_VERSION,
         config: text(f.config),
         core: text(f.corename),
-        sgemm_gflops: sgemm_gflops(&f),
+        sgemm_gflops: sgemm_gflops(&f)?,
     })
 }
 
@@ -329,27 +386,47 @@ fn compare(
     Ok(())
 }
 
-fn sgemm_matches(f: &Functions, m: usize, n: usize, k: usize) -> Result<(), String> {
+const TRANS: c_int = 112;
+
+/// `op(A) (m×k) · op(B) (k×n)` through `cblas_sgemm`, row-major, A and B stored
+/// transposed where `ta`, `tb` say, against plain Rust in f64.
+fn sgemm_matches(
+    f: &Functions,
+    (m, n, k): (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+) -> Result<(), String> {
     let (a, b) = (values(m * k, 1), values(k * n, 2));
-    let (af, bf): (Vec<f32>, Vec<f32>) = (
-        a.iter().map(|v| *v as f32).collect(),
-        b.iter().map(|v| *v as f32).collect(),
-    );
+    // The stored matrices: A as m×k (or k×m), B as k×n (or n×k).
+    let stored_a: Vec<f32> = (0..m * k)
+        .map(|x| {
+            let (r, c) = if ta { (x % m, x / m) } else { (x / k, x % k) };
+            a[r * k + c] as f32
+        })
+        .collect();
+    let stored_b: Vec<f32> = (0..k * n)
+        .map(|x| {
+            let (r, c) = if tb { (x % k, x / k) } else { (x / n, x % n) };
+            b[r * n + c] as f32
+        })
+        .collect();
+    let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
     let mut c = vec![f32::NAN; m * n];
+    let op = |t: bool| if t { TRANS } else { NO_TRANS };
     // SAFETY: buffers of m·k, k·n and m·n elements, row-major with these strides.
     unsafe {
         (f.sgemm)(
             ROW_MAJOR,
-            NO_TRANS,
-            NO_TRANS,
+            op(ta),
+            op(tb),
             m as c_int,
             n as c_int,
             k as c_int,
             1.0,
-            af.as_ptr(),
-            k as c_int,
-            bf.as_ptr(),
-            n as c_int,
+            stored_a.as_ptr(),
+            lda as c_int,
+            stored_b.as_ptr(),
+            ldb as c_int,
             0.0,
             c.as_mut_ptr(),
             n as c_int,
@@ -357,8 +434,9 @@ fn sgemm_matches(f: &Functions, m: usize, n: usize, k: usize) -> Result<(), Stri
     };
     let (want, scale) = reference(&a, &b, m, n, k);
     let got: Vec<f64> = c.iter().map(|v| *v as f64).collect();
+    let t = |x: bool| if x { "ᵀ" } else { "" };
     compare(
-        &format!("sgemm {m}x{k} · {k}x{n}"),
+        &format!("sgemm {m}x{k}{} · {k}x{n}{}", t(ta), t(tb)),
         &got,
         &want,
         &scale,
@@ -445,8 +523,9 @@ fn inverse_matches(f: &Functions, n: usize) -> Result<(), String> {
     )
 }
 
-/// Best of three 1024² sgemm after one warm-up, in GFLOP/s.
-fn sgemm_gflops(f: &Functions) -> f64 {
+/// Best of three 1024² sgemm after one warm-up, in GFLOP/s; the product is checked
+/// against plain Rust at 64 places (the timed kernels are the fast ones).
+fn sgemm_gflops(f: &Functions) -> Result<f64, String> {
     let n = 1024;
     let a: Vec<f32> = values(n * n, 6).iter().map(|v| *v as f32).collect();
     let mut c = vec![0.0f32; n * n];
@@ -477,7 +556,22 @@ fn sgemm_gflops(f: &Functions) -> f64 {
             best = best.min(t.elapsed().as_secs_f64());
         }
     }
-    2.0 * (n * n * n) as f64 / best / 1e9
+    for idx in (0..n * n).step_by(n * n / 64 + 1) {
+        let (i, j) = (idx / n, idx % n);
+        let (mut want, mut scale) = (0.0f64, 0.0f64);
+        for p in 0..n {
+            let x = f64::from(a[i * n + p]) * f64::from(a[p * n + j]);
+            want += x;
+            scale += x.abs();
+        }
+        let got = f64::from(c[idx]);
+        if !got.is_finite() || (got - want).abs() > 1e-4 * (scale + 1.0) {
+            return Err(format!(
+                "sgemm 1024x1024 is wrong: element [{i}, {j}] is {got}, plain Rust gives {want}"
+            ));
+        }
+    }
+    Ok(2.0 * (n * n * n) as f64 / best / 1e9)
 }
 
 /// Where the self-test's memory of passes lives in set-up's cache.
@@ -544,15 +638,22 @@ mod tests {
             p.summary(),
             "OpenBLAS 0.3.34, Haswell core, 1024² sgemm 180 GFLOP/s"
         );
-        let file = memo.join(format!("rt-cpu-{}.json", cpu_key()));
+        let file = memo_path(&memo, "rt", Path::new("/b"), Path::new("/l"));
         assert!(file.is_file());
         // Remembered: the child is not asked again.
         std::fs::write(&exe, "#!/bin/sh\nexit 1\n").unwrap();
         let (_, remembered) = verify(&exe, &memo, "rt", Path::new("/b"), Path::new("/l")).unwrap();
         assert!(remembered);
         // Another CPU (here: another OPENBLAS_CORETYPE's key) is tested again.
-        let other = memo.join("rt-cpu-000000000000.json");
+        let other = memo.join("rt-cpu-000000000000-libs-000000000000.json");
         std::fs::rename(&file, &other).unwrap();
         assert!(verify(&exe, &memo, "rt", Path::new("/b"), Path::new("/l")).is_err());
+        std::fs::rename(&other, &file).unwrap();
+        // A library replaced behind the same path (an upgrade) is tested again.
+        let lib = d.path().join("libblas.so.3");
+        std::fs::write(&lib, b"old").unwrap();
+        let before = memo_path(&memo, "rt", &lib, &lib);
+        std::fs::write(&lib, b"upgraded").unwrap();
+        assert_ne!(memo_path(&memo, "rt", &lib, &lib), before);
     }
 }

@@ -83,9 +83,55 @@ pub enum Reuse {
 }
 
 /// Files the gate reads itself (its thresholds, its baseline store): the same for
-/// both sides, so a change there is no difference between the binaries.
+/// both sides, so a change there is no difference between the binaries. An entry
+/// that holds a package's root (`--baselines .`) exempts nothing.
 #[derive(Debug, Clone, Default)]
 pub struct GateFiles(pub Vec<PathBuf>);
+
+/// What git tracks in the working tree: path → `git ls-files -v` tag (`H` tracked,
+/// `S` skip-worktree, a lower-case tag assume-unchanged). A source file git does not
+/// track, or tracks without looking at it, cannot be shown unchanged by `git diff`.
+#[derive(Debug, Clone, Default)]
+pub struct Tracked {
+    /// The repository's root.
+    pub root: PathBuf,
+    /// Tag of every tracked path (normalised).
+    pub tags: BTreeMap<PathBuf, char>,
+}
+
+impl Tracked {
+    /// Reads `git ls-files -v` of the repository holding `workspace`.
+    pub fn read(workspace: &Path) -> Result<Self, GateError> {
+        let root = normal(Path::new(&super::revision::git_text(
+            workspace,
+            &["rev-parse", "--show-toplevel"],
+        )?));
+        let listing = super::revision::git_text(workspace, &["ls-files", "-v", "-z"])?;
+        let tags = listing
+            .split('\0')
+            .filter_map(|e| {
+                let (tag, path) = e.split_once(' ')?;
+                Some((root.join(path), tag.chars().next()?))
+            })
+            .collect();
+        Ok(Tracked { root, tags })
+    }
+
+    /// Why `input` (a source file of the benches) cannot be shown unchanged by git,
+    /// or `None`: outside the repository (a registry crate, the toolchain) or under
+    /// Cargo's target directory (generated) it is not git's to show.
+    fn unseen(&self, input: &Path, target: Option<&Path>) -> Option<&'static str> {
+        if !input.starts_with(&self.root) || target.is_some_and(|t| input.starts_with(t)) {
+            return None;
+        }
+        match self.tags.get(input) {
+            None => Some("git does not track it (untracked or ignored)"),
+            Some('S') => Some("git skips it (skip-worktree)"),
+            Some(t) if t.is_ascii_lowercase() => Some("git assumes it unchanged"),
+            Some(_) => None,
+        }
+    }
+}
 
 /// Decides whether the candidate's binaries, built from `units`, may stand for the
 /// baseline at `commit`. `changed` are the files that differ (absolute paths), from
@@ -97,6 +143,7 @@ pub fn decide(
     units: &[LocalUnit],
     workspace_root: &Path,
     gate_files: &GateFiles,
+    tracked: &Tracked,
 ) -> Reuse {
     let short = &commit[..commit.len().min(12)];
     if units.is_empty() {
@@ -105,28 +152,55 @@ pub fn decide(
              nothing proves their inputs unchanged"
         ));
     }
-    if changed.is_empty() {
-        return Reuse::Proven(format!(
-            "reused the candidate's binaries as the baseline {short}: no file differs from \
-             it (git diff and untracked files)"
-        ));
-    }
     let inputs = match unit_inputs(units, workspace_root) {
         Ok(i) => i,
         Err(why) => return Reuse::Rebuild(format!("built the baseline {short}: {why}")),
     };
+    let rel = |p: &Path| {
+        p.strip_prefix(normal(workspace_root))
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+    let target = target_dir(units);
+    if let Some((input, why)) = inputs
+        .iter()
+        .find_map(|i| tracked.unseen(i, target.as_deref()).map(|w| (i, w)))
+    {
+        return Reuse::Rebuild(format!(
+            "built the baseline {short}: {} is a source file of the benches and {why}, so \
+             git cannot show it unchanged",
+            rel(input)
+        ));
+    }
+    if changed.is_empty() {
+        return Reuse::Proven(format!(
+            "reused the candidate's binaries as the baseline {short}: no file differs from \
+             it (git diff and untracked files), and git tracks every one of the {} of the \
+             benches",
+            count(inputs.len(), "source file")
+        ));
+    }
     let roots: BTreeSet<PathBuf> = units.iter().map(|u| normal(&u.package_root)).collect();
     let scripted: BTreeSet<PathBuf> = units
         .iter()
         .filter(|u| u.is_build_script())
         .map(|u| normal(&u.package_root))
         .collect();
-    let exempt: Vec<PathBuf> = gate_files.0.iter().map(|p| normal(p)).collect();
+    let exempt: Vec<PathBuf> = gate_files
+        .0
+        .iter()
+        .map(|p| normal(p))
+        .filter(|g| !roots.iter().any(|r| r.starts_with(g)))
+        .collect();
     let mut hits: Vec<(PathBuf, &str)> = Vec::new();
     for f in changed {
         let f = normal(f);
         let why = if inputs.contains(&f) {
             Some("a source file of the benches")
+        } else if f.is_dir() && inputs.iter().any(|i| i.starts_with(&f)) {
+            // A submodule git reports as one path.
+            Some("a directory holding source files of the benches")
         } else if is_build_config(&f) {
             Some("a manifest, lock file, build script or Cargo configuration")
         } else if !scripted.is_empty() && !is_inert(&f) && !exempt.iter().any(|e| f.starts_with(e))
@@ -147,12 +221,6 @@ pub fn decide(
             hits.push((f, why));
         }
     }
-    let rel = |p: &Path| {
-        p.strip_prefix(normal(workspace_root))
-            .unwrap_or(p)
-            .display()
-            .to_string()
-    };
     if let Some((first, why)) = hits.first() {
         let more = match hits.len() {
             1 => String::new(),
@@ -177,6 +245,16 @@ pub fn decide(
         count(inputs.len(), "source file"),
         count(roots.len(), "local package")
     ))
+}
+
+/// Cargo's target directory (the one holding `CACHEDIR.TAG` above the units'
+/// artifacts): files under it are generated, not sources git could show.
+fn target_dir(units: &[LocalUnit]) -> Option<PathBuf> {
+    units
+        .iter()
+        .flat_map(|u| &u.artifacts)
+        .find_map(|a| a.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()))
+        .map(normal)
 }
 
 /// `1 changed file`, `3 changed files`.
@@ -296,10 +374,12 @@ fn is_inert(path: &Path) -> bool {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
+    // LICENSE, LICENSE-MIT, COPYING.txt; not license_check.rs or authors.json.
+    let stem = name.split('.').next().unwrap_or("");
+    let stem = stem.split('-').next().unwrap_or(stem);
     matches!(ext.as_str(), "md" | "markdown" | "rst" | "adoc")
-        || ["license", "copying", "notice", "changelog", "authors"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        || (["license", "copying", "notice", "changelog", "authors"].contains(&stem)
+            && matches!(ext.as_str(), "" | "txt" | "mit" | "apache"))
         || matches!(name.as_str(), ".gitignore" | ".gitattributes" | ".mailmap")
         || path.components().any(|c| c.as_os_str() == ".github")
 }
@@ -366,9 +446,12 @@ pub fn changed_files(workspace: &Path, commit: &str) -> Result<BTreeSet<PathBuf>
         workspace,
         &["ls-files", "-z", "--others", "--exclude-standard"],
     )?;
+    // The lock file of the workspace itself, untracked: Cargo wrote it for this
+    // build, and the worktree's build writes its own from the same manifests.
+    let own_lock = normal(&workspace.join("Cargo.lock"));
     let untracked = untracked
         .split('\0')
-        .filter(|l| Path::new(l).file_name().is_none_or(|n| n != "Cargo.lock"));
+        .filter(|l| normal(&root.join(l)) != own_lock);
     Ok(diff
         .split('\0')
         .chain(untracked)

@@ -256,6 +256,7 @@ pub fn reuse(
     gate_files: &GateFiles,
 ) -> Result<Reuse, GateError> {
     let changed = inputs::changed_files(&spec.workspace, commit)?;
+    let tracked = inputs::Tracked::read(&spec.workspace)?;
     let root = cargo_workspace_root(spec, &spec.workspace);
     Ok(inputs::decide(
         commit,
@@ -263,6 +264,7 @@ pub fn reuse(
         &candidate.units,
         &root,
         gate_files,
+        &tracked,
     ))
 }
 

@@ -4,12 +4,20 @@ use super::*;
 /// an example crate it does not, and Cargo's dependency files for the units.
 struct Ws {
     dir: tempfile::TempDir,
+    /// What git tracks, as `git ls-files -v` would list it.
+    tracked: std::cell::RefCell<Tracked>,
 }
 
 impl Ws {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let ws = Ws { dir };
+        let ws = Ws {
+            tracked: std::cell::RefCell::new(Tracked {
+                root: std::fs::canonicalize(dir.path()).unwrap(),
+                tags: BTreeMap::new(),
+            }),
+            dir,
+        };
         for f in [
             "Cargo.toml",
             "README.md",
@@ -23,7 +31,12 @@ impl Ws {
             "examples/ex/src/main.rs",
         ] {
             ws.write(f, "x");
+            ws.track(f, 'H');
         }
+        ws.write(
+            "target/CACHEDIR.TAG",
+            "Signature: 8a477f597d28d172789f06886806bc55",
+        );
         ws.write(
             "target/release/deps/core-1a2b.d",
             &format!(
@@ -40,6 +53,11 @@ impl Ws {
             ),
         );
         ws
+    }
+
+    fn track(&self, rel: &str, tag: char) {
+        let p = self.root().join(rel);
+        self.tracked.borrow_mut().tags.insert(p, tag);
     }
 
     fn root(&self) -> PathBuf {
@@ -84,7 +102,14 @@ impl Ws {
     fn decide(&self, changed: &[&str], units: &[LocalUnit]) -> Reuse {
         let changed: BTreeSet<PathBuf> = changed.iter().map(|c| self.root().join(c)).collect();
         let gate = GateFiles(vec![self.root().join("benches/thresholds.toml")]);
-        decide("0123456789abcdef", &changed, units, &self.root(), &gate)
+        decide(
+            "0123456789abcdef",
+            &changed,
+            units,
+            &self.root(),
+            &gate,
+            &self.tracked.borrow(),
+        )
     }
 }
 
@@ -192,6 +217,7 @@ fn a_missing_dependency_file_or_no_units_is_no_proof() {
 fn a_build_script_makes_every_file_but_prose_an_input() {
     let ws = Ws::new();
     ws.write("crates/core/build.rs", "fn main() {}");
+    ws.track("crates/core/build.rs", 'H');
     ws.write(
         "target/release/build/core-9f/build_script_build-9f.d",
         &format!("x: {}/crates/core/build.rs\n", ws.root().display()),
@@ -222,6 +248,7 @@ fn a_path_spelled_through_a_symbolic_link_is_the_same_file() {
         &ws.units(),
         &alias,
         &GateFiles::default(),
+        &ws.tracked.borrow(),
     );
     assert!(matches!(r, Reuse::Rebuild(_)), "{r:?}");
 }
@@ -266,4 +293,70 @@ fn only_path_packages_are_local_units() {
     let mut other = msg("path+file:///w#0.1.0");
     other["reason"] = "build-finished".into();
     assert!(LocalUnit::from_message(&other).is_none());
+}
+
+#[test]
+fn a_source_file_git_cannot_see_is_no_proof() {
+    let ws = Ws::new();
+    // Ignored or untracked, yet compiled in: the baseline's worktree would not have it.
+    ws.write("crates/core/src/secret.rs", "x");
+    ws.write(
+        "target/release/deps/core-1a2b.d",
+        &format!(
+            "x: {d}/crates/core/src/lib.rs {d}/crates/core/src/secret.rs\n",
+            d = ws.root().display()
+        ),
+    );
+    let why = rebuild(ws.decide(&["README.md"], &ws.units()));
+    assert!(
+        why.contains("secret.rs") && why.contains("does not track"),
+        "{why}"
+    );
+    let why = rebuild(ws.decide(&[], &ws.units()));
+    assert!(why.contains("does not track"), "{why}");
+    ws.track("crates/core/src/secret.rs", 'S');
+    assert!(rebuild(ws.decide(&[], &ws.units())).contains("skip-worktree"));
+    ws.track("crates/core/src/secret.rs", 'h');
+    assert!(rebuild(ws.decide(&[], &ws.units())).contains("assumes it unchanged"));
+    ws.track("crates/core/src/secret.rs", 'H');
+    proven(ws.decide(&[], &ws.units()));
+    // Generated under the target directory: not git's to show.
+    ws.write(
+        "target/release/deps/core-1a2b.d",
+        &format!(
+            "x: {d}/crates/core/src/lib.rs {d}/target/release/build/core-9f/out/gen.rs\n",
+            d = ws.root().display()
+        ),
+    );
+    proven(ws.decide(&["README.md"], &ws.units()));
+}
+
+#[test]
+fn a_changed_directory_holding_sources_counts_and_prose_is_matched_by_name() {
+    let ws = Ws::new();
+    // A submodule: git reports its directory.
+    let why = rebuild(ws.decide(&["crates/core/src"], &ws.units()));
+    assert!(why.contains("directory holding source files"), "{why}");
+    for prose in [
+        "LICENSE",
+        "LICENSE-MIT",
+        "COPYING.txt",
+        "crates/core/CHANGELOG.md",
+    ] {
+        assert!(is_inert(Path::new(prose)), "{prose}");
+    }
+    for code in ["license_check.rs", "authors.json", "notice.rs"] {
+        assert!(!is_inert(Path::new(code)), "{code}");
+    }
+    // A gate file that holds a package (`--baselines .`) exempts nothing.
+    let changed = BTreeSet::from([ws.root().join("crates/core/data/table.bin")]);
+    let r = decide(
+        "0123456789ab",
+        &changed,
+        &ws.units(),
+        &ws.root(),
+        &GateFiles(vec![ws.root()]),
+        &ws.tracked.borrow(),
+    );
+    assert!(matches!(r, Reuse::Rebuild(_)), "{r:?}");
 }
