@@ -187,7 +187,11 @@ fn run_setup_for(p: &PlatformArgs, write_workspace_config: bool) -> Result<Optio
             },
             started.elapsed().as_secs_f64(),
             r.blas,
-            r.workspace_config.display()
+            if write_workspace_config {
+                r.workspace_config.display().to_string()
+            } else {
+                format!("{} (this workspace's left as it was)", r.config.display())
+            }
         );
     }
     Ok(report)

@@ -222,15 +222,22 @@ pub fn decide(
         }
     }
     if let Some((first, why)) = hits.first() {
-        let more = match hits.len() {
-            1 => String::new(),
-            n => format!(" and {} more", n - 1),
+        let which = match hits.len() {
+            1 => format!(
+                "{} of the {} is",
+                rel(first),
+                count(changed.len(), "changed file")
+            ),
+            n => format!(
+                "{} and {} more of the {} are",
+                rel(first),
+                n - 1,
+                count(changed.len(), "changed file")
+            ),
         };
         return Reuse::Rebuild(format!(
-            "built the baseline {short}: {}{more} of the {} is an input of the benches \
-             ({why})",
-            rel(first),
-            count(changed.len(), "changed file")
+            "built the baseline {short}: {which} of the benches ({}: {why})",
+            rel(first)
         ));
     }
     let shown: Vec<String> = changed.iter().take(3).map(|p| rel(p)).collect();
