@@ -338,13 +338,18 @@ pub(crate) fn apply(choice: &KernelCache) -> Option<Applied> {
             return None;
         }
     };
-    let applied = match threads_in_process() {
-        // Nothing to write: set before the process started, or by the init call.
-        _ if already_set(&absolute(&dir)) => Ok(Applied::AlreadySet(absolute(&dir))),
-        // SAFETY: this thread is the process's only one, and it is here: no other
-        // thread exists to read the environment while it is written.
-        Some(1) => unsafe { use_persistent(&dir) },
-        threads => Ok(Applied::NotAlone { dir, threads }),
+    // Nothing to write when set before the process started, or by the init call
+    // (checked first: no /proc read on every build of a suite's managers).
+    let abs = absolute(&dir);
+    let applied = if already_set(&abs) {
+        Ok(Applied::AlreadySet(abs))
+    } else {
+        match threads_in_process() {
+            // SAFETY: this thread is the process's only one, and it is here: no other
+            // thread exists to read the environment while it is written.
+            Some(1) => unsafe { use_persistent(&dir) },
+            threads => Ok(Applied::NotAlone { dir, threads }),
+        }
     };
     match &applied {
         Ok(Applied::Set(_) | Applied::AlreadySet(_)) => {}
