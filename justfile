@@ -55,6 +55,10 @@ upstream-test *ARGS:
 manager-claims *ARGS:
     cargo xtask manager-claims {{ARGS}}
 
+# Measure what `mlx-profile cache run` costs a process (2 MB and 100 MB caches); writes docs/kernel-cache-overhead.md.
+cache-overhead *ARGS:
+    cargo xtask cache-overhead {{ARGS}}
+
 # Measure the kernel-cache race (direct vs `mlx-profile cache run`); writes docs/kernel-cache-race.md.
 cache-race *ARGS:
     cargo xtask cache-race {{ARGS}}

@@ -80,6 +80,9 @@ pub struct Manager<T: Send + 'static> {
     inner: Arc<Inner<T>>,
     config: ManagerConfig,
     prewarm: Mutex<Option<JoinHandle<()>>>,
+    /// Last: the instances are gone (and pre-warm joined) before the last manager of
+    /// a staged kernel cache publishes what was compiled.
+    _kernel_publish: Option<crate::kernel_cache::PublishGuard>,
 }
 
 impl<T: Send + 'static> Manager<T> {
@@ -217,7 +220,9 @@ impl<T: Send + 'static> ManagerBuilder<T> {
     /// failures surface at the first `get()`. First it points MLX's kernel caches as
     /// the configuration's `kernel_cache` says (only while the calling thread is the
     /// process's only one: otherwise it warns and leaves the environment alone,
-    /// [`Applied::NotAlone`](crate::kernel_cache::Applied::NotAlone)), and warns (once) when
+    /// [`Applied::NotAlone`](crate::kernel_cache::Applied::NotAlone)); when the process
+    /// stages kernels for a cache, the last manager dropped publishes them
+    /// ([`kernel_cache::publish`](crate::kernel_cache::publish)). It warns (once) when
     /// `MLX_DISABLE_COMPILE` is set to a value that reads like "off".
     pub fn build(self) -> Manager<T> {
         crate::kernel_cache::warn_if_compile_disabled();
@@ -254,6 +259,7 @@ impl<T: Send + 'static> ManagerBuilder<T> {
             inner,
             config: self.config,
             prewarm: Mutex::new(prewarm),
+            _kernel_publish: crate::kernel_cache::PublishGuard::new(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod table;
 pub mod analysis;
 #[cfg(feature = "mlx")]
 pub mod cache_state;
+pub mod child;
 #[cfg(feature = "mlx")]
 pub mod cold;
 #[cfg(feature = "mlx")]

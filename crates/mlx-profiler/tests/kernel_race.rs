@@ -1,7 +1,9 @@
 //! The hazard `mlx-profile cache run` removes, checked without MLX: a shell program
 //! stands in for MLX's CPU JIT. It loads `$TMPDIR/mlx/0.32.2/cpu/libk.so` when the
 //! file exists (and fails, as MLX does with "file too short", when it is not whole),
-//! else writes it in two pieces, as the compiler does.
+//! else writes it in two pieces, as the compiler does. With `ON_BAD` it stands in for
+//! a program that rewrites a kernel it cannot load: as a linker does (`relink`:
+//! remove, then write anew) or with a truncating open (`truncate`).
 //!
 //! No timing luck: the first process stops half-way until the test lets it go
 //! (`HOLD`, `READY`, `GO` files), so the second one always starts while the first
@@ -11,21 +13,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const STAND_IN: &str = r#"#!/bin/sh
+const STAND_IN: &str = r##"#!/bin/sh
 k="$TMPDIR/mlx/0.32.2/cpu/libk.so"
 if [ -e "$k" ]; then
-  if [ "$(cat "$k")" = "whole-kernel" ]; then exit 0; fi
-  echo "Could not load C++ shared library $k: file too short" >&2
-  exit 3
+  if cmp -s "$k" "$WHOLE"; then exit 0; fi
+  case "$ON_BAD" in
+    relink) rm -f "$k" ;;
+    truncate) cat "$WHOLE" > "$k"; exit 0 ;;
+    *) echo "Could not load C++ shared library $k: file too short" >&2; exit 3 ;;
+  esac
 fi
 mkdir -p "$(dirname "$k")"
-printf 'whole-' > "$k"
+cat "$FIRST_HALF" > "$k"
 if [ -n "$HOLD" ]; then
   touch "$READY"
   while [ ! -e "$GO" ]; do sleep 0.01; done
 fi
-printf 'kernel' >> "$k"
-"#;
+cat "$SECOND_HALF" >> "$k"
+"##;
+
+/// A whole ELF library as the stand-in writes it (one section header, at its end:
+/// the publisher leaves out a library whose section headers are not there yet).
+fn whole_library() -> Vec<u8> {
+    let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+    elf.resize(128, 0);
+    elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
+    elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+    elf[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes());
+    elf
+}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -38,6 +54,10 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let program = dir.path().join("fake-mlx.sh");
         std::fs::write(&program, STAND_IN).unwrap();
+        let whole = whole_library();
+        std::fs::write(dir.path().join("whole"), &whole).unwrap();
+        std::fs::write(dir.path().join("first-half"), &whole[..64]).unwrap();
+        std::fs::write(dir.path().join("second-half"), &whole[64..]).unwrap();
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
         Setup { dir, program }
     }
@@ -63,7 +83,10 @@ impl Setup {
             c
         };
         c.env("READY", self.path("ready"))
-            .env("GO", self.path("go"));
+            .env("GO", self.path("go"))
+            .env("WHOLE", self.path("whole"))
+            .env("FIRST_HALF", self.path("first-half"))
+            .env("SECOND_HALF", self.path("second-half"));
         if hold {
             c.env("HOLD", "1");
         }
@@ -138,10 +161,10 @@ fn wrapped_processes_never_see_half_written_kernels() {
     assert!(s.release(first), "the held process failed");
     let shared = s.path("shared");
     assert_eq!(
-        std::fs::read_to_string(shared.join("mlx/0.32.2/cpu/libk.so")).unwrap(),
-        "whole-kernel"
+        std::fs::read(shared.join("mlx/0.32.2/cpu/libk.so")).unwrap(),
+        whole_library()
     );
-    // A third process finds the published kernel and loads it.
+    // A third process finds the published kernel (through its view's link) and loads it.
     assert!(s.command(true, false).status().unwrap().success());
     // Nothing but the kernel and the lock: no temporaries, no program files.
     assert_eq!(
@@ -165,4 +188,66 @@ fn the_wrapped_programs_exit_code_is_passed_on() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(7));
+}
+
+/// A shared cache holding a kernel that does not load (cut short), and the stand-in
+/// told what to do about it.
+fn with_a_bad_kernel(on_bad: &str) -> (Setup, PathBuf, Vec<u8>, std::process::Output) {
+    let s = Setup::new();
+    let kernel = s.path("shared").join("mlx/0.32.2/cpu/libk.so");
+    std::fs::create_dir_all(kernel.parent().unwrap()).unwrap();
+    let bad = whole_library()[..64].to_vec();
+    std::fs::write(&kernel, &bad).unwrap();
+    let out = s
+        .command(true, false)
+        .env("ON_BAD", on_bad)
+        .output()
+        .unwrap();
+    (s, kernel, bad, out)
+}
+
+#[test]
+fn a_program_relinking_a_kernel_it_cannot_load_leaves_the_shared_one_alone() {
+    let (_s, kernel, bad, out) = with_a_bad_kernel("relink");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The linker removed the view's link and wrote a file of its own; the shared
+    // file is as it was (never replaced by a publish either).
+    assert_eq!(std::fs::read(&kernel).unwrap(), bad);
+}
+
+#[test]
+fn a_program_writing_through_a_link_is_caught_and_named() {
+    let (_s, kernel, _bad, out) = with_a_bad_kernel("truncate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("wrote into the shared cache in place")
+            && stderr.contains(&kernel.display().to_string())
+            && stderr.contains("--copy"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn with_copies_the_program_cannot_reach_the_shared_cache() {
+    let s = Setup::new();
+    let kernel = s.path("shared").join("mlx/0.32.2/cpu/libk.so");
+    std::fs::create_dir_all(kernel.parent().unwrap()).unwrap();
+    let bad = whole_library()[..64].to_vec();
+    std::fs::write(&kernel, &bad).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mlx-profile"))
+        .args(["cache", "run", "--copy", "--dir"])
+        .arg(s.path("shared"))
+        .arg("--")
+        .arg(&s.program)
+        .env("ON_BAD", "truncate")
+        .env("WHOLE", s.path("whole"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(&kernel).unwrap(), bad);
 }

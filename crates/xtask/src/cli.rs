@@ -94,6 +94,20 @@ pub enum Task {
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
         processes: u32,
     },
+    /// Measure what `mlx-profile cache run` costs a process on a warm kernel cache (2 MB
+    /// and 100 MB), against direct runs, side by side; writes
+    /// docs/kernel-cache-overhead.md.
+    CacheOverhead {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// Pairs (each runs every way once, in a rotating order).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+        pairs: u32,
+        /// Another build of mlx-profile to measure beside this one (e.g. an earlier
+        /// revision's, to compare the wrappers).
+        #[arg(long, value_name = "PATH")]
+        old_profile: Option<PathBuf>,
+    },
     /// Profile MLX start-up: `cargo xtask profile quick|comprehensive|ci [mlx-profile options]`.
     Profile {
         #[command(flatten)]

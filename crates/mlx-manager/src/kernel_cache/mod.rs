@@ -18,13 +18,18 @@
 //! [`use_persistent`] first thing in `main`.
 //!
 //! MLX writes its CPU kernels with no lock and no rename: processes that fill one
-//! directory at the same time can load each other's half-written libraries. A cache
-//! that is already warm is safe to share; to fill one from parallel processes, warm
-//! it first (`mlx-profile cache warm`) or run each process through
-//! `mlx-profile cache run`, which gives it a private copy and publishes atomically.
+//! directory at the same time can load each other's half-written libraries. So a
+//! process never compiles into the shared directory: it gets a private [`staging`]
+//! directory in which the shared cache's kernels appear as links ([`share::View`]),
+//! and what it compiled is published back, whole files renamed into place
+//! ([`publish`]; at the latest when the last manager using the cache is dropped).
+//! `mlx-profile cache run -- CMD` does the same around any program.
 
 mod disable_compile;
+pub mod layout;
 mod machine;
+pub mod share;
+mod staging;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -32,6 +37,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use disable_compile::{DISABLE_COMPILE_ENV, disable_compile_warning, warn_if_compile_disabled};
 pub use machine::{Machine, compiler_version, isa_from_cpuinfo};
+pub use share::{Published, ShareError};
+pub(crate) use staging::PublishGuard;
+pub use staging::{publish, staging};
 
 #[cfg(feature = "mlx")]
 use crate::info::InfoError;
@@ -93,6 +101,18 @@ pub enum KernelCacheError {
          HOME is set; set COLDSTART_CACHE_DIR, or give {KERNEL_CACHE_ENV} a directory"
     )]
     NoCacheDir,
+    /// The shared cache could not be presented or published.
+    #[error(transparent)]
+    Share(#[from] ShareError),
+    /// A linked file of the shared cache changed in place while this process ran.
+    #[error(
+        "the shared kernel cache was written in place through this process's links: {files}; \
+         those files may be corrupt: delete them, and they are compiled again"
+    )]
+    WrittenThrough {
+        /// The files, comma-separated.
+        files: String,
+    },
     /// MLX could not say its version (the per-machine key needs it).
     #[cfg(feature = "mlx")]
     #[error(transparent)]
@@ -181,9 +201,11 @@ pub fn per_machine_dir() -> Result<PathBuf, KernelCacheError> {
 /// What [`use_persistent`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// The variables now name the directory.
+    /// MLX now compiles into a private directory that presents this cache
+    /// ([`staging`]); what it compiles is published into the cache by [`publish`].
     Set(PathBuf),
-    /// They named it already.
+    /// This process stages for the directory already, or the variables name it
+    /// (set before the process started).
     AlreadySet(PathBuf),
     /// Left alone: MLX has compiled or loaded kernels in this process already, so
     /// moving its cache now would split it. The reason says what was seen.
@@ -259,18 +281,25 @@ fn compiled_already() -> Option<String> {
         .then(|| "a manager in this process has already built an instance".into())
 }
 
-/// Points MLX's kernel caches (and the driver's) at `dir`, creating it, by setting
-/// [`VARIABLES`] for this process, unless MLX has compiled or loaded a kernel in this
-/// process already ([`Applied::TooLate`]; then nothing changes). `TMPDIR` moves with
-/// it: temporary files of the whole process land in `dir` from then on.
+/// Points MLX's kernel caches (and the driver's) at a private directory that presents
+/// the cache `dir` ([`staging`]; `dir` is created), by setting [`VARIABLES`] for this
+/// process, unless MLX has compiled or loaded a kernel in this process already
+/// ([`Applied::TooLate`]; then nothing changes). What MLX compiles from then on is
+/// published into `dir` by [`publish`] (call it at the end of `main`; a manager using
+/// the cache calls it when the last one is dropped). `TMPDIR` moves with it: temporary
+/// files of the whole process land in the private directory, which is removed when the
+/// process exits normally.
 ///
 /// ```
-/// use mlx_manager::kernel_cache::{use_persistent, Applied};
+/// use mlx_manager::kernel_cache::{publish, staging, use_persistent, Applied};
 /// let dir = tempfile::tempdir().unwrap();
 /// // SAFETY: a doctest's `main`, before any thread or MLX call.
 /// let applied = unsafe { use_persistent(dir.path()) }.unwrap();
 /// assert_eq!(applied, Applied::Set(dir.path().to_path_buf()));
-/// assert_eq!(std::env::var_os("TMPDIR").unwrap(), dir.path());
+/// let (shared, private) = staging().unwrap();
+/// assert_eq!(shared, dir.path());
+/// assert_eq!(std::env::var_os("TMPDIR").unwrap(), private);
+/// assert_eq!(publish().unwrap().unwrap().new, 0); // nothing compiled yet
 /// ```
 ///
 /// # Safety
@@ -291,12 +320,26 @@ pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
     if already_set(&dir) {
         return Ok(Applied::AlreadySet(dir));
     }
-    let vars = variables_for(&dir);
+    if let Some((other, _)) = staging() {
+        return Ok(Applied::TooLate {
+            dir,
+            reason: format!(
+                "this process stages its kernels for {} already",
+                other.display()
+            ),
+        });
+    }
     if let Some(reason) = compiled_already() {
         return Ok(Applied::TooLate { dir, reason });
     }
-    // MLX needs TMPDIR to name an existing directory; the others it creates, but an
-    // unwritable one should fail here, where the message can name it.
+    // An unwritable cache should fail here, where the message can name it.
+    std::fs::create_dir_all(&dir).map_err(|source| KernelCacheError::Create {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let private = staging::open(&dir)?;
+    let vars = variables_for(&private);
+    // MLX needs TMPDIR to name an existing directory; the others it creates.
     for (_, d) in &vars {
         std::fs::create_dir_all(d).map_err(|source| KernelCacheError::Create {
             path: d.display().to_string(),
@@ -315,12 +358,13 @@ fn absolute(dir: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// Whether the variables name `dir` already (read only).
+/// Whether this process stages for `dir`, or the variables name it (read only).
 #[cfg(feature = "mlx")]
 fn already_set(dir: &Path) -> bool {
-    variables_for(dir)
-        .iter()
-        .all(|(k, v)| std::env::var_os(k).is_some_and(|cur| Path::new(&cur) == v))
+    staging().is_some_and(|(shared, _)| shared == dir)
+        || variables_for(dir)
+            .iter()
+            .all(|(k, v)| std::env::var_os(k).is_some_and(|cur| Path::new(&cur) == v))
 }
 
 /// The manager's side: applies `choice` when a manager is built, before its first

@@ -6,8 +6,10 @@
 //! its cache key are mlx-manager's, so the manager's own per-machine cache uses the
 //! same key) → [`manifest`] (the machine and every file's hash) → [`archive`]
 //! (export and a distrustful import) → [`publish`] (files into a shared cache
-//! without ever replacing one, under a lock) → [`run`] (`warm` and `run`: programs
-//! compiling into private directories whose results are published) and [`status`].
+//! without ever replacing one, under a lock; the plain publish and the private views
+//! are mlx-manager's [`share`](mlx_manager::kernel_cache::share), which the manager
+//! uses too) → [`run`] (`warm` and `run`: programs compiling into private directories
+//! whose results are published) and [`status`].
 //!
 //! ```
 //! use mlx_profiler::kernel_cache::{archive, machine::Machine};
@@ -110,6 +112,16 @@ pub enum CacheError {
     /// This machine or its cache directory could not be determined.
     #[error(transparent)]
     Machine(#[from] KernelCacheError),
+}
+
+impl From<mlx_manager::kernel_cache::ShareError> for CacheError {
+    fn from(e: mlx_manager::kernel_cache::ShareError) -> Self {
+        CacheError::Io {
+            action: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 impl CacheError {

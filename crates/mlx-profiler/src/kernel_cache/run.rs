@@ -6,17 +6,21 @@
 //!
 //! - [`warm`]: the program starts with an empty private cache; on success what it
 //!   compiled is published.
-//! - [`run`]: the program starts with a private copy of the cache (copies, not
-//!   links: MLX may rewrite a library it cannot load), and what it added is
-//!   published after it exits normally; its exit status is returned. Many of these
-//!   may run at once on one cache (parallel CI jobs; cargo-nextest with this as
-//!   Cargo's target runner, so that each test process is wrapped: a program that
-//!   starts parallel MLX processes itself shares its one private copy among them).
+//! - [`run`]: the program starts with a private view of the cache (links to the
+//!   shared kernels where MLX only reads, copies where it or the driver may write in
+//!   place: [`share::View`](mlx_manager::kernel_cache::share::View) says why that is
+//!   safe; `--copy` copies everything), and what it added is published after it exits
+//!   normally; its exit status is returned. Afterwards every linked file is checked
+//!   for a write in place. Many of these may run at once on one cache (parallel CI
+//!   jobs; cargo-nextest with this as Cargo's target runner, so that each test process
+//!   is wrapped: a program that starts parallel MLX processes itself shares its one
+//!   private view among them).
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 
+use mlx_manager::kernel_cache::share::{View, ViewKind};
 use mlx_manager::kernel_cache::{KERNEL_CACHE_ENV, variables_for};
 
 use super::CacheError;
@@ -58,8 +62,9 @@ fn run_confined(argv: &[OsString], private: &Path) -> Result<ExitStatus, CacheEr
                     .into(),
         });
     };
-    Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    crate::child::spawn_by_fork(&mut cmd);
+    cmd.args(args)
         .envs(variables_for(private))
         // The wrapper decides where kernels go; a manager inside must not move them.
         .env_remove(KERNEL_CACHE_ENV)
@@ -81,7 +86,7 @@ pub fn warm(dir: &Path, argv: &[OsString]) -> Result<Published, CacheError> {
             detail: ended(status),
         });
     }
-    publish::publish_dir(private.path(), dir)
+    Ok(publish::publish_dir(private.path(), dir)?)
 }
 
 /// What [`run`] did.
@@ -92,6 +97,9 @@ pub struct RunOutcome {
     /// What was published (`None` when the program was killed by a signal: a
     /// kernel it was writing may be incomplete, so nothing is).
     pub published: Option<Published>,
+    /// Files of the shared cache the view linked to and the program wrote in place
+    /// (MLX does not; a program that does may have corrupted them).
+    pub written_through: Vec<std::path::PathBuf>,
 }
 
 impl RunOutcome {
@@ -107,17 +115,23 @@ impl RunOutcome {
     }
 }
 
-/// Runs `argv` with a private copy of the kernel cache `dir` and publishes what it
-/// added when it exits normally, whatever its exit code (a failing test leaves
-/// whole kernels: MLX waits for the compiler before it loads one).
-pub fn run(dir: &Path, argv: &[OsString]) -> Result<RunOutcome, CacheError> {
+/// Runs `argv` with a private view of the kernel cache `dir` (`kind`: links where
+/// that is safe, or copies of everything) and publishes what it added when it exits
+/// normally, whatever its exit code (a failing test leaves whole kernels: MLX waits
+/// for the compiler before it loads one, and a library still being written is not
+/// published).
+pub fn run(dir: &Path, argv: &[OsString], kind: ViewKind) -> Result<RunOutcome, CacheError> {
     let private = private_dir()?;
-    publish::copy_dir(dir, private.path())?;
+    let view = View::open(dir, private.path(), kind)?;
     let status = run_confined(argv, private.path())?;
     let published = if status.code().is_some() {
-        Some(publish::publish_dir(private.path(), dir)?)
+        Some(publish::publish_new(private.path(), dir, &view)?)
     } else {
         None
     };
-    Ok(RunOutcome { status, published })
+    Ok(RunOutcome {
+        status,
+        published,
+        written_through: view.written_through(),
+    })
 }

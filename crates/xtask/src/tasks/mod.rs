@@ -1,6 +1,7 @@
 //! The tasks behind the CLI, one module each, and the helpers they share.
 
 mod bench;
+mod cache_overhead;
 mod cache_race;
 mod calibration;
 pub(crate) mod claims;
@@ -140,6 +141,14 @@ pub fn run(task: Task) -> Result<()> {
         } => {
             run_setup(&platform)?;
             cache_race::run(&workspace_root(), rounds as usize, processes as usize)
+        }
+        Task::CacheOverhead {
+            platform,
+            pairs,
+            old_profile,
+        } => {
+            run_setup(&platform)?;
+            cache_overhead::run(&workspace_root(), pairs as usize, old_profile.as_deref())
         }
         Task::Profile { platform, args } => {
             run_setup(&platform)?;

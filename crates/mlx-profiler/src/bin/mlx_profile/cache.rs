@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use mlx_manager::kernel_cache::share::ViewKind;
 use mlx_profiler::exit;
 use mlx_profiler::kernel_cache::machine::Machine;
 use mlx_profiler::kernel_cache::{CacheError, archive, resolve_dir, run, status};
@@ -36,13 +37,20 @@ enum CacheCommand {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
-    /// Run a program on a private copy of the cache and publish what it added when
-    /// it exits: the safe way for parallel processes (CI jobs; cargo-nextest's
-    /// processes with `CARGO_TARGET_<TRIPLE>_RUNNER="mlx-profile cache run --"`) to
-    /// share one cache. Exits with the program's code.
+    /// Run a program on a private view of the cache (links to the kernels MLX only
+    /// reads, nothing copied but the driver's cache) and publish what it added when it
+    /// exits: the safe way for parallel processes (CI jobs; cargo-nextest's processes
+    /// with `CARGO_TARGET_<TRIPLE>_RUNNER="mlx-profile cache run --"`) to share one
+    /// cache. Exits with the program's code (6 when it exited 0 but wrote into the
+    /// shared cache through a link).
     Run {
         #[command(flatten)]
         dir: DirArg,
+        /// Give the program a copy of every file instead of links (costs a copy of the
+        /// cache per process; for programs other than MLX that may write cache files in
+        /// place).
+        #[arg(long)]
+        copy: bool,
         /// The program and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -87,7 +95,9 @@ enum CacheCommand {
 
 /// Runs a cache subcommand; returns the exit code.
 pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
-    let here = Machine::detect().map_err(mlx_manager::kernel_cache::KernelCacheError::from)?;
+    // Detected only where needed: `g++ --version` costs a process, which `cache run`
+    // with a directory (a wrapper around every test process) should not pay.
+    let here = || Machine::detect().map_err(mlx_manager::kernel_cache::KernelCacheError::from);
     let dir = |d: &DirArg| resolve_dir(d.dir.as_deref());
     match a.command {
         CacheCommand::Warm { dir: d, command } => {
@@ -96,9 +106,18 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
             eprintln!("mlx-profile cache: warm: {p} in {}", d.display());
             Ok(exit::OK)
         }
-        CacheCommand::Run { dir: d, command } => {
+        CacheCommand::Run {
+            dir: d,
+            copy,
+            command,
+        } => {
             let d = dir(&d)?;
-            let outcome = run::run(&d, &command)?;
+            let kind = if copy {
+                ViewKind::Copies
+            } else {
+                ViewKind::Links
+            };
+            let outcome = run::run(&d, &command, kind)?;
             match &outcome.published {
                 Some(p) if p.new > 0 => {
                     eprintln!("mlx-profile cache: run: published {p} into {}", d.display());
@@ -108,10 +127,33 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
                     "mlx-profile cache: run: the program was killed by a signal; nothing published"
                 ),
             }
+            if let Some(p) = &outcome.published
+                && !p.incomplete.is_empty()
+            {
+                eprintln!("mlx-profile cache: run: not published: {p}");
+            }
+            if !outcome.written_through.is_empty() {
+                eprintln!(
+                    "error: mlx-profile cache: run: the program wrote into the shared cache in \
+                     place, through the links of its private view: {}; those files may be \
+                     corrupt: delete them (they are compiled again), and run this program \
+                     with `cache run --copy`",
+                    outcome
+                        .written_through
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                if outcome.exit_code() == exit::OK {
+                    return Ok(exit::INTEGRITY);
+                }
+            }
             Ok(outcome.exit_code())
         }
         CacheCommand::Export { dir: d, out } => {
             let d = dir(&d)?;
+            let here = here()?;
             let e = archive::export(&d, &out, &here)?;
             if !e.left_out.is_empty() {
                 eprintln!(
@@ -143,7 +185,7 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
                 max_bytes: max_bytes.unwrap_or(defaults.max_bytes),
                 max_files: max_files.unwrap_or(defaults.max_files),
             };
-            let i = archive::import_with(&file, &d, &here, limits, None)?;
+            let i = archive::import_with(&file, &d, &here()?, limits, None)?;
             if !i.published.repaired.is_empty() {
                 eprintln!(
                     "mlx-profile cache: import: {} file(s) in {} differed from the archive's \
@@ -163,6 +205,7 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
             Ok(exit::OK)
         }
         CacheCommand::Status { dir: d, file, key } => {
+            let here = here()?;
             if key {
                 println!("{}", here.key());
                 return Ok(exit::OK);

@@ -1,0 +1,496 @@
+//! Sharing one kernel cache between processes safely, without copying it.
+//!
+//! MLX writes its kernels in place, unlocked, into the directory it reads them from,
+//! so processes filling one directory at once can load each other's half-written
+//! libraries. Instead every process gets a private directory ([`View`]) in which the
+//! shared cache's files appear as links (hard links where the private directory is on
+//! the cache's filesystem, symbolic links otherwise), and what the process compiled is
+//! published back afterwards ([`publish_dir`]): each file is written under a unique
+//! temporary name beside its place and renamed there without replacing anything, under
+//! the cache's lock, so a reader sees a whole file or none.
+//!
+//! Why links are safe with MLX 0.32 (`mlx/backend/cpu/compiled.cpp`,
+//! `mlx/backend/cuda/jit_module.cpp`): MLX writes a kernel only when it cannot open it
+//! for reading, and a view links only files this process could open (the program runs
+//! as the same user). Where MLX does write:
+//! - `lib<kernel>.so` is written by the linker (`g++ … -o`), which removes whatever is
+//!   at the output path first (GNU ld and gold unlink a file or link there; lld and
+//!   mold rename a new file over it): a link in the view is replaced, the shared file
+//!   is never opened for writing.
+//! - `<kernel>.cpp`, and a CUDA module's `.ptx`, `.txt` and `.cu`, are written with a
+//!   truncating open that would follow a link. A view therefore never links a source
+//!   (`.cpp`, `.cu`; MLX never reads them), links a `.txt` only beside its linked `.ptx`
+//!   (MLX then reads both and writes neither), and copies what it cannot reason about:
+//!   other module files (`.cubin`) and the driver's cache (`nv/`, whose index the
+//!   driver rewrites in place).
+//!
+//! [`View::written_through`] checks afterwards that no linked file changed in place,
+//! so a program that breaks these rules is caught and named.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::layout::{self, Kind};
+
+/// The lock file publishers hold (dot-named: outside the cache layout).
+pub const LOCK_NAME: &str = ".coldstart-lock";
+
+/// A file or directory could not be read or written while sharing a cache.
+#[derive(Debug, thiserror::Error)]
+#[error("could not {action} {path}: {source}")]
+pub struct ShareError {
+    /// What was being done.
+    pub action: &'static str,
+    /// The path.
+    pub path: String,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl ShareError {
+    /// An I/O failure on `path`.
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        ShareError {
+            action,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Files new to the cache.
+    pub new: usize,
+    /// Files the cache had already (left as they were).
+    pub kept: usize,
+    /// Bytes of the new files.
+    pub bytes: u64,
+    /// Files the cache held with other content than the manifest says, replaced by
+    /// the manifest's (their paths, relative to the cache; imports only).
+    pub repaired: Vec<String>,
+    /// Files not published because they were not whole: a kernel library whose ELF
+    /// section headers end beyond the file (still being written), or a kernel's
+    /// source without its library (relative paths).
+    pub incomplete: Vec<String>,
+}
+
+impl std::fmt::Display for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} new files ({:.1} KiB), {} already there",
+            self.new,
+            self.bytes as f64 / 1024.0,
+            self.kept
+        )?;
+        if !self.repaired.is_empty() {
+            write!(
+                f,
+                ", {} corrupt and replaced ({})",
+                self.repaired.len(),
+                self.repaired.join(", ")
+            )?;
+        }
+        if !self.incomplete.is_empty() {
+            write!(
+                f,
+                ", {} left out as incomplete ({})",
+                self.incomplete.len(),
+                self.incomplete.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// An exclusive lock on a cache directory, released on drop.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Creates `dir` if needed and takes its lock (waiting for another holder).
+pub fn lock(dir: &Path) -> Result<DirLock, ShareError> {
+    std::fs::create_dir_all(dir).map_err(|e| ShareError::io("create", dir, e))?;
+    let path = dir.join(LOCK_NAME);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| ShareError::io("open", &path, e))?;
+    file.lock().map_err(|e| ShareError::io("lock", &path, e))?;
+    Ok(DirLock { _file: file })
+}
+
+/// Publishes `src` as `dst`: copied to a unique temporary name in `dst`'s directory,
+/// flushed, then renamed into place unless `dst` exists. True when it was published,
+/// false when `dst` was there already (it is left as it was).
+pub fn publish_file(src: &Path, dst: &Path) -> Result<bool, ShareError> {
+    if dst.exists() {
+        return Ok(false);
+    }
+    place(src, dst, false)
+}
+
+/// Copies `src` to a temporary file beside `dst`, flushes it, and renames it into
+/// place: replacing `dst` when `replace`, else only if `dst` does not exist (false
+/// when it did).
+pub fn place(src: &Path, dst: &Path, replace: bool) -> Result<bool, ShareError> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ShareError::io("create", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".coldstart-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| ShareError::io("create a temporary file in", dir, e))?;
+    let mut from = File::open(src).map_err(|e| ShareError::io("read", src, e))?;
+    std::io::copy(&mut from, &mut tmp).map_err(|e| ShareError::io("write", tmp.path(), e))?;
+    tmp.flush()
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| ShareError::io("flush", tmp.path(), e))?;
+    #[cfg(unix)]
+    {
+        // Temporary files are private; the cache is for whoever can read the directory.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if dst.extension().is_some_and(|x| x == "so") {
+            0o755
+        } else {
+            0o644
+        };
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| ShareError::io("set permissions on", tmp.path(), e))?;
+    }
+    if replace {
+        return tmp
+            .persist(dst)
+            .map(|_| true)
+            .map_err(|e| ShareError::io("rename into", dst, e.error));
+    }
+    match tmp.persist_noclobber(dst) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(ShareError::io("rename into", dst, e.error)),
+    }
+}
+
+/// Whether an ELF file is whole: its section header table, which linkers write last
+/// and at the end, lies within the file. A library the linker is still writing (or
+/// one cut short) fails this; anything that is not ELF fails it too.
+///
+/// ```
+/// use mlx_manager::kernel_cache::share::elf_is_whole;
+/// let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+/// elf.resize(64, 0);
+/// elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes()); // e_shoff
+/// elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+/// elf[0x3c..0x3e].copy_from_slice(&2u16.to_le_bytes()); // e_shnum
+/// assert!(!elf_is_whole(&elf[..64], 64)); // the two headers are missing
+/// assert!(elf_is_whole(&elf[..64], 64 + 128));
+/// assert!(!elf_is_whole(b"half", 4));
+/// ```
+pub fn elf_is_whole(header: &[u8], len: u64) -> bool {
+    if header.len() < 0x34 || &header[..4] != b"\x7fELF" {
+        return false;
+    }
+    let little = header[5] == 1;
+    let u16_at = |o: usize| {
+        let b = [header[o], header[o + 1]];
+        u64::from(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    };
+    let (shoff, shentsize, shnum) = match header[4] {
+        // ELFCLASS32
+        1 => {
+            let b = [header[0x20], header[0x21], header[0x22], header[0x23]];
+            let off = if little {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            };
+            (u64::from(off), u16_at(0x2e), u16_at(0x30))
+        }
+        // ELFCLASS64
+        2 if header.len() >= 0x40 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&header[0x28..0x30]);
+            let off = if little {
+                u64::from_le_bytes(b)
+            } else {
+                u64::from_be_bytes(b)
+            };
+            (off, u16_at(0x3a), u16_at(0x3c))
+        }
+        _ => return false,
+    };
+    shoff > 0 && shnum > 0 && shoff.saturating_add(shentsize * shnum) <= len
+}
+
+/// Whether the library at `path` is whole ([`elf_is_whole`]).
+fn library_is_whole(path: &Path) -> Result<bool, ShareError> {
+    let mut f = File::open(path).map_err(|e| ShareError::io("read", path, e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| ShareError::io("read", path, e))?
+        .len();
+    let mut header = Vec::with_capacity(64);
+    Read::by_ref(&mut f)
+        .take(64)
+        .read_to_end(&mut header)
+        .map_err(|e| ShareError::io("read", path, e))?;
+    Ok(elf_is_whole(&header, len))
+}
+
+/// Publishes the layout's regular files of `from` into the cache `to`, under its lock
+/// (taken only when there is something to publish). A kernel library is published
+/// only when whole ([`elf_is_whole`]), its source only beside a library that is, or is
+/// already in the cache; the rest are reported in [`Published::incomplete`].
+pub fn publish_dir(from: &Path, to: &Path) -> Result<Published, ShareError> {
+    publish_new(from, to, &View::default())
+}
+
+/// [`publish_dir`] for a directory holding `view`: its links are the cache's own
+/// files, not the program's, and are skipped.
+pub fn publish_new(from: &Path, to: &Path, view: &View) -> Result<Published, ShareError> {
+    let mut files = layout::files(from).map_err(|e| ShareError::io("read", from, e))?;
+    files.retain(|(f, _)| !view.is_linked(&f.rel));
+    let mut done = Published::default();
+    if files.is_empty() {
+        return Ok(done);
+    }
+    let _lock = lock(to)?;
+    let mut whole_libs = BTreeSet::new();
+    for (f, path) in &files {
+        if f.kind == Kind::Cpu && f.rel.ends_with(".so") {
+            if library_is_whole(path)? {
+                whole_libs.insert(f.rel.clone());
+            } else {
+                done.incomplete.push(f.rel.clone());
+            }
+        }
+    }
+    for (f, path) in &files {
+        if f.kind == Kind::Cpu && f.rel.ends_with(".so") && !whole_libs.contains(&f.rel) {
+            continue;
+        }
+        if f.kind == Kind::Cpu && f.rel.ends_with(".cpp") {
+            let lib = library_of(&f.rel);
+            if !whole_libs.contains(&lib) && !to.join(&lib).exists() {
+                done.incomplete.push(f.rel.clone());
+                continue;
+            }
+        }
+        if publish_file(path, &to.join(&f.rel))? {
+            done.new += 1;
+            done.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+        } else {
+            done.kept += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// `mlx/<v>/cpu/<kernel>.cpp` → `mlx/<v>/cpu/lib<kernel>.so`.
+fn library_of(source: &str) -> String {
+    let (dir, name) = source.rsplit_once('/').unwrap_or(("", source));
+    let stem = name.strip_suffix(".cpp").unwrap_or(name);
+    format!("{dir}/lib{stem}.so")
+}
+
+/// How a shared file looked when it was linked: enough to tell a write in place
+/// (same file, other size or time) from a replacement by rename (another file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    ino: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Seen {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let ino = 0;
+        Seen {
+            ino,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// How a [`View`] presents the shared cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ViewKind {
+    /// Links (hard where possible, else symbolic) where MLX only reads (see the
+    /// module's documentation), copies of what MLX or the driver may rewrite in place.
+    #[default]
+    Links,
+    /// A copy of every file: the program cannot reach the shared cache at all, at the
+    /// cost of copying it for every process.
+    Copies,
+}
+
+/// A private directory's view of a shared cache, as [`View::open`] made it.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// The shared cache.
+    shared: PathBuf,
+    /// Linked files: relative path → how the shared file looked.
+    linked: Vec<(String, Seen)>,
+    /// The same paths, for lookups.
+    linked_rels: BTreeSet<String>,
+    /// Files copied.
+    pub copied: usize,
+}
+
+impl View {
+    /// Presents the layout's files of the cache `shared` in `private` (which must
+    /// exist): see [`ViewKind`]. A missing cache presents nothing.
+    pub fn open(shared: &Path, private: &Path, kind: ViewKind) -> Result<View, ShareError> {
+        let files = layout::files(shared).map_err(|e| ShareError::io("read", shared, e))?;
+        let mut view = View {
+            shared: shared.to_path_buf(),
+            ..View::default()
+        };
+        // Sorted: a module's `.ptx` comes before its `.txt`.
+        let mut made = BTreeSet::new();
+        for (f, path) in &files {
+            let how = match kind {
+                ViewKind::Copies => Present::Copy,
+                ViewKind::Links => present(&f.rel, f.kind, &view.linked_rels),
+            };
+            if how == Present::Skip {
+                continue;
+            }
+            let dst = private.join(&f.rel);
+            if let Some(d) = dst.parent()
+                && made.insert(d.to_path_buf())
+            {
+                std::fs::create_dir_all(d).map_err(|e| ShareError::io("create", d, e))?;
+            }
+            match how {
+                Present::Link => {
+                    // Only what this process can read: MLX writes what it cannot.
+                    if !readable(path) {
+                        continue;
+                    }
+                    let meta =
+                        std::fs::metadata(path).map_err(|e| ShareError::io("read", path, e))?;
+                    // A hard link where the filesystem allows (a directory entry:
+                    // microseconds), else a symbolic link (a new inode: on ext4 about
+                    // 0.2 ms each, which a cache of hundreds of modules feels).
+                    if std::fs::hard_link(path, &dst).is_err() {
+                        symlink(path, &dst).map_err(|e| ShareError::io("link", &dst, e))?;
+                    }
+                    view.linked.push((f.rel.clone(), Seen::of(&meta)));
+                    view.linked_rels.insert(f.rel.clone());
+                }
+                Present::Copy => {
+                    std::fs::copy(path, &dst).map_err(|e| ShareError::io("copy", path, e))?;
+                    view.copied += 1;
+                }
+                Present::Skip => {}
+            }
+        }
+        Ok(view)
+    }
+
+    /// How many files are linked.
+    pub fn linked(&self) -> usize {
+        self.linked.len()
+    }
+
+    /// Whether `rel` is one of the view's links.
+    pub fn is_linked(&self, rel: &str) -> bool {
+        self.linked_rels.contains(rel)
+    }
+
+    /// The linked files whose shared file was written in place since the view was
+    /// made (the same file, with another size or modification time): the program
+    /// wrote through a link, and those files may be corrupt. A file replaced by a
+    /// rename (an import's repair) is another file and not counted.
+    pub fn written_through(&self) -> Vec<PathBuf> {
+        self.linked
+            .iter()
+            .filter_map(|(rel, seen)| {
+                let p = self.shared.join(rel);
+                let now = std::fs::metadata(&p).ok()?;
+                let now = Seen::of(&now);
+                (now.ino == seen.ino && now != *seen).then_some(p)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Present {
+    Link,
+    Copy,
+    Skip,
+}
+
+/// How a [`ViewKind::Links`] view presents one file, given the files linked so far
+/// (the module's documentation says why).
+fn present(rel: &str, kind: Kind, linked: &BTreeSet<String>) -> Present {
+    let ext = rel.rsplit_once('.').map_or("", |(_, x)| x);
+    match (kind, ext) {
+        (Kind::Cpu, "so") => Present::Link,
+        (Kind::Cpu, _) | (Kind::Ptx, "cu") => Present::Skip,
+        (Kind::Ptx, "ptx") => Present::Link,
+        (Kind::Ptx, "txt") => {
+            let ptx = format!("{}.ptx", &rel[..rel.len() - 4]);
+            if linked.contains(&ptx) {
+                Present::Link
+            } else {
+                Present::Skip
+            }
+        }
+        (Kind::Ptx, _) | (Kind::Driver, _) => Present::Copy,
+    }
+}
+
+/// Whether this process may read `path` (`access(R_OK)`: no descriptor opened).
+#[cfg(unix)]
+fn readable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path; access only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::R_OK) == 0 }
+}
+
+#[cfg(not(unix))]
+fn readable(path: &Path) -> bool {
+    File::open(path).is_ok()
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::fs::copy(target, link).map(|_| ())
+}
+
+/// Copies the layout's files of cache `from` into `to` (plain copies). Returns how
+/// many.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<usize, ShareError> {
+    View::open(from, to, ViewKind::Copies).map(|v| v.copied)
+}
+
+#[cfg(test)]
+mod tests;
