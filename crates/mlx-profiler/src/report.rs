@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Bottleneck, Suggestion};
+use crate::cache_state::CacheState;
 use crate::cold::StateSummary;
 use crate::grade::{self, Grade, MetricGrade, Thresholds};
 use mlx_manager::info::BlasKind;
@@ -40,6 +41,10 @@ pub struct Profile {
     pub grades: Vec<MetricGrade>,
     /// Worst grade among measured metrics.
     pub overall: Option<Grade>,
+    /// The state whose medians were graded (absent in profiles made before it was
+    /// recorded: those graded kernel-cold when measured, else the first state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graded_state: Option<CacheState>,
 }
 
 /// What the profiled processes ran on, as far as the profiler could see it.
@@ -63,9 +68,61 @@ pub fn build(
 ) -> Profile {
     let bottlenecks = analysis::bottlenecks(&states, 0.10);
     let suggestions = analysis::suggestions(&states, &bottlenecks, runtime.blas);
-    let reference = analysis::reference_state(&states);
-    let cold_s = reference.map(|r| r.total.median_ms / 1e3);
-    let mem_mib = reference.map(|r| r.memory_overhead_bytes as f64 / (1u64 << 20) as f64);
+    let (grades, overall, graded_state) = grade_state(&states, None, thresholds);
+    Profile {
+        schema_version: PROFILE_SCHEMA_VERSION,
+        provenance,
+        runtime: runtime.description,
+        mode: mode.into(),
+        fixture: fixture.into(),
+        command: None,
+        states,
+        bottlenecks,
+        suggestions,
+        grades,
+        overall,
+        graded_state,
+    }
+}
+
+/// Grades the profile again on `state`'s medians (kernel-warm, say, where the
+/// kernel-cold state measures MLX's compiler rather than the program). `Err` names
+/// the states measured when `state` is not among them.
+pub fn regrade(
+    profile: &mut Profile,
+    state: CacheState,
+    thresholds: &Thresholds,
+) -> Result<(), String> {
+    if !profile.states.iter().any(|s| s.state == state) {
+        return Err(format!(
+            "the state {state} was not measured (measured: {}); add it to --states",
+            profile
+                .states
+                .iter()
+                .map(|s| s.state.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let (grades, overall, graded) = grade_state(&profile.states, Some(state), thresholds);
+    profile.grades = grades;
+    profile.overall = overall;
+    profile.graded_state = graded;
+    Ok(())
+}
+
+/// The grades of `state` (default: the reference state, kernel-cold when measured).
+fn grade_state(
+    states: &[StateSummary],
+    state: Option<CacheState>,
+    thresholds: &Thresholds,
+) -> (Vec<MetricGrade>, Option<Grade>, Option<CacheState>) {
+    let graded = match state {
+        Some(s) => states.iter().find(|x| x.state == s),
+        None => analysis::reference_state(states),
+    };
+    let cold_s = graded.map(|r| r.total.median_ms / 1e3);
+    let mem_mib = graded.map(|r| r.memory_overhead_bytes as f64 / (1u64 << 20) as f64);
     let grades = vec![
         MetricGrade {
             metric: "cold start".into(),
@@ -88,17 +145,5 @@ pub fn build(
         },
     ];
     let overall = grade::overall(&grades);
-    Profile {
-        schema_version: PROFILE_SCHEMA_VERSION,
-        provenance,
-        runtime: runtime.description,
-        mode: mode.into(),
-        fixture: fixture.into(),
-        command: None,
-        states,
-        bottlenecks,
-        suggestions,
-        grades,
-        overall,
-    }
+    (grades, overall, graded.map(|g| g.state))
 }

@@ -185,3 +185,72 @@ fn bad_programs_exit_4_name_the_command_and_write_no_report() {
         .assert()
         .code(2);
 }
+
+/// The grade floor, on the state the caller names: a program whose memory is above
+/// the thresholds fails it (exit 1); the grade says which state it was taken on; a
+/// state that is not measured is refused before any process runs.
+#[test]
+fn the_grade_floor_is_applied_on_the_named_state() {
+    let out = tempfile::tempdir().unwrap();
+    let strict = out.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        "[cold_start_seconds]\nexcellent = 100.0\ngood = 200.0\nacceptable = 300.0\n\
+         [memory_overhead_mib]\nexcellent = 1.0\ngood = 2.0\nacceptable = 3.0\n\
+         [test_impact_percent]\nexcellent = 15.0\ngood = 25.0\nacceptable = 50.0\n",
+    )
+    .unwrap();
+    let program = ["--", "python3", "-c", "x = bytearray(30 << 20)"];
+    let floor = |extra: &[&str]| {
+        let mut c = Command::cargo_bin("mlx-profile").unwrap();
+        c.args([
+            "run",
+            "--samples",
+            "1",
+            "--states",
+            "kernel-cold,kernel-warm",
+        ])
+        .args(["--grade-state", "kernel-warm", "--min-grade", "acceptable"])
+        .arg("--out")
+        .arg(out.path())
+        .args(extra)
+        .args(program);
+        c.assert()
+    };
+    floor(&["--thresholds", strict.to_str().unwrap()])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "overall grade Poor is below the floor",
+        ));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("latest-python3.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["graded_state"], "kernel-warm");
+    assert_eq!(json["overall"], "poor");
+    let md = std::fs::read_to_string(out.path().join("latest-python3.md")).unwrap();
+    assert!(
+        md.contains("Graded on the kernel-warm state's medians"),
+        "{md}"
+    );
+    // The original design's thresholds: 30 MiB is excellent.
+    floor(&[]).success();
+
+    let none = tempfile::tempdir().unwrap();
+    Command::cargo_bin("mlx-profile")
+        .unwrap()
+        .args([
+            "run",
+            "--states",
+            "kernel-cold",
+            "--grade-state",
+            "kernel-warm",
+        ])
+        .arg("--out")
+        .arg(none.path())
+        .args(program)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("add it to --states"));
+    assert_eq!(files(none.path()), 0);
+}

@@ -58,6 +58,16 @@ pub enum Task {
         /// real MLX; `mixed` mocks except where a test asks for MLX.
         #[arg(long, value_enum)]
         mode: Option<TestModeArg>,
+        /// The grade floor for the example project's profile (graded on its
+        /// kernel-warm state, against $COLDSTART_THRESHOLDS or the original design's
+        /// thresholds): the test fails below it.
+        #[arg(
+            long,
+            env = "COLDSTART_MIN_GRADE",
+            default_value = "acceptable",
+            value_parser = ["excellent", "good", "acceptable", "poor"]
+        )]
+        min_grade: String,
     },
     /// Set-up if needed, then upstream mlx-rs 0.33.0's own test suite on this machine.
     UpstreamTest {

@@ -79,6 +79,11 @@ struct Common {
     /// Lowest acceptable overall grade (ci; run when given).
     #[arg(long, value_enum, env = "COLDSTART_MIN_GRADE")]
     min_grade: Option<Grade>,
+    /// The state whose medians are graded (default: kernel-cold when measured, else
+    /// the first state). Grade kernel-warm or kernel-imported to judge the program
+    /// rather than MLX's compiler.
+    #[arg(long, value_enum, env = "COLDSTART_GRADE_STATE")]
+    grade_state: Option<CacheState>,
     /// Seconds one process may run before it is killed.
     #[arg(long, default_value_t = 120, env = "COLDSTART_PROBE_TIMEOUT")]
     timeout: u64,
@@ -129,6 +134,24 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Refuses a `--grade-state` that `states` does not measure, before any process runs.
+fn check_grade_state(c: &Common, states: &[CacheState]) -> Result<(), ProfileError> {
+    match c.grade_state {
+        Some(g) if !states.contains(&g) => Err(ProfileError::BadInput {
+            what: format!("--grade-state {g}"),
+            detail: format!(
+                "the state is not measured (states: {}); add it to --states",
+                states
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -185,6 +208,24 @@ fn finish(
     json: bool,
     floor: Option<Grade>,
 ) -> Result<u8, ProfileError> {
+    let mut regraded;
+    let profile = match c.grade_state {
+        Some(state) => {
+            regraded = profile.clone();
+            mlx_profiler::report::regrade(&mut regraded, state, &thresholds(c)?).map_err(
+                |detail| ProfileError::BadInput {
+                    what: "--grade-state".into(),
+                    detail,
+                },
+            )?;
+            &regraded
+        }
+        None => profile,
+    };
+    if floor.is_some() && profile.overall.is_none() {
+        eprintln!("nothing was graded, so the floor cannot be checked");
+        return Ok(mlx_profiler::exit::FAILED);
+    }
     let exporters: [&dyn Exporter<mlx_profiler::report::Profile>; 2] = [&Json, &Markdown];
     let written = export::write_all(&c.out, profile, &exporters)?;
     if json {
@@ -220,6 +261,7 @@ fn run_program(a: RunArgs) -> Result<u8, ProfileError> {
     let mut config = ProgramProfile::new(a.command.clone());
     config.name = a.name.clone();
     config.states = states(c);
+    check_grade_state(c, &config.states)?;
     config.samples = c.samples.map_or(3, |n| n as usize);
     config.evict = a.evict.clone();
     config.timeout = Duration::from_secs(c.timeout);
@@ -266,6 +308,7 @@ fn profile_fixture(
     let thresholds = thresholds(c)?;
     let samples = c.samples.map_or(default_samples, |n| n as usize);
     let states = states(c);
+    check_grade_state(c, &states)?;
     // The probe loads the same libmlx and BLAS as this process.
     let runtime = match mlx_manager::info::RuntimeInfo::detect() {
         Ok(info) => report::Runtime {

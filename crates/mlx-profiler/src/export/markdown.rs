@@ -63,6 +63,9 @@ impl Exporter<Profile> for Markdown {
             "PNG versions: `{stem}-{{waterfall,states,memory}}.png`.\n"
         );
         let _ = writeln!(o, "## Grades\n");
+        if let Some(state) = p.graded_state {
+            let _ = writeln!(o, "Graded on the {state} state's medians.\n");
+        }
         let mut grades = MarkdownTable::new(["metric", "value", "grade"]);
         for g in &p.grades {
             let value = g

@@ -40,7 +40,13 @@ pub fn summary(p: &Profile) -> String {
     let mut out = format!("{t}\n");
     for g in &p.grades {
         if let (Some(v), Some(grade)) = (g.value, g.grade) {
-            out.push_str(&format!("{}: {v:.3} {} → {grade:?}\n", g.metric, g.unit));
+            let on = p
+                .graded_state
+                .map_or(String::new(), |s| format!(" (graded on {s})"));
+            out.push_str(&format!(
+                "{}: {v:.3} {} → {grade:?}{on}\n",
+                g.metric, g.unit
+            ));
         }
     }
     if let Some(b) = p.bottlenecks.first() {

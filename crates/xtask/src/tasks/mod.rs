@@ -63,9 +63,16 @@ pub fn run(task: Task) -> Result<()> {
             platform,
             no_gate,
             mode,
+            min_grade,
         } => {
             let report = run_setup(&platform)?;
-            test::run(&workspace_root(), report.as_ref(), !no_gate, mode)
+            test::run(
+                &workspace_root(),
+                report.as_ref(),
+                !no_gate,
+                mode,
+                &min_grade,
+            )
         }
         Task::Bench { platform, mode } => {
             run_setup(&platform)?;
