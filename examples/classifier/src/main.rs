@@ -13,6 +13,13 @@ const MESSAGES: [&str; 4] = [
 ];
 
 fn main() -> anyhow::Result<()> {
+    // With COLDSTART_KERNEL_CACHE set, MLX compiles into a private view of that cache,
+    // and the manager publishes what it compiled when it is dropped at the end of main:
+    // the next run loads the kernels instead of compiling them.
+    // SAFETY: first thing in main, before any thread of ours or MLX call (OpenBLAS's
+    // workers, started when the library loaded, wait idle and read no environment).
+    unsafe { mlx_manager::kernel_cache::use_from_env() }
+        .context("setting up the kernel cache COLDSTART_KERNEL_CACHE names")?;
     let texts: Vec<String> = std::env::args().skip(1).collect();
     let texts: Vec<&str> = if texts.is_empty() {
         MESSAGES.to_vec()

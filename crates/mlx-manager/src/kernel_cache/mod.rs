@@ -353,6 +353,32 @@ pub unsafe fn use_persistent(dir: &Path) -> Result<Applied, KernelCacheError> {
     Ok(Applied::Set(dir))
 }
 
+/// [`use_persistent`] for the cache [`KERNEL_CACHE_ENV`] names (`None` when it names
+/// none): the one line a program's `main` needs to keep its kernels across runs
+/// without a wrapper. A manager built later keeps to it, and the last one dropped
+/// publishes what MLX compiled.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     // SAFETY: first thing in main, before any thread of ours or MLX call.
+///     unsafe { mlx_manager::kernel_cache::use_from_env() }?;
+///     // ... build a manager, run the model; its drop publishes the kernels ...
+///     Ok(())
+/// }
+/// ```
+///
+/// # Safety
+///
+/// As [`use_persistent`]: first thing in `main`.
+#[cfg(feature = "mlx")]
+pub unsafe fn use_from_env() -> Result<Option<Applied>, KernelCacheError> {
+    match KernelCache::FromEnv.dir()? {
+        // SAFETY: the caller's contract.
+        Some(dir) => unsafe { use_persistent(&dir) }.map(Some),
+        None => Ok(None),
+    }
+}
+
 #[cfg(feature = "mlx")]
 fn absolute(dir: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())

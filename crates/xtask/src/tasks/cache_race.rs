@@ -3,9 +3,10 @@
 //! processes at once on one shared, empty kernel cache, first directly (the probe's
 //! `--jit-dir`: MLX compiles into the shared directory in place), then each through
 //! `mlx-profile cache run --dir <shared>` (a private copy per process, published
-//! atomically afterwards), and counts the processes that fail. Rounds alternate the
-//! two ways, so a machine that slows down slows both. Writes
-//! docs/kernel-cache-race.md.
+//! atomically afterwards), then as programs that publish themselves (the example
+//! project, `classifier-app`, with `COLDSTART_KERNEL_CACHE=<shared>`: its manager
+//! stages and publishes), and counts the processes that fail. Rounds alternate the
+//! ways, so a machine that slows down slows all. Writes docs/kernel-cache-race.md.
 //!
 //! Runs the built binaries (the probe and `mlx-profile`, release): this crate links
 //! no MLX.
@@ -33,12 +34,21 @@ const PROBE_ARGS: [&str; 4] = ["--fixture", "small", "--until", "first_forward"]
 enum Way {
     Direct,
     Wrapped,
+    Manager,
     DirectWarm,
     WrappedWarm,
+    ManagerWarm,
 }
 
 impl Way {
-    const ALL: [Way; 4] = [Way::Direct, Way::Wrapped, Way::DirectWarm, Way::WrappedWarm];
+    const ALL: [Way; 6] = [
+        Way::Direct,
+        Way::Wrapped,
+        Way::Manager,
+        Way::DirectWarm,
+        Way::WrappedWarm,
+        Way::ManagerWarm,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -46,13 +56,21 @@ impl Way {
             Way::Wrapped => {
                 "wrapped, empty cache (`mlx-profile cache run --dir <shared> -- mlx-probe`)"
             }
+            Way::Manager => {
+                "publishing itself, empty cache (`COLDSTART_KERNEL_CACHE=<shared> classifier-app`)"
+            }
             Way::DirectWarm => "direct, warm cache",
             Way::WrappedWarm => "wrapped, warm cache",
+            Way::ManagerWarm => "publishing itself, warm cache",
         }
     }
 
     fn wrapped(self) -> bool {
         matches!(self, Way::Wrapped | Way::WrappedWarm)
+    }
+
+    fn manager(self) -> bool {
+        matches!(self, Way::Manager | Way::ManagerWarm)
     }
 }
 
@@ -79,10 +97,12 @@ pub fn run(workspace: &Path, rounds: usize, processes: usize) -> Result<()> {
         &[
             ("mlx-coldstart", "mlx-probe"),
             ("mlx-profiler", "mlx-profile"),
+            ("classifier-app", "classifier-app"),
         ],
     )?;
     let release = workspace.join("target").join("release");
     let (probe, profile) = (release.join("mlx-probe"), release.join("mlx-profile"));
+    let app = release.join("classifier-app");
     let scratch = tempfile::Builder::new()
         .prefix("cache-race-")
         .tempdir()
@@ -93,11 +113,17 @@ pub fn run(workspace: &Path, rounds: usize, processes: usize) -> Result<()> {
             // The warm ways run on the cache the wrapped processes of this round filled.
             let shared = match way {
                 Way::Direct => scratch.path().join(format!("direct-{r}")),
+                Way::Manager | Way::ManagerWarm => scratch.path().join(format!("manager-{r}")),
                 _ => scratch.path().join(format!("wrapped-{r}")),
             };
             std::fs::create_dir_all(&shared).map_err(|e| TaskError::io("create", &shared, e))?;
             let round = one_round(processes, || {
-                let mut c = if way.wrapped() {
+                let mut c = if way.manager() {
+                    let mut c = Command::new(&app);
+                    c.env("COLDSTART_KERNEL_CACHE", &shared)
+                        .env("TMPDIR", scratch.path());
+                    return c;
+                } else if way.wrapped() {
                     let mut c = Command::new(&profile);
                     c.args(["cache", "run", "--dir"])
                         .arg(&shared)
@@ -232,8 +258,12 @@ fn render(results: &BTreeMap<Way, Vec<Round>>, rounds: usize, processes: usize) 
          edit) on {} ({} cores, {} {}), {}. Each round starts {processes} kernel-cold \
          `mlx-probe {}` processes at once on one shared, empty kernel cache directory, first \
          directly, then each wrapped in `mlx-profile cache run` (on a directory of its own); \
-         then {processes} of each again on the cache the wrapped processes filled (warm). A process \
-         fails when it exits non-zero. Times are medians with the range.\n",
+         then {processes} of each again on the cache the wrapped processes filled (warm). On a \
+         third directory, {processes} of the example project (`classifier-app`, which compiles \
+         one kernel) with `COLDSTART_KERNEL_CACHE` naming it, no wrapper: each stages in a \
+         private view and its manager publishes when dropped; then {processes} again on what \
+         they published. A process fails when it exits non-zero. Times are medians with the \
+         range.\n",
         host.cpu,
         host.cores,
         host.os,
@@ -289,7 +319,9 @@ fn render(results: &BTreeMap<Way, Vec<Round>>, rounds: usize, processes: usize) 
          kernel. On an empty cache that makes every wrapped process compile the kernel \
          itself (directly, a process may load another's finished kernel, or fail on an \
          unfinished one), so a cold wrapped round takes longer; on a warm cache the \
-         wrapper costs a copy of the cache and a look for new files. The test \
+         wrapper costs a view of links and a look for new files \
+         (docs/kernel-cache-overhead.md). A program whose manager publishes does the same \
+         from inside. The test \
          `crates/mlx-profiler/tests/kernel_race.rs` checks the same property without MLX, \
          deterministically."
     );
