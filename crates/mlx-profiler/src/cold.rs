@@ -25,8 +25,11 @@ pub struct StateSamples {
     pub kernels_compiled: usize,
 }
 
-/// Runs `samples` probes in each state. Warm states share a JIT directory primed by
-/// one discarded run; `evict` lists the files page-cold pushes out first.
+/// Runs `samples` probes in each state, in rounds: every round runs one probe of each
+/// state in order, so that states are compared under the same machine conditions (a
+/// machine that slows down slows every state, not the states measured last). Warm
+/// states share a JIT directory primed by one discarded run; `evict` lists the files
+/// page-cold pushes out first.
 pub fn run_cold(
     runner: &dyn ProbeRunner,
     dirs: &CacheDirs,
@@ -35,36 +38,35 @@ pub fn run_cold(
     evict: &[PathBuf],
     mut tick: impl FnMut(),
 ) -> Result<Vec<StateSamples>, ProfileError> {
-    let mut primed = false;
-    let mut out = Vec::new();
-    for &state in states {
-        if state.shares_warm_dir() && !primed {
-            let env = dirs.prepare(CacheState::Warm, evict)?;
-            runner.run(state, 0, &env)?;
-            primed = true;
-        }
-        let mut got = Vec::new();
-        let mut eviction = Vec::new();
-        let mut kernels = 0;
-        for i in 1..=samples {
-            let env = dirs.prepare(state, evict)?;
-            got.push(runner.run(state, i, &env)?);
-            if !state.shares_warm_dir() {
-                kernels =
+    if let Some(&first_warm) = states.iter().find(|s| s.shares_warm_dir()) {
+        let env = dirs.prepare(CacheState::Warm, evict)?;
+        runner.run(first_warm, 0, &env)?;
+    }
+    let mut out: Vec<StateSamples> = states
+        .iter()
+        .map(|&state| StateSamples {
+            state,
+            samples: Vec::new(),
+            eviction: Vec::new(),
+            kernels_compiled: 0,
+        })
+        .collect();
+    for i in 1..=samples {
+        for o in &mut out {
+            let env = dirs.prepare(o.state, evict)?;
+            o.samples.push(runner.run(o.state, i, &env)?);
+            if !o.state.shares_warm_dir() {
+                o.kernels_compiled =
                     CacheDirs::compiled_kernels(&env.tmpdir).saturating_sub(env.kernels_before);
             }
-            eviction = env.eviction;
+            o.eviction = env.eviction;
             tick();
         }
-        if state.shares_warm_dir() {
-            kernels = CacheDirs::compiled_kernels(&dirs.warm_dir());
+    }
+    for o in &mut out {
+        if o.state.shares_warm_dir() {
+            o.kernels_compiled = CacheDirs::compiled_kernels(&dirs.warm_dir());
         }
-        out.push(StateSamples {
-            state,
-            samples: got,
-            eviction,
-            kernels_compiled: kernels,
-        });
     }
     Ok(out)
 }

@@ -130,7 +130,7 @@ impl ProbeRunner for Replay {
 }
 
 #[test]
-fn warm_states_are_primed_once_by_a_discarded_run() {
+fn warm_states_are_primed_once_and_states_run_in_rounds() {
     let d = tempfile::tempdir().unwrap();
     let dirs = mlx_profiler::cache_state::CacheDirs::new(d.path().join("c")).unwrap();
     let r = Replay {
@@ -154,9 +154,20 @@ fn warm_states_are_primed_once_by_a_discarded_run() {
         vec![2, 2, 2]
     );
     let calls = r.calls.borrow();
-    // 2 cold, then one priming run (sample 0), then 2 + 2 warm.
-    assert_eq!(calls.len(), 7);
-    assert_eq!(calls[2], (CacheState::KernelWarm, 0));
+    // One priming run (sample 0) first, then rounds: every state once per round.
+    use CacheState::{KernelCold, KernelWarm, Warm};
+    assert_eq!(
+        *calls,
+        [
+            (KernelWarm, 0),
+            (KernelCold, 1),
+            (KernelWarm, 1),
+            (Warm, 1),
+            (KernelCold, 2),
+            (KernelWarm, 2),
+            (Warm, 2)
+        ]
+    );
 }
 
 fn compute_bound(blas: BlasKind) -> Profile {
