@@ -289,7 +289,14 @@ pub fn publish_new(from: &Path, to: &Path, view: &View) -> Result<Published, Sha
                 continue;
             }
         }
-        if publish_file(path, &to.join(&f.rel))? {
+        let dst = to.join(&f.rel);
+        if view.broken.contains(&f.rel) && whole_libs.contains(&f.rel) {
+            // The cache's copy is cut: a whole one replaces it, atomically.
+            place(path, &dst, true)?;
+            done.repaired.push(f.rel.clone());
+            continue;
+        }
+        if publish_file(path, &dst)? {
             done.new += 1;
             done.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
         } else {
@@ -352,6 +359,9 @@ pub struct View {
     linked_rels: BTreeSet<String>,
     /// Files copied.
     pub copied: usize,
+    /// Kernel libraries of the shared cache that are not whole ([`elf_is_whole`]):
+    /// left out of the view, and replaced when the program compiled them again.
+    pub broken: BTreeSet<String>,
 }
 
 impl View {
@@ -378,6 +388,12 @@ impl View {
                 && made.insert(d.to_path_buf())
             {
                 std::fs::create_dir_all(d).map_err(|e| ShareError::io("create", d, e))?;
+            }
+            if f.kind == Kind::Cpu && how == Present::Link && !library_is_whole(path)? {
+                // MLX would load it and die (SIGBUS on a cut library): left out, MLX
+                // compiles it again, and the publish replaces it.
+                view.broken.insert(f.rel.clone());
+                continue;
             }
             match how {
                 Present::Link => {

@@ -219,3 +219,24 @@ fn hard_links_are_not_published_back_and_a_relink_keeps_the_shared_file() {
     // The new kernel, and the copies (already there); never the links.
     assert_eq!((p.new, p.kept), (1, 3), "{p}");
 }
+
+#[test]
+fn a_cut_library_in_the_cache_is_left_out_and_replaced_when_compiled_again() {
+    let d = tempfile::tempdir().unwrap();
+    let (shared, private) = (d.path().join("shared"), d.path().join("private"));
+    let elf = whole_elf();
+    write(&shared, LIB, &elf[..elf.len() / 3]);
+    std::fs::create_dir(&private).unwrap();
+    let view = View::open(&shared, &private, ViewKind::Links).unwrap();
+    // MLX would load it and die: not in the view, so MLX compiles it.
+    assert!(!private.join(LIB).exists());
+    assert_eq!(view.broken.iter().collect::<Vec<_>>(), [LIB]);
+    write(&private, LIB, &elf);
+    let p = publish_new(&private, &shared, &view).unwrap();
+    assert_eq!(
+        (p.new, p.repaired.clone()),
+        (0, vec![LIB.to_string()]),
+        "{p}"
+    );
+    assert_eq!(std::fs::read(shared.join(LIB)).unwrap(), elf);
+}

@@ -119,7 +119,7 @@ pub fn run(a: CacheArgs) -> Result<u8, CacheError> {
             };
             let outcome = run::run(&d, &command, kind)?;
             match &outcome.published {
-                Some(p) if p.new > 0 => {
+                Some(p) if p.new > 0 || !p.repaired.is_empty() => {
                     eprintln!("mlx-profile cache: run: published {p} into {}", d.display());
                 }
                 Some(_) => {}
