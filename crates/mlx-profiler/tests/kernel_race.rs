@@ -190,13 +190,20 @@ fn the_wrapped_programs_exit_code_is_passed_on() {
     assert_eq!(status.code(), Some(7));
 }
 
-/// A shared cache holding a kernel that does not load (cut short), and the stand-in
-/// told what to do about it.
+/// Another whole library than the stand-in's own: a kernel it "cannot load".
+fn other_library() -> Vec<u8> {
+    let mut other = whole_library();
+    other[100] = 1;
+    other
+}
+
+/// A shared cache holding a whole kernel the stand-in does not accept, and the
+/// stand-in told what to do about it.
 fn with_a_bad_kernel(on_bad: &str) -> (Setup, PathBuf, Vec<u8>, std::process::Output) {
     let s = Setup::new();
     let kernel = s.path("shared").join("mlx/0.32.2/cpu/libk.so");
     std::fs::create_dir_all(kernel.parent().unwrap()).unwrap();
-    let bad = whole_library()[..64].to_vec();
+    let bad = other_library();
     std::fs::write(&kernel, &bad).unwrap();
     let out = s
         .command(true, false)
@@ -204,6 +211,20 @@ fn with_a_bad_kernel(on_bad: &str) -> (Setup, PathBuf, Vec<u8>, std::process::Ou
         .output()
         .unwrap();
     (s, kernel, bad, out)
+}
+
+#[test]
+fn a_cut_kernel_is_kept_from_the_program_and_replaced_by_its_whole_one() {
+    let s = Setup::new();
+    let kernel = s.path("shared").join("mlx/0.32.2/cpu/libk.so");
+    std::fs::create_dir_all(kernel.parent().unwrap()).unwrap();
+    std::fs::write(&kernel, &whole_library()[..64]).unwrap();
+    // Without the view's check the stand-in would fail on it ("file too short").
+    let out = s.command(true, false).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 corrupt and replaced"), "{stderr}");
+    assert_eq!(std::fs::read(&kernel).unwrap(), whole_library());
 }
 
 #[test]
@@ -237,7 +258,7 @@ fn with_copies_the_program_cannot_reach_the_shared_cache() {
     let s = Setup::new();
     let kernel = s.path("shared").join("mlx/0.32.2/cpu/libk.so");
     std::fs::create_dir_all(kernel.parent().unwrap()).unwrap();
-    let bad = whole_library()[..64].to_vec();
+    let bad = other_library();
     std::fs::write(&kernel, &bad).unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_mlx-profile"))
         .args(["cache", "run", "--copy", "--dir"])

@@ -314,7 +314,7 @@ fn render(results: &BTreeMap<Way, Vec<Round>>, rounds: usize, processes: usize) 
         out,
         "\nWhy: MLX's CPU backend writes `lib<kernel>.so` in place, with no lock and no \
          rename, and a process that finds the file loads it, whole or not. `cache run` gives \
-         every process a private copy of the cache and publishes what it compiled with a \
+         every process a private view of the cache (links to its kernels) and publishes what it compiled with a \
          rename that never replaces a file, so no process ever sees another's half-written \
          kernel. On an empty cache that makes every wrapped process compile the kernel \
          itself (directly, a process may load another's finished kernel, or fail on an \
