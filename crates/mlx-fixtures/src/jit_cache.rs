@@ -29,7 +29,8 @@ pub fn confine_to(dir: &Path) {
 /// libraries of MLX's CPU JIT, the PTX modules of its CUDA JIT (counted by name, so a
 /// module kept both as PTX and as cubin counts once), and the entries of the driver's
 /// compute cache under `nv/` (PTX the driver translated for the card: MLX's own, and
-/// PTX shipped inside libmlx for which it has no cubin for this GPU).
+/// PTX shipped inside libmlx for which it has no cubin for this GPU). Dot-named
+/// entries are not MLX's and are not counted.
 pub fn compiled_kernels(dir: &Path) -> usize {
     let mut names = std::collections::BTreeSet::new();
     let driver_cache = dir.join("nv");
@@ -37,6 +38,10 @@ pub fn compiled_kernels(dir: &Path) -> usize {
     while let Some(d) = todo.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
+            // Dot-named: not MLX's (our temporaries, lock and processes' views).
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             if p.is_dir() {
                 todo.push(p);
             } else if p.starts_with(&driver_cache) {

@@ -56,9 +56,13 @@ fn main() {
         let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
         assert!(
             left.is_empty(),
-            "the private directory is removed at exit: {left:?}"
+            "nothing in the temporary directory: {left:?}"
         );
     }
+    let views: Vec<_> = std::fs::read_dir(dir.join(".coldstart-views"))
+        .unwrap()
+        .collect();
+    assert!(views.is_empty(), "each view is removed at exit: {views:?}");
     the_init_call_points_mlx_at_the_cache_and_a_manager_keeps_it();
     println!("2 passed, 0 failed");
 }
@@ -107,9 +111,11 @@ fn a_manager_alone_in_its_process_points_mlx_at_its_cache() {
     let manager = compiling_manager(&dir);
     let (shared, private) = staging().expect("the manager stages for the cache");
     assert_eq!(shared, dir);
-    // Under the temporary directory the process started with (the test's scratch).
-    let parent = private.parent().and_then(|p| p.file_name()).unwrap();
-    assert!(parent.to_string_lossy().starts_with("tmp-"), "{private:?}");
+    // A view inside the cache, on its filesystem.
+    assert!(
+        private.starts_with(dir.join(".coldstart-views")),
+        "{private:?}"
+    );
     assert_eq!(std::env::var_os("TMPDIR").unwrap(), private.as_os_str());
     assert_eq!(
         std::env::var_os("MLX_PTX_CACHE_DIR").unwrap(),

@@ -574,6 +574,7 @@ fn the_cli_warms_exports_imports_and_reports() {
     // not published).
     elf.resize(128, 0);
     elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
+    elf[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
     elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
     elf[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes());
     let head = d.path().join("elf-head");

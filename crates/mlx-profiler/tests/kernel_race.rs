@@ -38,6 +38,7 @@ fn whole_library() -> Vec<u8> {
     let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
     elf.resize(128, 0);
     elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
+    elf[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
     elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
     elf[0x3c..0x3e].copy_from_slice(&1u16.to_le_bytes());
     elf

@@ -127,8 +127,8 @@ pub enum KernelCacheError {
 /// environment alone ([`Applied::NotAlone`]), unless the variables name the directory
 /// already. A test binary's statics are built from test threads, and a process with
 /// MLX and a multi-threaded OpenBLAS has OpenBLAS's workers from the start: there,
-/// set the variables outside the process (`mlx-profile cache run -- cargo test`) or
-/// call [`use_persistent`] first thing in `main`.
+/// run it through `mlx-profile cache run` (Cargo's target runner for tests) or call
+/// [`use_from_env`] first thing in `main`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum KernelCache {
     /// As [`KERNEL_CACHE_ENV`] says (nothing when it is unset): the presets' choice,
@@ -217,9 +217,9 @@ pub enum Applied {
     },
     /// Left alone by a manager: other threads run in this process (or their number
     /// cannot be told), and writing the environment while another thread may read it
-    /// is undefined behaviour. The variables must then be set before the process
-    /// starts (`mlx-profile cache run -- CMD`), or by [`use_persistent`] first thing
-    /// in `main`.
+    /// is undefined behaviour. The program must then run through `mlx-profile cache
+    /// run -- CMD`, or call [`use_from_env`] (or [`use_persistent`]) first thing in
+    /// `main`.
     NotAlone {
         /// The directory asked for.
         dir: PathBuf,
@@ -432,17 +432,16 @@ pub(crate) fn apply(choice: &KernelCache) -> Option<Applied> {
         Ok(Applied::NotAlone { dir, threads }) => eprintln!(
             "warning: mlx-manager: kernel cache {} not used: {} run in this process, and \
              writing the environment while another thread may read it is undefined \
-             behaviour; set {} before the process starts (`mlx-profile cache run -- CMD` \
-             does), or call mlx_manager::kernel_cache::use_persistent first thing in main",
+             behaviour; run the program through `mlx-profile cache run --dir {} -- CMD` \
+             (Cargo's target runner for tests), or call \
+             mlx_manager::kernel_cache::use_from_env() first thing in main (pointing \
+             TMPDIR at the cache by hand instead lets parallel processes load each \
+             other's half-written kernels)",
             dir.display(),
             threads.map_or("threads whose number cannot be told".into(), |n| format!(
                 "{n} threads"
             )),
-            variables_for(dir)
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.display()))
-                .collect::<Vec<_>>()
-                .join(" ")
+            dir.display()
         ),
         Err(e) => eprintln!("warning: mlx-manager: no persistent kernel cache: {e}"),
     }

@@ -2,9 +2,11 @@
 //!
 //! MLX writes its kernels in place, unlocked, into the directory it reads them from,
 //! so processes filling one directory at once can load each other's half-written
-//! libraries. Instead every process gets a private directory ([`View`]) in which the
-//! shared cache's files appear as links (hard links where the private directory is on
-//! the cache's filesystem, symbolic links otherwise), and what the process compiled is
+//! libraries. Instead every process gets a private directory ([`view_dir`], inside the
+//! cache's own `.coldstart-views/`) in which the shared cache's files appear as hard
+//! links ([`View`]; copies where no hard link can be made, never symbolic links, which
+//! a removal could leave dangling for the linker to write through), and what the
+//! process compiled is
 //! published back afterwards ([`publish_dir`]): each file is written under a unique
 //! temporary name beside its place and renamed there without replacing anything, under
 //! the cache's lock, so a reader sees a whole file or none.
@@ -18,11 +20,12 @@
 //!   mold rename a new file over it): a link in the view is replaced, the shared file
 //!   is never opened for writing.
 //! - `<kernel>.cpp`, and a CUDA module's `.ptx`, `.txt` and `.cu`, are written with a
-//!   truncating open that would follow a link. A view therefore never links a source
-//!   (`.cpp`, `.cu`; MLX never reads them), links a `.txt` only beside its linked `.ptx`
-//!   (MLX then reads both and writes neither), and copies what it cannot reason about:
-//!   other module files (`.cubin`) and the driver's cache (`nv/`, whose index the
-//!   driver rewrites in place).
+//!   truncating open, which writes into a hard-linked file. A view therefore never
+//!   links a source (`.cpp`, `.cu`; MLX never reads them), links a module's `.ptx` and
+//!   `.txt` only together (MLX then reads both and writes neither; publishes put the
+//!   `.ptx` in last, so a reader that finds it finds its names), and copies what it
+//!   cannot reason about: other module files (`.cubin`) and the driver's cache (`nv/`,
+//!   whose index the driver rewrites in place).
 //!
 //! [`View::written_through`] checks afterwards that no linked file changed in place,
 //! so a program that breaks these rules is caught and named.
@@ -180,17 +183,23 @@ pub fn place(src: &Path, dst: &Path, replace: bool) -> Result<bool, ShareError> 
     }
 }
 
-/// Whether an ELF file is whole: its section header table, which linkers write last
-/// and at the end, lies within the file. A library the linker is still writing (or
-/// one cut short) fails this; anything that is not ELF fails it too.
+/// Whether an ELF file is whole: its header is complete and consistent (its own size
+/// and a section header's size as the class requires, the section names' index within
+/// the table) and its section header table, which GNU ld writes last and at the end,
+/// lies within the file. A library ld is still writing, or one cut short, fails this;
+/// anything that is not ELF fails it too. (gold sizes its output first: its libraries
+/// are trusted once the linker has exited, as they are here: `cache run` publishes
+/// after the program exits, and MLX loads a kernel only after its compiler exits.)
 ///
 /// ```
 /// use mlx_manager::kernel_cache::share::elf_is_whole;
 /// let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
 /// elf.resize(64, 0);
 /// elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes()); // e_shoff
+/// elf[0x34..0x36].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
 /// elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
 /// elf[0x3c..0x3e].copy_from_slice(&2u16.to_le_bytes()); // e_shnum
+/// elf[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes()); // e_shstrndx
 /// assert!(!elf_is_whole(&elf[..64], 64)); // the two headers are missing
 /// assert!(elf_is_whole(&elf[..64], 64 + 128));
 /// assert!(!elf_is_whole(b"half", 4));
@@ -208,7 +217,9 @@ pub fn elf_is_whole(header: &[u8], len: u64) -> bool {
             u16::from_be_bytes(b)
         })
     };
-    let (shoff, shentsize, shnum) = match header[4] {
+    // (e_shoff, e_ehsize, e_shentsize, e_shnum, e_shstrndx, the sizes this class
+    // must have for its header and a section header)
+    let (shoff, ehsize, shentsize, shnum, shstrndx, sizes) = match header[4] {
         // ELFCLASS32
         1 => {
             let b = [header[0x20], header[0x21], header[0x22], header[0x23]];
@@ -217,7 +228,8 @@ pub fn elf_is_whole(header: &[u8], len: u64) -> bool {
             } else {
                 u32::from_be_bytes(b)
             };
-            (u64::from(off), u16_at(0x2e), u16_at(0x30))
+            let h = |o| u16_at(o);
+            (u64::from(off), h(0x28), h(0x2e), h(0x30), h(0x32), (52, 40))
         }
         // ELFCLASS64
         2 if header.len() >= 0x40 => {
@@ -228,11 +240,16 @@ pub fn elf_is_whole(header: &[u8], len: u64) -> bool {
             } else {
                 u64::from_be_bytes(b)
             };
-            (off, u16_at(0x3a), u16_at(0x3c))
+            let h = |o| u16_at(o);
+            (off, h(0x34), h(0x3a), h(0x3c), h(0x3e), (64, 64))
         }
         _ => return false,
     };
-    shoff > 0 && shnum > 0 && shoff.saturating_add(shentsize * shnum) <= len
+    (ehsize, shentsize) == sizes
+        && shoff > 0
+        && shnum > 0
+        && shstrndx < shnum
+        && shoff.saturating_add(shentsize * shnum) <= len
 }
 
 /// Whether the library at `path` is whole ([`elf_is_whole`]).
@@ -263,6 +280,7 @@ pub fn publish_dir(from: &Path, to: &Path) -> Result<Published, ShareError> {
 pub fn publish_new(from: &Path, to: &Path, view: &View) -> Result<Published, ShareError> {
     let mut files = layout::files(from).map_err(|e| ShareError::io("read", from, e))?;
     files.retain(|(f, _)| !view.is_linked(&f.rel));
+    files.sort_by_key(|(f, _)| publish_last(&f.rel));
     let mut done = Published::default();
     if files.is_empty() {
         return Ok(done);
@@ -306,11 +324,78 @@ pub fn publish_new(from: &Path, to: &Path, view: &View) -> Result<Published, Sha
     Ok(done)
 }
 
+/// Whether `rel` goes after the rest of a publish: a CUDA module's `.ptx`, which MLX
+/// takes as the sign that the module's names (`.txt`) are there too. The sort by
+/// this key is stable, so paths stay in order otherwise.
+///
+/// ```
+/// use mlx_manager::kernel_cache::share::publish_last;
+/// assert!(publish_last("ptx/m.ptx"));
+/// assert!(!publish_last("ptx/m.txt") && !publish_last("mlx/0.32.2/cpu/libk.so"));
+/// ```
+pub fn publish_last(rel: &str) -> bool {
+    rel.starts_with("ptx/") && rel.ends_with(".ptx")
+}
+
 /// `mlx/<v>/cpu/<kernel>.cpp` → `mlx/<v>/cpu/lib<kernel>.so`.
 fn library_of(source: &str) -> String {
     let (dir, name) = source.rsplit_once('/').unwrap_or(("", source));
     let stem = name.strip_suffix(".cpp").unwrap_or(name);
     format!("{dir}/lib{stem}.so")
+}
+
+/// Where the views of a cache live: `<cache>/.coldstart-views/` (dot-named, so outside
+/// the layout: never exported, imported or published), on the cache's own filesystem
+/// so that hard links work.
+pub const VIEWS_DIR: &str = ".coldstart-views";
+
+/// A new private directory for one process's view of the cache `shared`:
+/// `<shared>/.coldstart-views/<pid>-<random>` (removed when dropped; directories of
+/// processes that no longer run are removed first). Where the cache's directory is not
+/// writable, one under the system's temporary directory (the view then copies).
+pub fn view_dir(shared: &Path) -> Result<tempfile::TempDir, ShareError> {
+    let views = shared.join(VIEWS_DIR);
+    let prefix = format!("{}-", std::process::id());
+    if std::fs::create_dir_all(&views).is_ok() {
+        remove_stale(&views);
+        if let Ok(d) = tempfile::Builder::new().prefix(&prefix).tempdir_in(&views) {
+            return Ok(d);
+        }
+    }
+    let tmp = std::env::temp_dir();
+    tempfile::Builder::new()
+        .prefix(&format!("mlx-kernels-{prefix}"))
+        .tempdir_in(&tmp)
+        .map_err(|e| ShareError::io("create a private directory in", &tmp, e))
+}
+
+/// Removes the views whose process is gone (killed before it could remove its own).
+fn remove_stale(views: &Path) {
+    let Ok(entries) = std::fs::read_dir(views) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !process_runs(pid) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists (a signal 0 reaches it, or it is another user's).
+#[cfg(unix)]
+fn process_runs(pid: i32) -> bool {
+    // SAFETY: signal 0 checks for the process and sends nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_runs(_pid: i32) -> bool {
+    true
 }
 
 /// How a shared file looked when it was linked: enough to tell a write in place
@@ -369,18 +454,19 @@ impl View {
     /// exist): see [`ViewKind`]. A missing cache presents nothing.
     pub fn open(shared: &Path, private: &Path, kind: ViewKind) -> Result<View, ShareError> {
         let files = layout::files(shared).map_err(|e| ShareError::io("read", shared, e))?;
+        let rels: BTreeSet<&str> = files.iter().map(|(f, _)| f.rel.as_str()).collect();
         let mut view = View {
             shared: shared.to_path_buf(),
             ..View::default()
         };
-        // Sorted: a module's `.ptx` comes before its `.txt`.
         let mut made = BTreeSet::new();
         for (f, path) in &files {
             let how = match kind {
                 ViewKind::Copies => Present::Copy,
-                ViewKind::Links => present(&f.rel, f.kind, &view.linked_rels),
+                ViewKind::Links => present(&f.rel, f.kind, &rels),
             };
-            if how == Present::Skip {
+            // Only what this process can read: MLX writes what it cannot.
+            if how == Present::Skip || !readable(path) {
                 continue;
             }
             let dst = private.join(&f.rel);
@@ -389,34 +475,42 @@ impl View {
             {
                 std::fs::create_dir_all(d).map_err(|e| ShareError::io("create", d, e))?;
             }
-            if f.kind == Kind::Cpu && how == Present::Link && !library_is_whole(path)? {
+            if f.kind == Kind::Cpu
+                && how == Present::Link
+                && !library_is_whole(path).unwrap_or(false)
+            {
                 // MLX would load it and die (SIGBUS on a cut library): left out, MLX
                 // compiles it again, and the publish replaces it.
                 view.broken.insert(f.rel.clone());
                 continue;
             }
-            match how {
-                Present::Link => {
-                    // Only what this process can read: MLX writes what it cannot.
-                    if !readable(path) {
+            // A file removed from the cache meanwhile is simply not presented.
+            let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+            if how == Present::Link {
+                let meta = match std::fs::metadata(path) {
+                    Ok(m) => m,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(ShareError::io("read", path, e)),
+                };
+                // A hard link: another name for the same file, which stays whole and
+                // there even if the cache's name is removed or replaced meanwhile.
+                match std::fs::hard_link(path, &dst) {
+                    Ok(()) => {
+                        view.linked.push((f.rel.clone(), Seen::of(&meta)));
+                        view.linked_rels.insert(f.rel.clone());
                         continue;
                     }
-                    let meta =
-                        std::fs::metadata(path).map_err(|e| ShareError::io("read", path, e))?;
-                    // A hard link where the filesystem allows (a directory entry:
-                    // microseconds), else a symbolic link (a new inode: on ext4 about
-                    // 0.2 ms each, which a cache of hundreds of modules feels).
-                    if std::fs::hard_link(path, &dst).is_err() {
-                        symlink(path, &dst).map_err(|e| ShareError::io("link", &dst, e))?;
-                    }
-                    view.linked.push((f.rel.clone(), Seen::of(&meta)));
-                    view.linked_rels.insert(f.rel.clone());
+                    Err(e) if gone(&e) => continue,
+                    // No hard link here (another filesystem, or a file another user
+                    // owns): a copy. Never a symbolic link: one left dangling by a
+                    // removal would make the linker write through it into the cache.
+                    Err(_) => {}
                 }
-                Present::Copy => {
-                    std::fs::copy(path, &dst).map_err(|e| ShareError::io("copy", path, e))?;
-                    view.copied += 1;
-                }
-                Present::Skip => {}
+            }
+            match std::fs::copy(path, &dst) {
+                Ok(_) => view.copied += 1,
+                Err(e) if gone(&e) => {}
+                Err(e) => return Err(ShareError::io("copy", path, e)),
             }
         }
         Ok(view)
@@ -456,17 +550,18 @@ enum Present {
     Skip,
 }
 
-/// How a [`ViewKind::Links`] view presents one file, given the files linked so far
-/// (the module's documentation says why).
-fn present(rel: &str, kind: Kind, linked: &BTreeSet<String>) -> Present {
-    let ext = rel.rsplit_once('.').map_or("", |(_, x)| x);
+/// How a [`ViewKind::Links`] view presents one file, given every file of the cache
+/// (the module's documentation says why). A CUDA module's `.ptx` and `.txt` go
+/// together or not at all: MLX reads the names beside a `.ptx` it finds and fails
+/// without them, and rewrites both when the `.ptx` is missing.
+fn present(rel: &str, kind: Kind, all: &BTreeSet<&str>) -> Present {
+    let (stem, ext) = rel.rsplit_once('.').unwrap_or((rel, ""));
     match (kind, ext) {
         (Kind::Cpu, "so") => Present::Link,
         (Kind::Cpu, _) | (Kind::Ptx, "cu") => Present::Skip,
-        (Kind::Ptx, "ptx") => Present::Link,
-        (Kind::Ptx, "txt") => {
-            let ptx = format!("{}.ptx", &rel[..rel.len() - 4]);
-            if linked.contains(&ptx) {
+        (Kind::Ptx, "ptx" | "txt") => {
+            let pair = [format!("{stem}.ptx"), format!("{stem}.txt")];
+            if pair.iter().all(|p| all.contains(p.as_str())) {
                 Present::Link
             } else {
                 Present::Skip
@@ -490,16 +585,6 @@ fn readable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn readable(path: &Path) -> bool {
     File::open(path).is_ok()
-}
-
-#[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(not(unix))]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::fs::copy(target, link).map(|_| ())
 }
 
 /// Copies the layout's files of cache `from` into `to` (plain copies). Returns how

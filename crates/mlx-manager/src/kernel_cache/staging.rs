@@ -2,12 +2,14 @@
 //! what `mlx-profile cache run` does around a program, done from inside it.
 //!
 //! [`use_persistent`](super::use_persistent) (and a manager built with a kernel cache)
-//! opens a [`View`] of the shared cache in a private directory under the system's
-//! temporary directory and points MLX there; [`publish`] puts what MLX compiled into the
+//! opens a [`View`] of the shared cache in a private directory (inside the cache's
+//! `.coldstart-views/`, [`view_dir`](super::share::view_dir)) and points MLX there; [`publish`] puts what MLX compiled into the
 //! shared cache under the rules of [`share`](super::share) (whole files only, renamed
 //! into place, never replacing one, under the cache's lock). It runs when the program
-//! calls it, and when the last manager that uses the cache is dropped. The private
-//! directory is removed when the process exits normally.
+//! calls it, and when the last manager that uses the cache is dropped: then, as for an
+//! explicit call, no other thread may still be compiling (a CUDA module has no
+//! completeness check; CPU libraries do). The private directory is removed when the
+//! process exits normally, with a warning if it holds kernels never published.
 
 #[cfg(feature = "mlx")]
 use std::path::Path;
@@ -43,15 +45,7 @@ pub fn staging() -> Option<(PathBuf, PathBuf)> {
 /// private directory. The caller points MLX there.
 #[cfg(feature = "mlx")]
 pub(crate) fn open(shared: &Path) -> Result<PathBuf, KernelCacheError> {
-    let tmp = std::env::temp_dir();
-    let private = tempfile::Builder::new()
-        .prefix("mlx-kernels-")
-        .tempdir_in(&tmp)
-        .map_err(|source| KernelCacheError::Create {
-            path: tmp.display().to_string(),
-            source,
-        })?
-        .keep();
+    let private = super::share::view_dir(shared)?.keep();
     let view = match View::open(shared, &private, ViewKind::Links) {
         Ok(v) => v,
         Err(e) => {
@@ -85,12 +79,25 @@ pub(crate) fn open(shared: &Path) -> Result<PathBuf, KernelCacheError> {
 /// }
 /// ```
 pub fn publish() -> Result<Option<Published>, KernelCacheError> {
-    let s = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(s) = s.as_ref() else {
+    // Published without holding the session: manager builds ask for it meanwhile.
+    let Some((shared, private, view)) = SESSION
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|s| (s.shared.clone(), s.private.clone(), s.view.clone()))
+    else {
         return Ok(None);
     };
-    let published = publish_new(&s.private, &s.shared, &s.view)?;
-    let written = s.view.written_through();
+    let published = publish_new(&private, &shared, &view)?;
+    if !published.repaired.is_empty()
+        && let Some(s) = SESSION.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+    {
+        // Whole now: not repaired again by the next publish.
+        for rel in &published.repaired {
+            s.view.broken.remove(rel);
+        }
+    }
+    let written = view.written_through();
     if !written.is_empty() {
         return Err(KernelCacheError::WrittenThrough {
             files: written
@@ -101,6 +108,16 @@ pub fn publish() -> Result<Option<Published>, KernelCacheError> {
         });
     }
     Ok(Some(published))
+}
+
+/// The files MLX compiled into the private directory that the shared cache lacks.
+#[cfg(feature = "mlx")]
+fn unpublished(s: &Session) -> usize {
+    super::layout::files(&s.private)
+        .unwrap_or_default()
+        .iter()
+        .filter(|(f, _)| !s.view.is_linked(&f.rel) && !s.shared.join(&f.rel).exists())
+        .count()
 }
 
 /// Held by a manager that uses a staged cache: the last one dropped publishes.
@@ -142,6 +159,16 @@ fn remove_at_exit() {
             if let Ok(s) = SESSION.try_lock()
                 && let Some(s) = s.as_ref()
             {
+                let left = unpublished(s);
+                if left > 0 {
+                    eprintln!(
+                        "warning: mlx-manager: {left} kernel files compiled in this process \
+                         were never published into {} (no manager was dropped, and \
+                         mlx_manager::kernel_cache::publish() was not called); they are \
+                         removed with the process's private view",
+                        s.shared.display()
+                    );
+                }
                 let _ = std::fs::remove_dir_all(&s.private);
             }
         }

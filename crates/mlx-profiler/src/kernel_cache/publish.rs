@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use super::CacheError;
 
 pub use mlx_manager::kernel_cache::share::{
-    DirLock, LOCK_NAME, Published, copy_dir, lock, place, publish_dir, publish_file, publish_new,
+    DirLock, LOCK_NAME, Published, copy_dir, lock, place, publish_dir, publish_file, publish_last,
+    publish_new,
 };
 
 /// Refuses `rel` inside the cache `root` when an existing part of its path (a
@@ -78,7 +79,10 @@ pub fn publish_checked(
         Ok(have.0 == sha)
     };
     let result = (|| {
-        for (rel, sha) in expected {
+        // A module's `.ptx` last: a reader that finds it finds its names.
+        let mut order: Vec<(&String, &String)> = expected.iter().collect();
+        order.sort_by_key(|(rel, _)| publish_last(rel));
+        for (rel, sha) in order {
             let (src, dst) = (from.join(rel), to.join(rel));
             if dst.exists() {
                 if same(&dst, sha)? {

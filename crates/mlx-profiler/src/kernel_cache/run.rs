@@ -121,7 +121,7 @@ impl RunOutcome {
 /// for the compiler before it loads one, and a library still being written is not
 /// published).
 pub fn run(dir: &Path, argv: &[OsString], kind: ViewKind) -> Result<RunOutcome, CacheError> {
-    let private = private_dir()?;
+    let private = mlx_manager::kernel_cache::share::view_dir(dir)?;
     let view = View::open(dir, private.path(), kind)?;
     let status = run_confined(argv, private.path())?;
     let published = if status.code().is_some() {

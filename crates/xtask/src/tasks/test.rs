@@ -135,7 +135,7 @@ fn example_profile(workspace: &Path, min_grade: &str) -> Result<()> {
         .args([
             "run",
             "--samples",
-            "1",
+            "3",
             "--states",
             "kernel-cold,kernel-warm",
             "--grade-state",

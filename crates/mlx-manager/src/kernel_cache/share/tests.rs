@@ -91,6 +91,7 @@ fn shared_cache(root: &Path) {
         ("ptx/m.cu", "cuda source"),
         ("ptx/m.cubin", "cubin"),
         ("ptx/half.txt", "names of a module without its ptx"),
+        ("ptx/lone.ptx", "a module without its names"),
         ("nv/index", "driver index"),
         ("nv/1/4/abc", "entry"),
     ] {
@@ -117,9 +118,10 @@ fn a_view_links_what_mlx_only_reads_and_copies_or_leaves_the_rest() {
     for copied in ["ptx/m.cubin", "nv/index", "nv/1/4/abc"] {
         assert_eq!(is_link(copied), Some(false), "{copied}");
     }
-    // Sources MLX only writes, and names beside no PTX, are not there at all: MLX
-    // writes them with a truncating open, which would follow a link.
-    for absent in [SRC, "ptx/m.cu", "ptx/half.txt"] {
+    // Sources MLX only writes, and a module's PTX or names without the other, are not
+    // there at all: MLX writes them with a truncating open, which a link would carry
+    // into the cache, and fails on a PTX without its names.
+    for absent in [SRC, "ptx/m.cu", "ptx/half.txt", "ptx/lone.ptx"] {
         assert_eq!(is_link(absent), None, "{absent}");
     }
     assert_eq!((view.linked(), view.copied), (3, 3));
@@ -135,7 +137,7 @@ fn a_view_links_what_mlx_only_reads_and_copies_or_leaves_the_rest() {
     let copies = d.path().join("copies");
     std::fs::create_dir(&copies).unwrap();
     let all = View::open(&shared, &copies, ViewKind::Copies).unwrap();
-    assert_eq!((all.linked(), all.copied), (0, 9));
+    assert_eq!((all.linked(), all.copied), (0, 10));
 }
 
 #[test]
@@ -185,11 +187,11 @@ fn a_view_of_a_missing_cache_is_empty() {
 }
 
 #[test]
-fn across_filesystems_the_view_links_symbolically() {
+fn across_filesystems_the_view_copies_and_never_links_symbolically() {
     // /dev/shm is a tmpfs: another filesystem than the test's temporary directory
     // wherever that is not a tmpfs too.
     let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
-        eprintln!("no /dev/shm here: the symbolic-link fallback is not exercised");
+        eprintln!("no /dev/shm here: the copy fallback is not exercised");
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -200,11 +202,53 @@ fn across_filesystems_the_view_links_symbolically() {
     }
     shared_cache(shm.path());
     let view = View::open(shm.path(), d.path(), ViewKind::Links).unwrap();
-    assert_eq!(view.linked(), 3);
+    assert_eq!((view.linked(), view.copied), (0, 6));
     let m = std::fs::symlink_metadata(d.path().join(LIB)).unwrap();
-    assert!(m.file_type().is_symlink());
-    std::fs::write(d.path().join(LIB), b"through the link").unwrap();
-    assert_eq!(view.written_through(), [shm.path().join(LIB)]);
+    assert!(m.file_type().is_file() && m.nlink() == 1);
+    std::fs::write(d.path().join(LIB), b"into the copy").unwrap();
+    assert_eq!(std::fs::read(shm.path().join(LIB)).unwrap(), whole_elf());
+}
+
+#[test]
+fn a_file_removed_from_the_cache_stays_whole_in_the_view_and_nothing_is_written_back() {
+    let d = tempfile::tempdir().unwrap();
+    let (shared, private) = (d.path().join("shared"), d.path().join("private"));
+    shared_cache(&shared);
+    std::fs::create_dir(&private).unwrap();
+    let view = View::open(&shared, &private, ViewKind::Links).unwrap();
+    std::fs::remove_file(shared.join(LIB)).unwrap();
+    // The view's name still holds the whole file: nothing dangles.
+    assert_eq!(std::fs::read(private.join(LIB)).unwrap(), whole_elf());
+    // A linker writing its output there replaces the view's entry only.
+    std::fs::remove_file(private.join(LIB)).unwrap();
+    std::fs::write(private.join(LIB), b"new").unwrap();
+    assert!(!shared.join(LIB).exists());
+    assert!(view.written_through().is_empty());
+}
+
+#[test]
+fn views_live_in_the_cache_outside_its_layout_and_stale_ones_go() {
+    let d = tempfile::tempdir().unwrap();
+    let shared = d.path().join("shared");
+    shared_cache(&shared);
+    // A view left by a process that no longer runs (no pid is this large).
+    let stale = shared.join(VIEWS_DIR).join("2147483646-dead");
+    write(&stale, LIB, b"left over");
+    let dir = view_dir(&shared).unwrap();
+    assert!(dir.path().starts_with(shared.join(VIEWS_DIR)));
+    assert!(!stale.exists(), "the dead process's view is removed");
+    let view = View::open(&shared, dir.path(), ViewKind::Links).unwrap();
+    assert_eq!(view.linked(), 3);
+    // Views are never part of the cache's files.
+    let rels: Vec<String> = layout::files(&shared)
+        .unwrap()
+        .into_iter()
+        .map(|(f, _)| f.rel)
+        .collect();
+    assert!(rels.iter().all(|r| !r.contains(VIEWS_DIR)), "{rels:?}");
+    let kept = dir.path().to_path_buf();
+    drop(dir);
+    assert!(!kept.exists());
 }
 
 #[test]
