@@ -39,6 +39,10 @@ bench-compare *ARGS:
 gate-calibration *ARGS:
     cargo xtask gate-calibration {{ARGS}}
 
+# Replay the A/B gate on recorded A/A rounds (reports/gate-aa/); writes docs/gate-replay.md.
+gate-replay *ARGS:
+    cargo xtask gate-replay {{ARGS}}
+
 # Build the CUDA bundle for a GPU machine (crates/xtask/device/README.md).
 device-bundle *ARGS:
     cargo xtask device-bundle {{ARGS}}

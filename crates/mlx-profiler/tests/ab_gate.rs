@@ -393,3 +393,41 @@ fn a_shallow_clone_says_how_to_fetch_the_baseline() {
         "{text}"
     );
 }
+
+/// `--budget`: once it is spent, no benchmark gets more rounds; those still undecided
+/// stand as they are, and the notes say so. A threshold far below the noise keeps an
+/// A/A run undecided, so without a budget the benchmark is extended to `max_rounds`.
+#[test]
+fn a_spent_budget_stops_extensions_and_says_so() {
+    let (dir, commit) = project();
+    let p = dir.path();
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nthreshold = 0.000001\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",
+    )
+    .unwrap();
+    let run = |budget: Option<u64>| {
+        let mut a = args(p, &commit);
+        a.budget = budget;
+        command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap()
+    };
+    let unlimited = run(None);
+    let b = &unlimited.benchmarks[0];
+    assert_eq!(b.verdict, Verdict::Inconclusive, "{b:#?}");
+    assert_eq!(b.rounds.len(), 8, "extended to max_rounds");
+    assert!(!unlimited.notes.iter().any(|n| n.contains("budget")));
+
+    let spent = run(Some(0));
+    let b = &spent.benchmarks[0];
+    assert_eq!(b.rounds.len(), 4, "no extension once the budget is spent");
+    assert_eq!(b.verdict, Verdict::Inconclusive);
+    assert!(!spent.regressed());
+    assert!(
+        spent
+            .notes
+            .iter()
+            .any(|n| n.contains("measuring budget of 0 s was spent") && n.contains(&b.id)),
+        "{:?}",
+        spent.notes
+    );
+}

@@ -167,6 +167,13 @@ fn wrapped_processes_never_see_half_written_kernels() {
     );
     // A third process finds the published kernel (through its view's link) and loads it.
     assert!(s.command(true, false).status().unwrap().success());
+    // The views are removed by a process of their own after each wrapper returns.
+    let started = Instant::now();
+    while !files_under(&shared.join(".coldstart-views")).is_empty() {
+        // An upper bound for a stuck machine, not a timing assumption.
+        assert!(started.elapsed() < Duration::from_secs(120), "views left");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // Nothing but the kernel and the lock: no temporaries, no program files.
     assert_eq!(
         files_under(&shared),

@@ -167,6 +167,16 @@ pub enum Task {
         #[command(flatten)]
         gate: Box<CompareArgs>,
     },
+    /// Replay the A/B gate on recorded A/A rounds: its suite-wide false-alarm rate and
+    /// each benchmark's power at +2, +5, +10 and +20 %; writes docs/gate-replay.md.
+    GateReplay {
+        /// Comparison JSONs of A/A gate runs (default: reports/gate-aa/*.json).
+        #[arg(long, value_name = "FILE")]
+        from: Vec<PathBuf>,
+        /// Simulated gates per condition.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+        gates: u32,
+    },
     /// The regression gate. By default A/B: builds the baseline revision's benches (the
     /// commit the latest stored baseline names, or --against REV) and runs them beside
     /// the working tree's, in alternation; --stored compares a Criterion run with the

@@ -465,8 +465,7 @@ impl View {
                 ViewKind::Copies => Present::Copy,
                 ViewKind::Links => present(&f.rel, f.kind, &rels),
             };
-            // Only what this process can read: MLX writes what it cannot.
-            if how == Present::Skip || !readable(path) {
+            if how == Present::Skip {
                 continue;
             }
             let dst = private.join(&f.rel);
@@ -494,6 +493,10 @@ impl View {
                 };
                 // A hard link: another name for the same file, which stays whole and
                 // there even if the cache's name is removed or replaced meanwhile.
+                // Only what this process can read: MLX writes what it cannot.
+                if !readable(path) {
+                    continue;
+                }
                 match std::fs::hard_link(path, &dst) {
                     Ok(()) => {
                         view.linked.push((f.rel.clone(), Seen::of(&meta)));
@@ -509,7 +512,7 @@ impl View {
             }
             match std::fs::copy(path, &dst) {
                 Ok(_) => view.copied += 1,
-                Err(e) if gone(&e) => {}
+                Err(e) if gone(&e) || e.kind() == std::io::ErrorKind::PermissionDenied => {}
                 Err(e) => return Err(ShareError::io("copy", path, e)),
             }
         }

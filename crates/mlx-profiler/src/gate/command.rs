@@ -66,6 +66,11 @@ pub struct CompareArgs {
     /// A/B: seconds one request to a bench executable may take before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub timeout: u64,
+    /// A/B: seconds of measuring after which no benchmark gets more rounds (a loaded
+    /// machine): the rounds under way finish, and benchmarks still undecided are
+    /// reported as such (they pass), with the budget named in the notes.
+    #[arg(long, value_name = "SECS", env = "COLDSTART_GATE_BUDGET")]
+    pub budget: Option<u64>,
     /// Stored: without a baseline for this environment, compare with the nearest one
     /// (every line of the output says so) instead of exiting with 3.
     #[arg(long)]
@@ -264,6 +269,7 @@ pub fn compare(
             resolve(ws, &args.baselines),
         ]),
         timeout: Duration::from_secs(args.timeout),
+        budget: args.budget.map(Duration::from_secs),
         progress,
     };
     ab::run(&opts, provenance)

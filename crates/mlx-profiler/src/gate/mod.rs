@@ -11,7 +11,8 @@
 //!   the baseline's environment ([`environment`]).
 //!
 //! Either way [`verdict`] applies the committed [`thresholds`] and [`formats`] writes
-//! the result. The benches write one side file per group ([`run_record`]), which
+//! the result. [`replay`] replays the A/B gate on recorded A/A rounds to measure its
+//! false-alarm rate and power. The benches write one side file per group ([`run_record`]), which
 //! [`run::BenchRun`] reads back with Criterion's raw samples.
 //!
 //! ```
@@ -56,6 +57,7 @@ pub mod error;
 pub mod filter;
 pub mod formats;
 pub mod json_check;
+pub mod replay;
 pub mod run;
 pub mod run_record;
 pub mod statistics;

@@ -129,9 +129,30 @@ pub fn run(dir: &Path, argv: &[OsString], kind: ViewKind) -> Result<RunOutcome, 
     } else {
         None
     };
+    let written_through = view.written_through();
+    remove_behind(private);
     Ok(RunOutcome {
         status,
         published,
-        written_through: view.written_through(),
+        written_through,
     })
+}
+
+/// Removes the private view in a process of its own, so that the wrapped program's
+/// caller does not wait for it (a view of a few hundred files takes milliseconds to
+/// unlink). Should that process not finish, the next view of the cache removes the
+/// directory as one whose process is gone; should it not start, it is removed here.
+fn remove_behind(private: tempfile::TempDir) {
+    let path = private.keep();
+    let started = Command::new("rm")
+        .arg("-rf")
+        .arg("--")
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        let _ = std::fs::remove_dir_all(&path);
+    }
 }

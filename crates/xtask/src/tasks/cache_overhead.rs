@@ -239,7 +239,7 @@ fn render(results: &[(&str, u64, BTreeMap<Way, Vec<f64>>)], pairs: usize) -> Str
     out.push_str(&table.render());
     let _ = writeln!(
         out,
-        "\nWhy the view is cheap: it links the kernels MLX only reads (one symbolic link a \
+        "\nWhy the view is cheap: it links the kernels MLX only reads (one hard link a \
          file, whatever its size) and copies only what MLX or the NVIDIA driver may rewrite \
          in place (the driver's cache under `nv/`, cubins); MLX's sources are left out, as \
          MLX never reads them. Afterwards the wrapper looks for new regular files to publish \

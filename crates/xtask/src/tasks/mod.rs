@@ -7,6 +7,7 @@ mod calibration;
 pub(crate) mod claims;
 mod device_bundle;
 mod gate;
+mod gate_replay;
 mod profile;
 mod test;
 mod upstream;
@@ -122,6 +123,11 @@ pub fn run(task: Task) -> Result<()> {
             gate.against.get_or_insert_with(|| "HEAD".into());
             let out = root.join("docs").join("gate-calibration.md");
             calibration::run(&root, rounds, &slowdowns, &gate, &out)
+        }
+        Task::GateReplay { from, gates } => {
+            let root = workspace_root();
+            let out = root.join("docs").join("gate-replay.md");
+            gate_replay::run(&root, &from, gates as usize, &out)
         }
         Task::BenchCompare { run, gate: args } => {
             run_setup(&run.platform)?;

@@ -70,6 +70,8 @@ pub struct AbOptions {
     pub gate_files: GateFiles,
     /// How long one request to a bench executable may take.
     pub timeout: Duration,
+    /// Measuring time after which no benchmark is extended (`None`: no limit).
+    pub budget: Option<Duration>,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -293,6 +295,9 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         ProgressBar::hidden()
     };
     let mut measured: BTreeMap<String, PairedSamples> = BTreeMap::new();
+    let measuring = std::time::Instant::now();
+    // Benchmarks left undecided because the budget was spent.
+    let mut cut: Vec<String> = Vec::new();
     for (gi, (group, first)) in groups.iter_mut().enumerate() {
         let Some(first_pair) = first.take() else {
             continue;
@@ -340,6 +345,10 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                     .cloned()
                     .collect();
                 if undecided.is_empty() {
+                    break;
+                }
+                if opts.budget.is_some_and(|b| measuring.elapsed() >= b) {
+                    cut.extend(undecided);
                     break;
                 }
                 for id in undecided {
@@ -395,6 +404,18 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         }
     }
     bar.finish_and_clear();
+    if let Some(b) = opts.budget
+        && !cut.is_empty()
+    {
+        notes.push(format!(
+            "the measuring budget of {} s was spent ({:.0} s measured): {} benchmarks still \
+             undecided got no more rounds ({}); they are reported as they stand",
+            b.as_secs(),
+            measuring.elapsed().as_secs_f64(),
+            cut.len(),
+            cut.join(", ")
+        ));
+    }
 
     let mut ids: BTreeSet<String> = base_ids.keys().cloned().collect();
     ids.extend(cand_ids.keys().cloned());

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{change, figure, summary, verdict_label};
+use super::{change, detectable, figure, summary, verdict_label};
 use crate::exporter::Exporter;
 use crate::gate::verdict::{Comparison, Verdict};
 use crate::table::MarkdownTable;
@@ -37,6 +37,7 @@ impl Exporter<Comparison> for Markdown {
             "baseline",
             "candidate",
             "change [CI]",
+            "detectable",
             "threshold",
             "verdict",
         ]);
@@ -56,6 +57,7 @@ impl Exporter<Comparison> for Markdown {
                 figure(b.baseline_median, b.unit),
                 figure(b.candidate_median, b.unit),
                 change(b),
+                detectable(b),
                 format!("{:.0} %", b.threshold * 100.0),
                 format!("{mark}{mismatch}"),
             ]);

@@ -71,6 +71,26 @@ pub fn change(b: &BenchComparison) -> String {
     )
 }
 
+/// The smallest slowdown the benchmark's interval could have shown with 80 % power at
+/// the confidence it was drawn at ([`minimum_detectable`]): `+6.4 %`, `∞` for an
+/// unbounded interval, `—` without statistics. A threshold below it is one this run
+/// could not have enforced.
+///
+/// [`minimum_detectable`]: crate::gate::replay::minimum_detectable
+pub fn detectable(b: &BenchComparison) -> String {
+    b.shift.map_or_else(
+        || "—".into(),
+        |s| {
+            let d = crate::gate::replay::minimum_detectable(s.ci_low, s.ci_high, s.confidence);
+            if d.is_finite() {
+                format!("+{:.1} %", d * 100.0)
+            } else {
+                "∞".into()
+            }
+        },
+    )
+}
+
 /// The verdict as shown in tables: `regressed`, `regressed (metric)` (a
 /// deterministic metric grew, the time did not regress), `regressed (time and
 /// metric)`, `regressed (advisory)`, ...

@@ -2,7 +2,7 @@
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{change, figure, summary, verdict_label};
+use super::{change, detectable, figure, summary, verdict_label};
 use crate::exporter::Exporter;
 use crate::gate::verdict::{Comparison, Verdict};
 
@@ -24,6 +24,7 @@ impl Exporter<Comparison> for Terminal {
             "baseline",
             "candidate",
             "change [CI]",
+            "detectable",
             "threshold",
             "verdict",
         ]);
@@ -38,6 +39,7 @@ impl Exporter<Comparison> for Terminal {
                 figure(b.baseline_median, b.unit),
                 figure(b.candidate_median, b.unit),
                 change(b),
+                detectable(b),
                 format!("{:.0} %", b.threshold * 100.0),
                 verdict,
             ]);

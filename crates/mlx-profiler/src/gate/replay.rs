@@ -1,0 +1,343 @@
+//! The A/B gate replayed on recorded rounds: thousands of simulated gates from a few
+//! real A/A runs, to measure its false-alarm rate and its power without hundreds of
+//! real runs.
+//!
+//! Every A/B comparison keeps each benchmark's round log-ratios (`rounds` in the
+//! comparison JSON). Given A/A runs (the two sides built from one source), a simulated
+//! gate draws, for every benchmark, one of the recorded runs and then rounds from it
+//! with replacement (a two-stage bootstrap: a run's own offset, the noise of the
+//! machine that day, is kept, not averaged away), adds an injected shift `ln(1 + s)`
+//! to every round where power is measured, and judges the rounds exactly as the gate
+//! does: the thresholds' first `rounds`, then extensions by half as many again while
+//! the verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
+//! of the suite's error budget ([`GateThresholds::looks`]), Student's t on round
+//! medians ([`clustered`]) and [`decide`]. A benchmark whose simulated
+//! gate ends undecided with its estimate beyond the threshold is counted both ways,
+//! as the gate treats it now (passing) and as a failure ("likely regression"), so
+//! that the choice between the two is made on measured rates.
+//!
+//! ```
+//! use mlx_profiler::gate::replay::{replay, RecordedBench, ReplayOptions};
+//! use mlx_profiler::gate::thresholds::GateThresholds;
+//! use std::collections::BTreeMap;
+//! // One benchmark, two recorded A/A runs of 32 rounds with ±1 % noise.
+//! let run = |offset: f64| -> Vec<f64> {
+//!     (0..32).map(|i| offset + 0.01 * ((i * 7 % 11) as f64 / 5.0 - 1.0)).collect()
+//! };
+//! let bench = RecordedBench { runs: vec![run(0.0), run(0.002)], statistical_metrics: 0 };
+//! let recorded = BTreeMap::from([("warm/a".to_string(), bench)]);
+//! let options = ReplayOptions { gates: 500, shifts: vec![0.10], seed: 7 };
+//! let r = replay(&recorded, &GateThresholds::default(), &options);
+//! assert_eq!(r.suite_false_alarm, 0.0);
+//! assert!(r.benchmarks[0].power[0].1 > 0.99); // +10 % is found
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::statistics::{Shift, clustered};
+use super::thresholds::GateThresholds;
+use super::verdict::{Comparison, Method, Verdict, decide};
+
+/// One benchmark's recorded A/A runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordedBench {
+    /// Per run, its rounds' median log-ratios.
+    pub runs: Vec<Vec<f64>>,
+    /// Metrics judged statistically beside its time: each takes an equal share of the
+    /// benchmark's error budget in the gate, so the replayed time gets only its share.
+    pub statistical_metrics: usize,
+}
+
+/// Per benchmark id, what was recorded.
+pub type Recorded = BTreeMap<String, RecordedBench>;
+
+/// The rounds of the paired comparisons `runs` (stored comparisons have none),
+/// per benchmark; runs with fewer than two rounds of a benchmark are left out.
+pub fn recorded<'a>(runs: impl IntoIterator<Item = &'a Comparison>) -> Recorded {
+    let mut out = Recorded::new();
+    for c in runs.into_iter().filter(|c| c.method == Method::Paired) {
+        for b in &c.benchmarks {
+            if b.rounds.len() >= 2 {
+                let r = out.entry(b.id.clone()).or_default();
+                r.runs.push(b.rounds.clone());
+                let statistical = b.metrics.iter().filter(|m| m.shift.is_some()).count();
+                r.statistical_metrics = r.statistical_metrics.max(statistical);
+            }
+        }
+    }
+    out
+}
+
+/// How to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Simulated gates per condition (A/A, and each shift).
+    pub gates: usize,
+    /// Injected slowdowns for the power curves (0.05 = +5 %).
+    pub shifts: Vec<f64>,
+    /// Seed of the resampling (a replay is reproducible).
+    pub seed: u64,
+}
+
+/// One benchmark's replayed behaviour.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReplay {
+    /// Benchmark id.
+    pub id: String,
+    /// Recorded runs, and rounds in all.
+    pub runs: usize,
+    /// See `runs`.
+    pub rounds: usize,
+    /// The threshold it is judged at.
+    pub threshold: f64,
+    /// A/A: the share of gates it fails (regressed).
+    pub false_alarm: f64,
+    /// A/A: the share of gates it ends undecided with its estimate beyond the
+    /// threshold (a failure under the "likely regression" rule).
+    pub likely_regression: f64,
+    /// A/A: the share of gates it ends undecided at all.
+    pub undecided: f64,
+    /// A/A: the median, over gates, of the smallest slowdown its final interval
+    /// could have shown at 80 % power ([`minimum_detectable`]).
+    pub detectable: f64,
+    /// Per shift: the share of gates that fail it (regressed).
+    pub power: Vec<(f64, f64)>,
+    /// Per shift: the same with undecided estimates beyond the threshold failing.
+    pub power_with_rule: Vec<(f64, f64)>,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    /// Simulated gates per condition.
+    pub gates: usize,
+    /// A/A: the share of simulated gates in which any benchmark fails.
+    pub suite_false_alarm: f64,
+    /// The same with undecided estimates beyond the threshold failing.
+    pub suite_false_alarm_with_rule: f64,
+    /// Per benchmark.
+    pub benchmarks: Vec<BenchReplay>,
+}
+
+/// The smallest relative slowdown a paired interval `[lo, hi]` (relative changes at
+/// the gate's confidence) would detect with 80 % power: on the log scale, its half
+/// width times `(z + 0.8416) / z`, where `z` is the normal quantile of its confidence
+/// (0.8416 is the 80 % one). Infinite for an unbounded interval.
+///
+/// ```
+/// use mlx_profiler::gate::replay::minimum_detectable;
+/// // ±5 % at 99.9 % (z = 3.29): about +6.4 %.
+/// let d = minimum_detectable(-0.05, 0.05, 0.999);
+/// assert!((d - 0.064).abs() < 0.002, "{d}");
+/// ```
+pub fn minimum_detectable(lo: f64, hi: f64, confidence: f64) -> f64 {
+    if !lo.is_finite() || !hi.is_finite() {
+        return f64::INFINITY;
+    }
+    let half = (hi.ln_1p() - lo.ln_1p()) / 2.0;
+    let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+    (half * (z + 0.8416) / z).exp_m1()
+}
+
+fn normal_quantile(p: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::new(0.0, 1.0)
+        .expect("the standard normal")
+        .inverse_cdf(p)
+}
+
+/// How one simulated gate ended for one benchmark.
+struct Outcome {
+    verdict: Verdict,
+    beyond: bool,
+    detectable: f64,
+}
+
+/// Replays the gate `options.gates` times per condition on `recorded` under
+/// `thresholds` (every recorded benchmark is judged, as in one gate run).
+pub fn replay(
+    recorded: &Recorded,
+    thresholds: &GateThresholds,
+    options: &ReplayOptions,
+) -> ReplayReport {
+    let mut rng = fastrand::Rng::with_seed(options.seed);
+    let mut q = Quantiles::default();
+    let confidence = thresholds.per_benchmark_confidence(recorded.len());
+    let mut any_fail = 0usize;
+    let mut any_fail_rule = 0usize;
+    let mut per: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
+    for _ in 0..options.gates {
+        let (mut fail, mut fail_rule) = (false, false);
+        for (id, bench) in recorded {
+            let o = one_gate(id, bench, 0.0, thresholds, confidence, &mut rng, &mut q);
+            // An advisory benchmark's time never fails the gate.
+            let counts = !thresholds.advisory(id);
+            fail |= counts && o.verdict == Verdict::Regressed;
+            fail_rule |= counts && (o.verdict == Verdict::Regressed || o.beyond);
+            per.entry(id).or_default().push(o);
+        }
+        any_fail += usize::from(fail);
+        any_fail_rule += usize::from(fail_rule);
+    }
+    let share = |n: usize| n as f64 / options.gates.max(1) as f64;
+    let benchmarks = recorded
+        .iter()
+        .map(|(id, bench)| {
+            let aa = &per[id.as_str()];
+            let mut detectable: Vec<f64> = aa.iter().map(|o| o.detectable).collect();
+            detectable.sort_by(f64::total_cmp);
+            let (mut power, mut power_with_rule) = (Vec::new(), Vec::new());
+            for &shift in &options.shifts {
+                let (mut hit, mut hit_rule) = (0, 0);
+                for _ in 0..options.gates {
+                    let o = one_gate(id, bench, shift, thresholds, confidence, &mut rng, &mut q);
+                    hit += usize::from(o.verdict == Verdict::Regressed);
+                    hit_rule += usize::from(o.verdict == Verdict::Regressed || o.beyond);
+                }
+                power.push((shift, share(hit)));
+                power_with_rule.push((shift, share(hit_rule)));
+            }
+            BenchReplay {
+                id: id.clone(),
+                runs: bench.runs.len(),
+                rounds: bench.runs.iter().map(Vec::len).sum(),
+                threshold: thresholds.time_threshold(id),
+                false_alarm: share(
+                    aa.iter()
+                        .filter(|o| o.verdict == Verdict::Regressed)
+                        .count(),
+                ),
+                likely_regression: share(aa.iter().filter(|o| o.beyond).count()),
+                undecided: share(
+                    aa.iter()
+                        .filter(|o| o.verdict == Verdict::Inconclusive)
+                        .count(),
+                ),
+                detectable: detectable
+                    .get(detectable.len() / 2)
+                    .copied()
+                    .unwrap_or(f64::INFINITY),
+                power,
+                power_with_rule,
+            }
+        })
+        .collect();
+    ReplayReport {
+        gates: options.gates,
+        suite_false_alarm: share(any_fail),
+        suite_false_alarm_with_rule: share(any_fail_rule),
+        benchmarks,
+    }
+}
+
+/// One simulated gate of benchmark `id`: a recorded run drawn, rounds drawn from it
+/// with replacement, `shift` added, judged as the A/B gate judges.
+fn one_gate(
+    id: &str,
+    bench: &RecordedBench,
+    shift: f64,
+    t: &GateThresholds,
+    confidence: f64,
+    rng: &mut fastrand::Rng,
+    quantiles: &mut Quantiles,
+) -> Outcome {
+    let run = &bench.runs[rng.usize(..bench.runs.len())];
+    let first = t.rounds(id);
+    let max = t.defaults.max_rounds.max(first);
+    let step = (first / 2).max(1);
+    // The time's share of the budget, as in the gate (metrics' rounds are not
+    // recorded, so their own false alarms are not replayed).
+    let shares = t.looks(id) * (1 + bench.statistical_metrics);
+    let each = 1.0 - (1.0 - confidence) / shares as f64;
+    let threshold = t.time_threshold(id);
+    let add = shift.ln_1p();
+    let mut rounds: Vec<f64> = Vec::with_capacity(max);
+    let mut want = first;
+    loop {
+        while rounds.len() < want {
+            rounds.push(run[rng.usize(..run.len())] + add);
+        }
+        let s = quantiles.clustered(&rounds, each);
+        let (verdict, _) = decide(&s, threshold);
+        if verdict != Verdict::Inconclusive || want >= max {
+            return Outcome {
+                verdict,
+                beyond: verdict == Verdict::Inconclusive && s.change > threshold,
+                detectable: minimum_detectable(s.ci_low, s.ci_high, each),
+            };
+        }
+        want = (want + step).min(max);
+    }
+}
+
+/// [`clustered`] on single-observation rounds with Student's t quantiles kept per
+/// (rounds, confidence): a replay asks for the same few thousands of times, and the
+/// quantile is the costly part. Equal to `clustered` (tested).
+#[derive(Default)]
+struct Quantiles(BTreeMap<(usize, u64), f64>);
+
+impl Quantiles {
+    fn clustered(&mut self, rounds: &[f64], confidence: f64) -> Shift {
+        let n = rounds.len();
+        if n < 2 {
+            return clustered(
+                &rounds.iter().map(|r| vec![*r]).collect::<Vec<_>>(),
+                confidence,
+            );
+        }
+        let nf = n as f64;
+        let q = *self.0.entry((n, confidence.to_bits())).or_insert_with(|| {
+            use statrs::distribution::{ContinuousCDF, StudentsT};
+            StudentsT::new(0.0, 1.0, nf - 1.0)
+                .expect("degrees of freedom above zero")
+                .inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
+        });
+        let mean = rounds.iter().sum::<f64>() / nf;
+        let var = rounds.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+        let se = (var / nf).sqrt();
+        Shift {
+            // Not needed by the verdict, and the costly part of `clustered` after q.
+            p_value: f64::NAN,
+            change: mean.exp() - 1.0,
+            ci_low: (mean - q * se).exp() - 1.0,
+            ci_high: (mean + q * se).exp() - 1.0,
+            confidence,
+            n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_quantiles_give_what_clustered_gives() {
+        let mut q = Quantiles::default();
+        let mut rng = fastrand::Rng::with_seed(1);
+        for n in [2, 3, 16, 24, 32] {
+            for confidence in [0.99, 0.9995, 0.99999] {
+                let rounds: Vec<f64> = (0..n).map(|_| rng.f64() * 0.1 - 0.05).collect();
+                let fast = q.clustered(&rounds, confidence);
+                let slow = clustered(
+                    &rounds.iter().map(|r| vec![*r]).collect::<Vec<_>>(),
+                    confidence,
+                );
+                for (a, b) in [
+                    (fast.change, slow.change),
+                    (fast.ci_low, slow.ci_low),
+                    (fast.ci_high, slow.ci_high),
+                ] {
+                    // On the log scale, where the interval is drawn.
+                    let (la, lb) = (a.ln_1p(), b.ln_1p());
+                    assert!(
+                        la == lb || (la - lb).abs() <= 1e-9 * la.abs().max(1.0),
+                        "n {n} at {confidence}: {fast:?} {slow:?}"
+                    );
+                }
+            }
+        }
+    }
+}
