@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::statistics::{Shift, clustered};
+use super::statistics::{Shift, clustered, round_interval};
 use super::thresholds::GateThresholds;
 use super::verdict::{Comparison, Method, Verdict, decide};
 
@@ -294,18 +294,7 @@ impl Quantiles {
                 .expect("degrees of freedom above zero")
                 .inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
         });
-        let mean = rounds.iter().sum::<f64>() / nf;
-        let var = rounds.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
-        let se = (var / nf).sqrt();
-        Shift {
-            // Not needed by the verdict, and the costly part of `clustered` after q.
-            p_value: f64::NAN,
-            change: mean.exp() - 1.0,
-            ci_low: (mean - q * se).exp() - 1.0,
-            ci_high: (mean + q * se).exp() - 1.0,
-            confidence,
-            n,
-        }
+        round_interval(rounds, q, confidence).0
     }
 }
 

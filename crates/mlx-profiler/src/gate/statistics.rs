@@ -198,27 +198,38 @@ pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
     if n < 2 {
         return unbounded(m.first().copied().unwrap_or(0.0));
     }
-    let nf = n as f64;
-    let mean = m.iter().sum::<f64>() / nf;
-    let var = m.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
-    let se = (var / nf).sqrt();
-    let t = StudentsT::new(0.0, 1.0, nf - 1.0).expect("degrees of freedom above zero");
+    let t = StudentsT::new(0.0, 1.0, n as f64 - 1.0).expect("degrees of freedom above zero");
     let q = t.inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
-    let p_value = if se > 0.0 {
-        (2.0 * (1.0 - t.cdf((mean / se).abs()))).min(1.0)
-    } else if mean == 0.0 {
+    let (mut shift, t_statistic) = round_interval(&m, q, confidence);
+    shift.p_value = if t_statistic.is_finite() {
+        (2.0 * (1.0 - t.cdf(t_statistic.abs()))).min(1.0)
+    } else if t_statistic.is_nan() {
         1.0
     } else {
         0.0
     };
-    Shift {
-        p_value,
+    shift
+}
+
+/// The interval of [`clustered`] on round medians `m` (two or more) with the Student's
+/// t quantile `q` given (callers that judge the same round counts many times keep
+/// it), and the t statistic; the p-value is left NaN.
+pub fn round_interval(m: &[f64], q: f64, confidence: f64) -> (Shift, f64) {
+    let n = m.len();
+    let nf = n as f64;
+    let mean = m.iter().sum::<f64>() / nf;
+    let var = m.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+    let se = (var / nf).sqrt();
+    let shift = Shift {
+        p_value: f64::NAN,
         change: mean.exp() - 1.0,
         ci_low: (mean - q * se).exp() - 1.0,
         ci_high: (mean + q * se).exp() - 1.0,
         confidence,
         n,
-    }
+    };
+    // mean / se: ±∞ for rounds that agree exactly on a change, NaN when that is zero.
+    (shift, mean / se)
 }
 
 #[cfg(test)]
