@@ -9,6 +9,11 @@
 //! `posix_spawn`, which Rust's standard library prefers) runs OpenBLAS's fork
 //! handler, which stops the workers; they start again only when this process next
 //! calls BLAS.
+//!
+//! Only for wrappers that wait idle (`cache run`): a fork copies the parent's page
+//! tables, and a process that measures its children's start (the probe runner, the
+//! benches' `cold/process_ready`) would count that copy in every child's start
+//! (+14 % on a 3 ms start, measured by the A/B gate), so those keep `posix_spawn`.
 
 use std::process::Command;
 

@@ -101,7 +101,7 @@ impl ProbeRunner for ProcessProbe {
             detail,
         };
         let spawned_ns = monotonic_ns();
-        let mut child = crate::child::spawn_by_fork(&mut Command::new(&self.exe))
+        let mut child = Command::new(&self.exe)
             .args([
                 "--fixture",
                 &self.fixture,

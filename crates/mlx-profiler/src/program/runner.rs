@@ -168,7 +168,6 @@ impl ProbeRunner for CommandRunner {
         let marks_path = self.scratch.join(format!("marks-{n}.jsonl"));
         let _ = std::fs::remove_file(&marks_path);
         let mut cmd = Command::new(&self.argv[0]);
-        crate::child::spawn_by_fork(&mut cmd);
         cmd.args(&self.argv[1..])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(mlx_fixtures::jit_cache::variables_for(&env.tmpdir))
