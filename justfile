@@ -63,6 +63,6 @@ manager-claims *ARGS:
 cache-overhead *ARGS:
     cargo xtask cache-overhead {{ARGS}}
 
-# Measure the kernel-cache race (direct vs `mlx-profile cache run`); writes docs/kernel-cache-race.md.
+# Measure the kernel-cache race (direct, `mlx-profile cache run`, programs publishing through the manager); writes docs/kernel-cache-race.md.
 cache-race *ARGS:
     cargo xtask cache-race {{ARGS}}

@@ -129,7 +129,7 @@ fn a_manager_alone_in_its_process_points_mlx_at_its_cache() {
         assert_eq!(own_libraries(&private), Vec::<std::path::PathBuf>::new());
     } else {
         assert!(
-            own_libraries(&private).len() >= 1,
+            !own_libraries(&private).is_empty(),
             "MLX compiled nothing into {}",
             private.display()
         );

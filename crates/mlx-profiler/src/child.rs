@@ -1,5 +1,5 @@
-//! Starting the programs the profiler measures or wraps, without this process's BLAS
-//! threads competing with them.
+//! Starting the programs a wrapper waits for (`mlx-profile cache run`), without this
+//! process's BLAS threads competing with them.
 //!
 //! Every binary of this crate links libmlx, and with it OpenBLAS, which starts its
 //! worker threads when it loads; they spin for about a tenth of a second before they

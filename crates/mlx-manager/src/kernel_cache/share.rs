@@ -8,8 +8,10 @@
 //! a removal could leave dangling for the linker to write through), and what the
 //! process compiled is
 //! published back afterwards ([`publish_dir`]): each file is written under a unique
-//! temporary name beside its place and renamed there without replacing anything, under
-//! the cache's lock, so a reader sees a whole file or none.
+//! temporary name beside its place and renamed there without replacing anything (but a
+//! cut library, which a whole one replaces), under the cache's lock, so a reader sees
+//! a whole file or none. Whole means checked for CPU libraries ([`elf_is_whole`]);
+//! CUDA modules have no such check and are whole when their writer has finished.
 //!
 //! Why links are safe with MLX 0.32 (`mlx/backend/cpu/compiled.cpp`,
 //! `mlx/backend/cuda/jit_module.cpp`): MLX writes a kernel only when it cannot open it
@@ -352,7 +354,8 @@ pub const VIEWS_DIR: &str = ".coldstart-views";
 /// A new private directory for one process's view of the cache `shared`:
 /// `<shared>/.coldstart-views/<pid>-<random>` (removed when dropped; directories of
 /// processes that no longer run are removed first). Where the cache's directory is not
-/// writable, one under the system's temporary directory (the view then copies).
+/// writable, one under the system's temporary directory (the view copies there what
+/// it cannot hard-link, as on another filesystem).
 pub fn view_dir(shared: &Path) -> Result<tempfile::TempDir, ShareError> {
     let views = shared.join(VIEWS_DIR);
     let prefix = format!("{}-", std::process::id());
@@ -424,8 +427,9 @@ impl Seen {
 /// How a [`View`] presents the shared cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ViewKind {
-    /// Links (hard where possible, else symbolic) where MLX only reads (see the
-    /// module's documentation), copies of what MLX or the driver may rewrite in place.
+    /// Hard links where MLX only reads (see the module's documentation; copies where
+    /// no hard link can be made), copies of what MLX or the driver may rewrite in
+    /// place, nothing of what MLX only writes.
     #[default]
     Links,
     /// A copy of every file: the program cannot reach the shared cache at all, at the

@@ -4,8 +4,9 @@
 //! [`use_persistent`](super::use_persistent) (and a manager built with a kernel cache)
 //! opens a [`View`] of the shared cache in a private directory (inside the cache's
 //! `.coldstart-views/`, [`view_dir`](super::share::view_dir)) and points MLX there; [`publish`] puts what MLX compiled into the
-//! shared cache under the rules of [`share`](super::share) (whole files only, renamed
-//! into place, never replacing one, under the cache's lock). It runs when the program
+//! shared cache under the rules of [`share`](super::share) (renamed into place, never
+//! replacing a file but a cut library, under the cache's lock; CPU libraries checked
+//! whole). It runs when the program
 //! calls it, and when the last manager that uses the cache is dropped: then, as for an
 //! explicit call, no other thread may still be compiling (a CUDA module has no
 //! completeness check; CPU libraries do). The private directory is removed when the

@@ -6,7 +6,7 @@
 //! its cache key are mlx-manager's, so the manager's own per-machine cache uses the
 //! same key) → [`manifest`] (the machine and every file's hash) → [`archive`]
 //! (export and a distrustful import) → [`publish`] (files into a shared cache
-//! without ever replacing one, under a lock; the plain publish and the private views
+//! without replacing one but a corrupt or cut one, under a lock; the plain publish and the private views
 //! are mlx-manager's [`share`](mlx_manager::kernel_cache::share), which the manager
 //! uses too) → [`run`] (`warm` and `run`: programs compiling into private directories
 //! whose results are published) and [`status`].

@@ -2,8 +2,9 @@
 //! a unique temporary name beside its place and renamed there without replacing
 //! anything (`persist_noclobber`: `renameat2(RENAME_NOREPLACE)` on Linux), so a
 //! reader sees a whole file or none, and a file once in the cache changes only when
-//! an import finds it differs from the manifest it checked (then it is replaced by a
-//! whole file, atomically; a reader that has it open keeps the old one).
+//! an import finds it differs from the manifest it checked, or a process compiled the
+//! whole version of a cut library (then it is replaced by a whole file, atomically; a
+//! reader that has it open keeps the old one).
 //! Publishers take the directory's lock, so two of them do not interleave.
 //!
 //! An import publishes with the manifest's hashes ([`publish_checked`]): a file the

@@ -2,7 +2,7 @@
 //! `--processes` kernel-cold `mlx-probe --fixture small --until first_forward`
 //! processes at once on one shared, empty kernel cache, first directly (the probe's
 //! `--jit-dir`: MLX compiles into the shared directory in place), then each through
-//! `mlx-profile cache run --dir <shared>` (a private copy per process, published
+//! `mlx-profile cache run --dir <shared>` (a private view per process, published
 //! atomically afterwards), then as programs that publish themselves (the example
 //! project, `classifier-app`, with `COLDSTART_KERNEL_CACHE=<shared>`: its manager
 //! stages and publishes), and counts the processes that fail. Rounds alternate the
@@ -136,7 +136,8 @@ pub fn run(workspace: &Path, rounds: usize, processes: usize) -> Result<()> {
                     c.args(PROBE_ARGS).arg("--jit-dir").arg(&shared);
                     c
                 };
-                // The wrapper's private copies go to the scratch directory too.
+                // Temporary files go to the scratch directory too (views live in the
+                // cache's own .coldstart-views/).
                 c.env("TMPDIR", scratch.path())
                     .env_remove("COLDSTART_KERNEL_CACHE");
                 c

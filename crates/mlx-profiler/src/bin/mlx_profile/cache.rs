@@ -37,9 +37,9 @@ enum CacheCommand {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
-    /// Run a program on a private view of the cache (links to the kernels MLX only
-    /// reads, nothing copied but the driver's cache) and publish what it added when it
-    /// exits: the safe way for parallel processes (CI jobs; cargo-nextest's processes
+    /// Run a program on a private view of the cache (hard links to the kernels MLX
+    /// only reads, copies of the driver's cache and cubins) and publish what it added
+    /// when it exits: the safe way for parallel processes (CI jobs; cargo-nextest's processes
     /// with `CARGO_TARGET_<TRIPLE>_RUNNER="mlx-profile cache run --"`) to share one
     /// cache. Exits with the program's code (6 when it exited 0 but wrote into the
     /// shared cache through a link).
