@@ -431,3 +431,71 @@ fn a_spent_budget_stops_extensions_and_says_so() {
         spent.notes
     );
 }
+
+/// Instruction counts: a change of +1 % in the work an iteration does, far below what
+/// wall time can tell on a shared machine (threshold 5 %), fails on the counted
+/// instructions; unchanged code counts the same on both sides; a candidate that runs
+/// its batches outside the counting hook is an error that names the hook, not a pass.
+#[test]
+fn a_one_percent_change_fails_on_counted_instructions() {
+    let (dir, _) = project();
+    let p = dir.path();
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nthreshold = 0.05\nrounds = 4\npairs_per_round = 2\nmax_rounds = 4\n\
+         instruction_iters = 20\n\n[benchmarks.\"synth/work\"]\ninstructions = true\n",
+    )
+    .unwrap();
+    git(p, &["commit", "--quiet", "-am", "count instructions"]);
+    let commit_counted = git(p, &["rev-parse", "HEAD"]);
+    let instructions = |c: &mlx_profiler::gate::verdict::Comparison| {
+        let m = c.benchmarks[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == "instructions")
+            .cloned();
+        m.unwrap_or_else(|| panic!("no instruction count: {:#?}", c.notes))
+    };
+
+    let same = gate(p, &commit_counted, vec![]).unwrap();
+    let m = instructions(&same);
+    assert_eq!(m.baseline, m.now.unwrap(), "{m:?}");
+    assert!(!m.regressed && !same.regressed(), "{same:#?}");
+    assert!(
+        same.notes
+            .iter()
+            .any(|n| n.contains("instructions per iteration") && n.contains("synth/work")),
+        "{:?}",
+        same.notes
+    );
+
+    edit(p, "const WORK: u64 = 20_000;", "const WORK: u64 = 20_200;");
+    let slower = gate(p, &commit_counted, vec![]).unwrap();
+    let b = &slower.benchmarks[0];
+    let m = instructions(&slower);
+    let change = m.now.unwrap() / m.baseline - 1.0;
+    assert!((0.008..0.012).contains(&change), "{m:?}");
+    assert!(m.regressed && b.verdict == Verdict::Regressed, "{b:#?}");
+    assert_eq!(
+        command::report(&slower, &Default::default()).unwrap(),
+        exit::FAILED
+    );
+
+    // Batches run outside the exported function: nothing is counted, which must not
+    // pass as "no change".
+    edit(
+        p,
+        "pub extern \"Rust\" fn coldstart_counted_batch(",
+        "pub extern \"Rust\" fn uncounted_batch(",
+    );
+    edit(
+        p,
+        "format!(\"{}\", coldstart_counted_batch(iters))",
+        "format!(\"{}\", uncounted_batch(iters))",
+    );
+    let e = gate(p, &commit_counted, vec![]).unwrap_err().to_string();
+    assert!(
+        e.contains("coldstart_counted_batch") && e.contains("candidate"),
+        "{e}"
+    );
+}

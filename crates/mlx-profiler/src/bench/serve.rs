@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use super::protocol::{Hello, NO_FINGERPRINT_ENV, PROTOCOL, PROTOCOL_VERSION, Reply, Request};
-use super::suite::{Suite, panic_message};
+use super::suite::{Routine, Suite, panic_message};
 
 /// The reply channel: the original stdout, kept private.
 fn take_stdout() -> Box<dyn Write> {
@@ -92,13 +92,23 @@ fn answer(suite: &mut Suite, req: Request) -> Reply {
     };
     let batches = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         (0..repeats)
-            .map(|_| as_ns(routine(iters)))
+            .map(|_| as_ns(coldstart_counted_batch(routine, iters)))
             .collect::<Vec<f64>>()
     }));
     match batches {
         Ok(each) => Reply::sample(each, metrics.snapshot()),
         Err(p) => Reply::failure(format!("{id} panicked: {}", panic_message(&p))),
     }
+}
+
+/// Runs one batch of a routine. Neither inlined nor mangled: callgrind, told to count
+/// only inside this function and to dump its counts each time it returns, gives the
+/// instructions of exactly one batch on the serving thread (the gate's instruction
+/// counts, `gate::ab::instructions`, which names this symbol).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "Rust" fn coldstart_counted_batch(routine: &mut Routine, iters: u64) -> Duration {
+    routine(iters)
 }
 
 fn as_ns(d: Duration) -> f64 {

@@ -25,6 +25,8 @@
 //! assert_eq!(t.metric_tolerance("mlx_peak_bytes"), 0.01);
 //! assert_eq!(t.metric_tolerance("instances_built"), 0.0);
 //! assert!(!t.advisory("cold/first_forward/kernel_cold"));
+//! assert!(!t.counts_instructions("cold/first_forward/kernel_cold"));
+//! assert_eq!(t.metric_tolerance("instructions"), 0.005);
 //! // An entry for a benchmark no group defines is a typo, not a silent no-op.
 //! assert!(t.check_ids(&["warm/forward_tiny".to_string()], "example").is_err());
 //! ```
@@ -66,6 +68,12 @@ pub struct Defaults {
     /// Rounds at most, when the first ones cannot decide.
     #[serde(default = "default_max_rounds")]
     pub max_rounds: usize,
+    /// Iterations of one counted batch when a benchmark's instructions are counted
+    /// (see [`BenchmarkThreshold::instructions`]); the count per iteration is the
+    /// difference between a batch of twice as many and one of this many, divided by
+    /// this many, so a batch's fixed cost drops out.
+    #[serde(default = "default_instruction_iters")]
+    pub instruction_iters: u64,
 }
 
 fn default_threshold() -> f64 {
@@ -83,6 +91,9 @@ fn default_pairs_per_round() -> usize {
 fn default_max_rounds() -> usize {
     20
 }
+fn default_instruction_iters() -> u64 {
+    100
+}
 
 impl Default for Defaults {
     fn default() -> Self {
@@ -94,6 +105,7 @@ impl Default for Defaults {
             rounds: default_rounds(),
             pairs_per_round: default_pairs_per_round(),
             max_rounds: default_max_rounds(),
+            instruction_iters: default_instruction_iters(),
         }
     }
 }
@@ -115,6 +127,12 @@ pub struct BenchmarkThreshold {
     /// Its pairs per round.
     #[serde(default)]
     pub pairs_per_round: Option<usize>,
+    /// A/B: also count its instructions per iteration under callgrind (on the thread
+    /// that runs the routine), and gate them as the metric `instructions`: for a
+    /// CPU-bound path whose count two processes reproduce (bookkeeping, pure Rust).
+    /// Threads the routine starts are not counted, nor is time spent waiting.
+    #[serde(default)]
+    pub instructions: bool,
     /// Why it differs from the default (shown in reviews, not used).
     #[serde(default)]
     pub why: String,
@@ -192,6 +210,11 @@ impl GateThresholds {
             "defaults.max_rounds",
             d.max_rounds as f64,
             d.max_rounds >= d.rounds,
+        )?;
+        check(
+            "defaults.instruction_iters",
+            d.instruction_iters as f64,
+            d.instruction_iters >= 1,
         )?;
         for (id, b) in &t.benchmarks {
             if let Some(v) = b.threshold {
@@ -284,11 +307,22 @@ impl GateThresholds {
             .unwrap_or(self.defaults.pairs_per_round)
     }
 
-    /// The tolerance of metric `name`.
+    /// The tolerance of metric `name`: its entry's, else
+    /// [`INSTRUCTION_TOLERANCE`] for the counted instructions, else the default.
     pub fn metric_tolerance(&self, name: &str) -> f64 {
-        self.metrics
-            .get(name)
-            .map_or(self.defaults.metric_tolerance, |m| m.tolerance)
+        self.metrics.get(name).map_or(
+            if name == INSTRUCTIONS_METRIC {
+                INSTRUCTION_TOLERANCE
+            } else {
+                self.defaults.metric_tolerance
+            },
+            |m| m.tolerance,
+        )
+    }
+
+    /// Whether benchmark `id`'s instructions are counted.
+    pub fn counts_instructions(&self, id: &str) -> bool {
+        self.benchmarks.get(id).is_some_and(|b| b.instructions)
     }
 
     /// Whether metric `name` is judged statistically (see [`MetricTolerance`]).
@@ -322,6 +356,15 @@ impl GateThresholds {
         1.0 - (1.0 - self.defaults.suite_confidence) / m.max(1) as f64
     }
 }
+
+/// The metric a counted benchmark's instructions per iteration are gated as.
+pub const INSTRUCTIONS_METRIC: &str = "instructions";
+
+/// The default tolerance of [`INSTRUCTIONS_METRIC`]: half the +1 % a counted path
+/// must show, since two processes of a counted path agree exactly (or within
+/// a quarter of this, which the gate checks before it trusts a count). One more
+/// atomic increment in a pool checkout (306 → 308 instructions) is +0.65 %.
+pub const INSTRUCTION_TOLERANCE: f64 = 0.005;
 
 /// The fewest A/B rounds a benchmark may be given: with fewer, Student's t at the
 /// gate's confidence is too wide to decide anything.

@@ -18,6 +18,7 @@
 //! `max_rounds`.
 
 pub mod inputs;
+pub mod instructions;
 pub mod revision;
 pub mod schedule;
 pub mod server;
@@ -133,6 +134,17 @@ fn start(
     candidate: bool,
     round: usize,
 ) -> Result<ProcessServer, GateError> {
+    ProcessServer::start(server_spec(opts, side, group, candidate, round)?)
+}
+
+/// How to start `side`'s executable of `group` for `round`.
+fn server_spec(
+    opts: &AbOptions,
+    side: &Binaries,
+    group: &str,
+    candidate: bool,
+    round: usize,
+) -> Result<ServerSpec, GateError> {
     let exe = side.benches.get(group).cloned().ok_or_else(|| {
         GateError::program(
             &side.label,
@@ -156,7 +168,7 @@ fn start(
     if candidate {
         env.extend(opts.candidate_env.iter().cloned());
     }
-    ProcessServer::start(ServerSpec {
+    Ok(ServerSpec {
         exe,
         env,
         label: format!("{} ({group})", side.label),
@@ -166,6 +178,7 @@ fn start(
             .join("logs")
             .join(format!("{group}-{which}.log")),
         timeout: opts.timeout,
+        wrapper: Vec::new(),
     })
 }
 
@@ -256,6 +269,18 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .cloned()
         .collect();
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());
+    let group_of: BTreeMap<String, String> = groups
+        .iter()
+        .filter_map(|(g, s)| s.as_ref().map(|s| (g, s)))
+        .flat_map(|(g, s)| {
+            s.cand
+                .hello()
+                .benchmarks
+                .iter()
+                .map(|b| (b.id.clone(), g.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let (first_base, first_cand) = hellos().next().ok_or_else(|| GateError::Usage {
         problem: "no bench group to run".into(),
         fix: "name at least one bench target".into(),
@@ -417,6 +442,16 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         ));
     }
 
+    let counted: Vec<String> = measured
+        .keys()
+        .filter(|id| t.counts_instructions(id))
+        .cloned()
+        .collect();
+    if !counted.is_empty() {
+        let counts = count_instructions(opts, &base_bins, &cand_bins, &group_of, &counted)?;
+        notes.extend(counts.apply(&mut measured, &opts.thresholds));
+    }
+
     let mut ids: BTreeSet<String> = base_ids.keys().cloned().collect();
     ids.extend(cand_ids.keys().cloned());
     let benchmarks: Vec<BenchComparison> = ids
@@ -459,6 +494,61 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         benchmarks,
         notes,
     })
+}
+
+/// Counts the instructions of `ids` on both sides: each group's counted benchmarks
+/// in two processes a side (baseline, candidate, candidate, baseline).
+fn count_instructions(
+    opts: &AbOptions,
+    base: &Binaries,
+    cand: &Binaries,
+    group_of: &BTreeMap<String, String>,
+    ids: &[String],
+) -> Result<instructions::Counts, GateError> {
+    if instructions::disabled_by_env() {
+        return Ok(instructions::Counts::disabled(ids));
+    }
+    let callgrind = instructions::Callgrind::find()?;
+    let n = opts.thresholds.defaults.instruction_iters;
+    let mut by_group: BTreeMap<&str, Vec<(String, u64)>> = BTreeMap::new();
+    for id in ids {
+        if let Some(g) = group_of.get(id) {
+            by_group.entry(g).or_default().push((id.clone(), n));
+        }
+    }
+    let mut counts = instructions::Counts::new(&callgrind, ids);
+    for (group, benches) in by_group {
+        eprintln!(
+            "==> counting instructions under callgrind: {group} ({} benchmarks)",
+            benches.len()
+        );
+        for (k, candidate) in [false, true, true, false].into_iter().enumerate() {
+            let side = if candidate { cand } else { base };
+            let which = if candidate { "candidate" } else { "baseline" };
+            let mut spec = server_spec(opts, side, group, candidate, 1)?;
+            spec.label = format!("{} ({group}, counting instructions)", side.label);
+            spec.log = opts
+                .build
+                .cache
+                .join("logs")
+                .join(format!("{group}-{which}-callgrind-{k}.log"));
+            // Callgrind runs a program some 50 times slower.
+            spec.timeout = opts.timeout.max(Duration::from_secs(600));
+            let dir = opts
+                .build
+                .cache
+                .join("callgrind")
+                .join(format!("{group}-{k}"));
+            match instructions::count_process(&callgrind, spec, &dir, &benches) {
+                Ok(c) => counts.add(candidate, c),
+                // The baseline may predate the counting hook: its time is still
+                // judged, and the comparison says the counts were not.
+                Err(e) if !candidate => counts.baseline_failed(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// The verdict on one benchmark's pairs so far. `confidence` is the benchmark's

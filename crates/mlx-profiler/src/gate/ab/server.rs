@@ -1,6 +1,7 @@
 //! One side of an A/B run: a bench executable serving the protocol, behind a trait
 //! so that the schedule can be tested with fake servers whose samples are numbers.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -38,6 +39,9 @@ pub struct ServerSpec {
     pub log: PathBuf,
     /// How long one request may take.
     pub timeout: Duration,
+    /// A program (with its arguments) that runs the executable, given as its last
+    /// argument: callgrind, to count instructions. Empty: run it directly.
+    pub wrapper: Vec<OsString>,
 }
 
 /// A serving child process.
@@ -74,7 +78,14 @@ impl ProcessServer {
             path: spec.log.display().to_string(),
             source,
         })?;
-        let mut cmd = Command::new(&spec.exe);
+        let mut cmd = match spec.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&spec.exe);
+                c
+            }
+            None => Command::new(&spec.exe),
+        };
         cmd.env(SERVE_ENV, "1")
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::piped())
