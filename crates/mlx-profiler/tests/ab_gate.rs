@@ -434,32 +434,45 @@ fn a_spent_budget_stops_extensions_and_says_so() {
 
 /// Instruction counts: a change of +1 % in the work an iteration does, far below what
 /// wall time can tell on a shared machine (threshold 5 %), fails on the counted
-/// instructions; unchanged code counts the same on both sides; a candidate that runs
-/// its batches outside the counting hook is an error that names the hook, not a pass.
+/// instructions; two builds of unchanged code count the same; a candidate that runs
+/// its batches outside the counting hook is an error that names the hook, not a
+/// pass; a baseline revision from before the hook is judged on time and says so.
 #[test]
 fn a_one_percent_change_fails_on_counted_instructions() {
+    assert!(
+        Command::new("valgrind").arg("--version").output().is_ok(),
+        "this test needs valgrind (Debian: apt-get install valgrind), as the gate does"
+    );
     let (dir, _) = project();
     let p = dir.path();
+    // `steps` (the fixture's own metric, WORK) may grow: only the counts may fail.
     std::fs::write(
         p.join("thresholds.toml"),
         "[defaults]\nthreshold = 0.05\nrounds = 4\npairs_per_round = 2\nmax_rounds = 4\n\
-         instruction_iters = 20\n\n[benchmarks.\"synth/work\"]\ninstructions = true\n",
+         instruction_iters = 20\n\n[benchmarks.\"synth/work\"]\ninstructions = true\n\n\
+         [metrics.steps]\ntolerance = 1.0\n",
     )
     .unwrap();
     git(p, &["commit", "--quiet", "-am", "count instructions"]);
-    let commit_counted = git(p, &["rev-parse", "HEAD"]);
+    let counted = git(p, &["rev-parse", "HEAD"]);
     let instructions = |c: &mlx_profiler::gate::verdict::Comparison| {
-        let m = c.benchmarks[0]
+        c.benchmarks[0]
             .metrics
             .iter()
             .find(|m| m.name == "instructions")
-            .cloned();
-        m.unwrap_or_else(|| panic!("no instruction count: {:#?}", c.notes))
+            .cloned()
     };
 
-    let same = gate(p, &commit_counted, vec![]).unwrap();
-    let m = instructions(&same);
-    assert_eq!(m.baseline, m.now.unwrap(), "{m:?}");
+    // A README change, the baseline built anyway: two builds of the same source.
+    std::fs::write(p.join("README.md"), "synth\n").unwrap();
+    let mut a = args(p, &counted);
+    a.no_reuse = true;
+    let same = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap();
+    let m = instructions(&same).unwrap_or_else(|| panic!("not counted: {:?}", same.notes));
+    assert!(
+        m.baseline > 20_000.0 && m.baseline == m.now.unwrap(),
+        "{m:?}"
+    );
     assert!(!m.regressed && !same.regressed(), "{same:#?}");
     assert!(
         same.notes
@@ -470,32 +483,55 @@ fn a_one_percent_change_fails_on_counted_instructions() {
     );
 
     edit(p, "const WORK: u64 = 20_000;", "const WORK: u64 = 20_200;");
-    let slower = gate(p, &commit_counted, vec![]).unwrap();
+    let slower = gate(p, &counted, vec![]).unwrap();
     let b = &slower.benchmarks[0];
-    let m = instructions(&slower);
+    let m = instructions(&slower).unwrap();
     let change = m.now.unwrap() / m.baseline - 1.0;
     assert!((0.008..0.012).contains(&change), "{m:?}");
     assert!(m.regressed && b.verdict == Verdict::Regressed, "{b:#?}");
+    assert!(
+        b.reason.contains("instructions") && !b.reason.contains("steps"),
+        "{b:#?}"
+    );
     assert_eq!(
         command::report(&slower, &Default::default()).unwrap(),
         exit::FAILED
     );
 
-    // Batches run outside the exported function: nothing is counted, which must not
-    // pass as "no change".
-    edit(
-        p,
-        "pub extern \"Rust\" fn coldstart_counted_batch(",
-        "pub extern \"Rust\" fn uncounted_batch(",
-    );
-    edit(
-        p,
-        "format!(\"{}\", coldstart_counted_batch(iters))",
-        "format!(\"{}\", uncounted_batch(iters))",
-    );
-    let e = gate(p, &commit_counted, vec![]).unwrap_err().to_string();
+    // Batches run outside the exported function: nothing could be counted, which
+    // must not pass as "no change".
+    let unhook = |p: &Path| {
+        edit(
+            p,
+            "pub extern \"Rust\" fn coldstart_counted_batch(",
+            "pub extern \"Rust\" fn uncounted_batch(",
+        );
+        edit(
+            p,
+            "format!(\"{}\", coldstart_counted_batch(iters))",
+            "format!(\"{}\", uncounted_batch(iters))",
+        );
+    };
+    unhook(p);
+    let e = gate(p, &counted, vec![]).unwrap_err().to_string();
     assert!(
         e.contains("coldstart_counted_batch") && e.contains("candidate"),
         "{e}"
+    );
+
+    // The same as a baseline revision (one from before the hook): noted, time judged.
+    git(p, &["commit", "--quiet", "-am", "no hook"]);
+    let unhooked = git(p, &["rev-parse", "HEAD"]);
+    git(p, &["revert", "--no-edit", "--quiet", "HEAD"]);
+    let c = gate(p, &unhooked, vec![]).unwrap();
+    assert!(instructions(&c).is_none(), "{c:#?}");
+    assert!(c.benchmarks[0].shift.is_some());
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("instructions NOT compared for synth/work")
+                && n.contains("coldstart_counted_batch")),
+        "{:?}",
+        c.notes
     );
 }

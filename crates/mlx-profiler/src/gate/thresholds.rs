@@ -242,6 +242,19 @@ impl GateThresholds {
                 m.tolerance >= 0.0,
             )?;
         }
+        if t.metrics
+            .get(INSTRUCTIONS_METRIC)
+            .is_some_and(|m| m.statistical)
+        {
+            return Err(GateError::bad(
+                path,
+                format!(
+                    "metrics.{INSTRUCTIONS_METRIC}.statistical = true: counted instructions \
+                     have no rounds to be judged on; they are compared exactly"
+                ),
+                "remove `statistical` (raise `tolerance` if the counts wander)",
+            ));
+        }
         Ok(t)
     }
 
@@ -396,6 +409,14 @@ mod tests {
             ("[benchmarks.\"warm/a\"]\nrounds = 2\n", "warm/a"),
             ("[defaults]\nthreshhold = 0.1\n", "unknown field"),
             ("[metrics.x]\ntolerance = -1\n", "metrics.x"),
+            (
+                "[metrics.instructions]\ntolerance = 0.01\nstatistical = true\n",
+                "metrics.instructions.statistical",
+            ),
+            (
+                "[defaults]\ninstruction_iters = 0\n",
+                "defaults.instruction_iters",
+            ),
         ] {
             let e = GateThresholds::parse(text, "t.toml")
                 .unwrap_err()

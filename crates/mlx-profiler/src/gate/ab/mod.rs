@@ -269,6 +269,16 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .cloned()
         .collect();
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());
+    // Counting needs valgrind: better to say so before minutes of measuring.
+    let callgrind = if judged
+        .iter()
+        .any(|id| opts.thresholds.counts_instructions(id))
+        && !instructions::disabled_by_env()
+    {
+        Some(instructions::Callgrind::find()?)
+    } else {
+        None
+    };
     let group_of: BTreeMap<String, String> = groups
         .iter()
         .filter_map(|(g, s)| s.as_ref().map(|s| (g, s)))
@@ -448,7 +458,13 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .cloned()
         .collect();
     if !counted.is_empty() {
-        let counts = count_instructions(opts, &base_bins, &cand_bins, &group_of, &counted)?;
+        let counts = count_instructions(
+            opts,
+            callgrind.as_ref(),
+            (&base_bins, &cand_bins),
+            &group_of,
+            &counted,
+        )?;
         notes.extend(counts.apply(&mut measured, &opts.thresholds));
     }
 
@@ -500,15 +516,14 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
 /// in two processes a side (baseline, candidate, candidate, baseline).
 fn count_instructions(
     opts: &AbOptions,
-    base: &Binaries,
-    cand: &Binaries,
+    callgrind: Option<&instructions::Callgrind>,
+    (base, cand): (&Binaries, &Binaries),
     group_of: &BTreeMap<String, String>,
     ids: &[String],
 ) -> Result<instructions::Counts, GateError> {
-    if instructions::disabled_by_env() {
+    let Some(callgrind) = callgrind else {
         return Ok(instructions::Counts::disabled(ids));
-    }
-    let callgrind = instructions::Callgrind::find()?;
+    };
     let n = opts.thresholds.defaults.instruction_iters;
     let mut by_group: BTreeMap<&str, Vec<(String, u64)>> = BTreeMap::new();
     for id in ids {
@@ -516,8 +531,35 @@ fn count_instructions(
             by_group.entry(g).or_default().push((id.clone(), n));
         }
     }
-    let mut counts = instructions::Counts::new(&callgrind, ids);
+    let mut counts = instructions::Counts::new(callgrind, ids);
     for (group, benches) in by_group {
+        let exe = |side: &Binaries| side.benches.get(group).cloned().unwrap_or_default();
+        let names: Vec<String> = benches.iter().map(|(id, _)| id.clone()).collect();
+        if !instructions::has_hook(&exe(cand))? {
+            return Err(GateError::program(
+                &cand.label,
+                format!(
+                    "{} has no function `{}`, so callgrind cannot count {}: batches must run \
+                     inside it (the bench harness does this; a hand-written server must too), \
+                     and the executable must keep its symbols (no strip)",
+                    exe(cand).display(),
+                    instructions::COUNTED_BATCH_SYMBOL,
+                    names.join(", ")
+                ),
+            ));
+        }
+        if !instructions::has_hook(&exe(base))? {
+            // A revision from before the hook: its time is still judged.
+            counts.baseline_without_hook(
+                &names,
+                &format!(
+                    "{}'s executable has no `{}` (built before the counting hook, or stripped)",
+                    base.label,
+                    instructions::COUNTED_BATCH_SYMBOL
+                ),
+            );
+            continue;
+        }
         eprintln!(
             "==> counting instructions under callgrind: {group} ({} benchmarks)",
             benches.len()
@@ -532,20 +574,18 @@ fn count_instructions(
                 .cache
                 .join("logs")
                 .join(format!("{group}-{which}-callgrind-{k}.log"));
-            // Callgrind runs a program some 50 times slower.
-            spec.timeout = opts.timeout.max(Duration::from_secs(600));
+            // Callgrind runs a program some 20 to 100 times slower.
+            spec.timeout =
+                (opts.timeout * 20).clamp(Duration::from_secs(600), Duration::from_secs(3600));
             let dir = opts
                 .build
                 .cache
                 .join("callgrind")
                 .join(format!("{group}-{k}"));
-            match instructions::count_process(&callgrind, spec, &dir, &benches) {
-                Ok(c) => counts.add(candidate, c),
-                // The baseline may predate the counting hook: its time is still
-                // judged, and the comparison says the counts were not.
-                Err(e) if !candidate => counts.baseline_failed(e.to_string()),
-                Err(e) => return Err(e),
-            }
+            counts.add(
+                candidate,
+                instructions::count_process(callgrind, spec, &dir, &benches)?,
+            );
         }
     }
     Ok(counts)
