@@ -535,3 +535,46 @@ fn a_one_percent_change_fails_on_counted_instructions() {
         c.notes
     );
 }
+
+/// Both sides' servers run on one CPU by default (the fixture reports how many CPUs
+/// it may use as a metric); `pin = false` leaves a benchmark unpinned. On a machine
+/// that gives this process one CPU there is nothing to pin, and the notes say so.
+#[test]
+fn servers_are_pinned_to_one_cpu_unless_a_benchmark_says_otherwise() {
+    let (dir, commit) = project();
+    let p = dir.path();
+    let cpus = |c: &mlx_profiler::gate::verdict::Comparison| {
+        let m = c.benchmarks[0]
+            .metrics
+            .iter()
+            .find(|m| m.name == "cpus")
+            .cloned()
+            .unwrap();
+        (m.baseline, m.now.unwrap())
+    };
+    let allowed = std::thread::available_parallelism().unwrap().get() as f64;
+    let pinned = gate(p, &commit, vec![]).unwrap();
+    if allowed >= 2.0 {
+        assert_eq!(cpus(&pinned), (1.0, 1.0), "{:?}", pinned.notes);
+        assert!(
+            pinned
+                .notes
+                .iter()
+                .any(|n| n.contains("pinned to CPU") && n.contains("1 of 1 benchmarks")),
+            "{:?}",
+            pinned.notes
+        );
+    } else {
+        assert!(pinned.notes.iter().any(|n| n.contains("not pinned")));
+    }
+
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nrounds = 4\npairs_per_round = 2\nmax_rounds = 4\n\n\
+         [benchmarks.\"synth/work\"]\npin = false\n",
+    )
+    .unwrap();
+    let free = gate(p, &commit, vec![]).unwrap();
+    assert_eq!(cpus(&free), (allowed, allowed), "{:?}", free.notes);
+    assert!(!free.notes.iter().any(|n| n.contains("pinned to CPU")));
+}

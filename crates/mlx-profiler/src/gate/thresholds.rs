@@ -26,6 +26,7 @@
 //! assert_eq!(t.metric_tolerance("instances_built"), 0.0);
 //! assert!(!t.advisory("cold/first_forward/kernel_cold"));
 //! assert!(!t.counts_instructions("cold/first_forward/kernel_cold"));
+//! assert!(t.pinned("cold/first_forward/kernel_cold"));
 //! assert_eq!(t.metric_tolerance("instructions"), 0.005);
 //! // An entry for a benchmark no group defines is a typo, not a silent no-op.
 //! assert!(t.check_ids(&["warm/forward_tiny".to_string()], "example").is_err());
@@ -74,6 +75,10 @@ pub struct Defaults {
     /// this many, so a batch's fixed cost drops out.
     #[serde(default = "default_instruction_iters")]
     pub instruction_iters: u64,
+    /// A/B: run both sides' servers on one CPU, one at a time (see
+    /// [`BenchmarkThreshold::pin`]).
+    #[serde(default = "default_pin")]
+    pub pin: bool,
 }
 
 fn default_threshold() -> f64 {
@@ -94,6 +99,9 @@ fn default_max_rounds() -> usize {
 fn default_instruction_iters() -> u64 {
     100
 }
+fn default_pin() -> bool {
+    true
+}
 
 impl Default for Defaults {
     fn default() -> Self {
@@ -106,6 +114,7 @@ impl Default for Defaults {
             pairs_per_round: default_pairs_per_round(),
             max_rounds: default_max_rounds(),
             instruction_iters: default_instruction_iters(),
+            pin: default_pin(),
         }
     }
 }
@@ -133,6 +142,13 @@ pub struct BenchmarkThreshold {
     /// Threads the routine starts are not counted, nor is time spent waiting.
     #[serde(default)]
     pub instructions: bool,
+    /// A/B: measure it in servers pinned to one CPU (both sides, the same CPU, one
+    /// running at a time; default `true`). Where a benchmark hands work between
+    /// threads, the scheduler's placement of those threads (one core or two) changed
+    /// its time by up to 4× from process to process; on one CPU it does not. `false`
+    /// for a benchmark whose point is parallel speed-up (a multi-threaded BLAS).
+    #[serde(default)]
+    pub pin: Option<bool>,
     /// Why it differs from the default (shown in reviews, not used).
     #[serde(default)]
     pub why: String,
@@ -331,6 +347,14 @@ impl GateThresholds {
             },
             |m| m.tolerance,
         )
+    }
+
+    /// Whether benchmark `id` is measured in pinned servers.
+    pub fn pinned(&self, id: &str) -> bool {
+        self.benchmarks
+            .get(id)
+            .and_then(|b| b.pin)
+            .unwrap_or(self.defaults.pin)
     }
 
     /// Whether benchmark `id`'s instructions are counted.

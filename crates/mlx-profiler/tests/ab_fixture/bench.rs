@@ -28,6 +28,21 @@ pub extern "Rust" fn coldstart_counted_batch(iters: u64) -> u128 {
     t.elapsed().as_nanos().max(1)
 }
 
+// How many CPUs this process may run on (the gate pins its servers to one).
+fn cpus_allowed() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(list) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) else {
+        return 0;
+    };
+    list.trim()
+        .split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<u64>().unwrap() - a.parse::<u64>().unwrap() + 1,
+            None => 1,
+        })
+        .sum()
+}
+
 fn number(line: &str, key: &str) -> u64 {
     line.split(&format!("\"{key}\":"))
         .nth(1)
@@ -68,8 +83,9 @@ fn main() {
         let total: u128 = each.iter().map(|e| e.parse::<u128>().unwrap()).sum();
         writeln!(
             out,
-            r#"{{"ok":true,"ns":{total},"each_ns":[{}],"metrics":{{"steps":{WORK}}}}}"#,
-            each.join(",")
+            r#"{{"ok":true,"ns":{total},"each_ns":[{}],"metrics":{{"steps":{WORK},"cpus":{}}}}}"#,
+            each.join(","),
+            cpus_allowed()
         )
         .unwrap();
         out.flush().unwrap();

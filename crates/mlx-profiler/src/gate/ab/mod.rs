@@ -106,22 +106,22 @@ struct GroupServers {
 /// `order`, so that no side is always the older process.
 fn start_pair(
     opts: &AbOptions,
-    base: &Binaries,
-    cand: &Binaries,
+    (base, cand): (&Binaries, &Binaries),
     group: &str,
     round: usize,
     order: usize,
+    cpu: Option<usize>,
 ) -> Result<GroupServers, GateError> {
     Ok(if order.is_multiple_of(2) {
-        let b = start(opts, base, group, false, round)?;
+        let b = start(opts, base, group, false, round, cpu)?;
         GroupServers {
             base: b,
-            cand: start(opts, cand, group, true, round)?,
+            cand: start(opts, cand, group, true, round, cpu)?,
         }
     } else {
-        let c = start(opts, cand, group, true, round)?;
+        let c = start(opts, cand, group, true, round, cpu)?;
         GroupServers {
-            base: start(opts, base, group, false, round)?,
+            base: start(opts, base, group, false, round, cpu)?,
             cand: c,
         }
     })
@@ -133,8 +133,16 @@ fn start(
     group: &str,
     candidate: bool,
     round: usize,
+    cpu: Option<usize>,
 ) -> Result<ProcessServer, GateError> {
-    ProcessServer::start(server_spec(opts, side, group, candidate, round)?)
+    let mut spec = server_spec(opts, side, group, candidate, round)?;
+    spec.cpu = cpu;
+    if cpu.is_some() && round == 0 {
+        // Only the unpinned first servers read the environment (a pinned one would
+        // see one core).
+        spec.env.push((NO_FINGERPRINT_ENV.to_string(), "1".into()));
+    }
+    ProcessServer::start(spec)
 }
 
 /// How to start `side`'s executable of `group` for `round`.
@@ -161,8 +169,8 @@ fn server_spec(
         ),
     ];
     if round > 0 {
-        // The environment was read in the first round; hashing the inputs again in
-        // every process would only cost time.
+        // The environment was read by the first round's (unpinned) servers; hashing
+        // the inputs again in every process would only cost time.
         env.push((NO_FINGERPRINT_ENV.to_string(), "1".into()));
     }
     if candidate {
@@ -179,6 +187,7 @@ fn server_spec(
             .join(format!("{group}-{which}.log")),
         timeout: opts.timeout,
         wrapper: Vec::new(),
+        cpu: None,
     })
 }
 
@@ -241,7 +250,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     for (k, g) in opts.build.benches.iter().enumerate() {
         groups.push((
             g.clone(),
-            Some(start_pair(opts, &base_bins, &cand_bins, g, 0, k)?),
+            Some(start_pair(opts, (&base_bins, &cand_bins), g, 0, k, None)?),
         ));
     }
     let hellos = || {
@@ -269,6 +278,34 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .cloned()
         .collect();
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());
+    let cpu = server::pin_cpu()?;
+    let pinned: Vec<&String> = judged
+        .iter()
+        .filter(|id| opts.thresholds.pinned(id))
+        .collect();
+    match cpu {
+        Some(c) if !pinned.is_empty() => notes.push(format!(
+            "both sides' servers pinned to CPU {c}, one running at a time, for {} of {} \
+             benchmarks{}",
+            pinned.len(),
+            judged.len(),
+            if pinned.len() < judged.len() {
+                let free: Vec<&str> = judged
+                    .iter()
+                    .filter(|id| !opts.thresholds.pinned(id))
+                    .map(String::as_str)
+                    .collect();
+                format!(" (not pinned: {})", free.join(", "))
+            } else {
+                String::new()
+            }
+        )),
+        None if !pinned.is_empty() => notes.push(format!(
+            "servers not pinned ({} is `none`, or this process may run on one CPU only)",
+            server::PIN_CPU_ENV
+        )),
+        _ => {}
+    }
     // Counting needs valgrind: better to say so before minutes of measuring.
     let callgrind = if judged
         .iter()
@@ -395,36 +432,55 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 }
                 continue;
             }
-            let mut servers = match pair.take() {
-                Some(p) => p,
-                None => start_pair(opts, &base_bins, &cand_bins, group, round, gi + round)?,
-            };
-            let mut tick = |_: &str| bar.inc(1);
-            let mut run = GroupRun::new(
-                &mut servers.base,
-                &mut servers.cand,
-                &mut samples,
-                opts.min_sample(),
-                &mut tick,
-            );
-            for (k, info) in active.iter().enumerate() {
-                run.prepare(info, k + round)?;
-            }
-            let most = active
-                .iter()
-                .map(|i| t.pairs_per_round(&i.id))
-                .max()
-                .unwrap_or(0);
-            for p in 0..most {
-                let ids: Vec<String> = active
+            // Pinned and unpinned benchmarks run in servers of their own; the first
+            // round's unpinned ones in the servers started (unpinned) for the greeting.
+            for pinned in [false, true] {
+                let part: Vec<&BenchInfo> = active
                     .iter()
-                    .filter(|i| t.pairs_per_round(&i.id) > p)
-                    .map(|i| i.id.clone())
+                    .copied()
+                    .filter(|i| (cpu.is_some() && t.pinned(&i.id)) == pinned)
                     .collect();
-                run.pairs(&ids, 1)?;
+                let first = pair.take();
+                if part.is_empty() {
+                    continue;
+                }
+                let mut servers = match first.filter(|_| !pinned) {
+                    Some(p) => p,
+                    None => start_pair(
+                        opts,
+                        (&base_bins, &cand_bins),
+                        group,
+                        round,
+                        gi + round,
+                        cpu.filter(|_| pinned),
+                    )?,
+                };
+                let mut tick = |_: &str| bar.inc(1);
+                let mut run = GroupRun::new(
+                    &mut servers.base,
+                    &mut servers.cand,
+                    &mut samples,
+                    opts.min_sample(),
+                    &mut tick,
+                );
+                for (k, info) in part.iter().enumerate() {
+                    run.prepare(info, k + round)?;
+                }
+                let most = part
+                    .iter()
+                    .map(|i| t.pairs_per_round(&i.id))
+                    .max()
+                    .unwrap_or(0);
+                for p in 0..most {
+                    let ids: Vec<String> = part
+                        .iter()
+                        .filter(|i| t.pairs_per_round(&i.id) > p)
+                        .map(|i| i.id.clone())
+                        .collect();
+                    run.pairs(&ids, 1)?;
+                }
             }
-            // Ends the round: both servers stop, the next round starts fresh ones.
-            drop(servers);
+            // The round ended with its servers; the next one starts fresh ones.
             round += 1;
         }
         let pairs: usize = samples.values().map(PairedSamples::pairs).sum();

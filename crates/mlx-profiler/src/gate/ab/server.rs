@@ -42,6 +42,78 @@ pub struct ServerSpec {
     /// A program (with its arguments) that runs the executable, given as its last
     /// argument: callgrind, to count instructions. Empty: run it directly.
     pub wrapper: Vec<OsString>,
+    /// The one CPU the process (and every thread and child it starts) may run on
+    /// (Linux; elsewhere ignored). `None`: wherever the scheduler puts it.
+    pub cpu: Option<usize>,
+}
+
+/// The CPU the gate pins its servers to: `COLDSTART_GATE_CPU` (a CPU number, or
+/// `none`), else the highest-numbered CPU this process may run on, when it may run
+/// on at least two (the others are left to the gate and the rest of the machine).
+/// `None`: no pinning (one CPU, `none`, or not Linux).
+pub fn pin_cpu() -> Result<Option<usize>, GateError> {
+    choose_cpu(std::env::var(PIN_CPU_ENV).ok().as_deref(), allowed_cpus())
+}
+
+/// [`pin_cpu`] from the variable's value and the CPUs this process may run on.
+///
+/// ```
+/// use mlx_profiler::gate::ab::server::choose_cpu;
+/// assert_eq!(choose_cpu(None, Some(vec![0, 1])).unwrap(), Some(1));
+/// assert_eq!(choose_cpu(None, Some(vec![3])).unwrap(), None);
+/// assert_eq!(choose_cpu(Some("none"), Some(vec![0, 1])).unwrap(), None);
+/// assert_eq!(choose_cpu(Some("0"), Some(vec![0, 1])).unwrap(), Some(0));
+/// assert!(choose_cpu(Some("x"), None).is_err());
+/// assert!(choose_cpu(Some("7"), Some(vec![0, 1])).is_err());
+/// ```
+pub fn choose_cpu(
+    value: Option<&str>,
+    allowed: Option<Vec<usize>>,
+) -> Result<Option<usize>, GateError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(allowed
+            .filter(|c| c.len() >= 2)
+            .and_then(|c| c.last().copied()));
+    };
+    if v.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let bad = |why: String| GateError::Usage {
+        problem: format!("{PIN_CPU_ENV}={v:?} {why}"),
+        fix: format!("set {PIN_CPU_ENV} to a CPU this process may run on, or to `none`"),
+    };
+    let cpu: usize = v
+        .parse()
+        .map_err(|_| bad("is neither a CPU number nor `none`".into()))?;
+    match allowed {
+        Some(a) if !a.contains(&cpu) => Err(bad(format!("is not among this process's CPUs {a:?}"))),
+        _ => Ok(Some(cpu)),
+    }
+}
+
+/// The environment variable that picks the CPU servers are pinned to ([`pin_cpu`]).
+pub const PIN_CPU_ENV: &str = "COLDSTART_GATE_CPU";
+
+/// The CPUs this process may run on (Linux), in increasing order.
+fn allowed_cpus() -> Option<Vec<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it
+        // for this process and reads nothing else.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                return None;
+            }
+            Some(
+                (0..libc::CPU_SETSIZE as usize)
+                    .filter(|&c| libc::CPU_ISSET(c, &set))
+                    .collect(),
+            )
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
 }
 
 /// A serving child process.
@@ -96,10 +168,21 @@ impl ProcessServer {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            let cpu = spec.cpu;
+            // SAFETY: prctl and sched_setaffinity are async-signal-safe and the set is
+            // built on this stack; nothing else runs between fork and exec.
             unsafe {
-                cmd.pre_exec(|| {
+                cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if let Some(cpu) = cpu {
+                        let mut set: libc::cpu_set_t = std::mem::zeroed();
+                        libc::CPU_SET(cpu, &mut set);
+                        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+                            != 0
+                        {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
                     Ok(())
                 });
             }
@@ -107,7 +190,14 @@ impl ProcessServer {
         let mut child = cmd.spawn().map_err(|e| {
             GateError::program(
                 &spec.label,
-                format!("could not start {}: {e}", spec.exe.display()),
+                match spec.cpu {
+                    Some(cpu) => format!(
+                        "could not start {} pinned to CPU {cpu}: {e} (set {PIN_CPU_ENV} to a CPU \
+                         this machine has, or to `none`)",
+                        spec.exe.display()
+                    ),
+                    None => format!("could not start {}: {e}", spec.exe.display()),
+                },
             )
         })?;
         let stdout = child.stdout.take().expect("stdout is piped");
