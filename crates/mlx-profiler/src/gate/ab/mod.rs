@@ -112,29 +112,36 @@ fn start_pair(
     order: usize,
     cpu: Option<usize>,
 ) -> Result<GroupServers, GateError> {
+    let mut specs = [
+        pair_spec(opts, base, group, false, round, cpu)?,
+        pair_spec(opts, cand, group, true, round, cpu)?,
+    ];
+    server::equalise_footprints(&mut specs);
+    let [b, c] = specs;
     Ok(if order.is_multiple_of(2) {
-        let b = start(opts, base, group, false, round, cpu)?;
+        let b = ProcessServer::start(b)?;
         GroupServers {
             base: b,
-            cand: start(opts, cand, group, true, round, cpu)?,
+            cand: ProcessServer::start(c)?,
         }
     } else {
-        let c = start(opts, cand, group, true, round, cpu)?;
+        let c = ProcessServer::start(c)?;
         GroupServers {
-            base: start(opts, base, group, false, round, cpu)?,
+            base: ProcessServer::start(b)?,
             cand: c,
         }
     })
 }
 
-fn start(
+/// One side's server of a pair.
+fn pair_spec(
     opts: &AbOptions,
     side: &Binaries,
     group: &str,
     candidate: bool,
     round: usize,
     cpu: Option<usize>,
-) -> Result<ProcessServer, GateError> {
+) -> Result<ServerSpec, GateError> {
     let mut spec = server_spec(opts, side, group, candidate, round)?;
     spec.cpu = cpu;
     if cpu.is_some() && round == 0 {
@@ -142,7 +149,7 @@ fn start(
         // see one core).
         spec.env.push((NO_FINGERPRINT_ENV.to_string(), "1".into()));
     }
-    ProcessServer::start(spec)
+    Ok(spec)
 }
 
 /// How to start `side`'s executable of `group` for `round`.

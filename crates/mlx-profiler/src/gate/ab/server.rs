@@ -91,6 +91,55 @@ pub fn choose_cpu(
     }
 }
 
+/// The variable that pads a server's environment ([`equalise_footprints`]).
+pub const PAD_ENV: &str = "COLDSTART_BENCH_PAD";
+
+/// The bytes a server's path and added environment take at the top of its initial
+/// stack (the path twice: the program name and `argv[0]`).
+fn footprint(spec: &ServerSpec) -> usize {
+    2 * (spec.exe.as_os_str().len() + 1)
+        + spec
+            .env
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
+}
+
+/// Pads the environment of each spec ([`PAD_ENV`]) so that all take the same room
+/// at the top of their initial stacks. The kernel puts a program's path, arguments
+/// and environment there, so their length moves the stack of everything the
+/// program runs, a known source of a steady difference of a few per cent between
+/// two runs of one binary; the two sides differ in their scratch and binary
+/// directories (`baseline` against `candidate`). Padding costs nothing; this
+/// project's VM showed no effect of 0 to 72 bytes beyond its noise.
+///
+/// ```
+/// use mlx_profiler::gate::ab::server::{PAD_ENV, ServerSpec, equalise_footprints};
+/// let spec = |exe: &str, scratch: &str| ServerSpec {
+///     exe: exe.into(),
+///     env: vec![("SCRATCH".into(), scratch.into())],
+///     label: String::new(),
+///     log: "log".into(),
+///     timeout: std::time::Duration::from_secs(1),
+///     wrapper: Vec::new(),
+///     cpu: None,
+/// };
+/// let mut specs = [spec("/a/bench", "baseline"), spec("/long/b/bench", "candidate")];
+/// equalise_footprints(&mut specs);
+/// let size = |s: &ServerSpec| {
+///     2 * s.exe.as_os_str().len() + s.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+/// };
+/// assert_eq!(size(&specs[0]), size(&specs[1]));
+/// assert!(specs.iter().all(|s| s.env.iter().any(|(k, _)| k == PAD_ENV)));
+/// ```
+pub fn equalise_footprints(specs: &mut [ServerSpec]) {
+    let most = specs.iter().map(footprint).max().unwrap_or(0);
+    for spec in specs {
+        let pad = most - footprint(spec);
+        spec.env.push((PAD_ENV.to_string(), "x".repeat(pad)));
+    }
+}
+
 /// The environment variable that picks the CPU servers are pinned to ([`pin_cpu`]).
 pub const PIN_CPU_ENV: &str = "COLDSTART_GATE_CPU";
 
