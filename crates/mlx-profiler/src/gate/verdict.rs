@@ -138,6 +138,56 @@ impl BenchComparison {
             .is_some_and(|s| decide(s, self.threshold).0 == Verdict::Regressed)
     }
 
+    /// The A/B gate's rule for a benchmark its last look left undecided: an estimate
+    /// beyond the threshold fails as a likely regression (the interval still
+    /// reaches zero); one within it passes, its detectable change shown in the
+    /// tables. Advisory benchmarks and metrics are left as they are. Replayed on this
+    /// project's recorded A/A runs the rule added no false alarm (docs/gate-replay.md).
+    ///
+    /// ```
+    /// use mlx_profiler::gate::statistics::Shift;
+    /// use mlx_profiler::gate::thresholds::GateThresholds;
+    /// use mlx_profiler::gate::verdict::{Evidence, Verdict, judge};
+    ///
+    /// let t = GateThresholds::default();
+    /// let undecided = |change: f64| Evidence {
+    ///     shift: Some(Shift {
+    ///         p_value: 0.2,
+    ///         change,
+    ///         ci_low: -0.02,
+    ///         ci_high: change + 0.04,
+    ///         confidence: 0.999,
+    ///         n: 32,
+    ///     }),
+    ///     baseline_metrics: Some(Default::default()),
+    ///     candidate_metrics: Some(Default::default()),
+    ///     ..Evidence::default()
+    /// };
+    /// let mut b = judge("warm/a", undecided(0.07), &t);
+    /// assert_eq!(b.verdict, Verdict::Inconclusive);
+    /// b.settle_undecided();
+    /// assert_eq!(b.verdict, Verdict::Regressed);
+    /// assert!(b.fails() && b.reason.starts_with("likely regression"));
+    /// let mut b = judge("warm/a", undecided(0.03), &t);
+    /// b.settle_undecided();
+    /// assert_eq!(b.verdict, Verdict::Inconclusive);
+    /// ```
+    pub fn settle_undecided(&mut self) {
+        let beyond = self
+            .shift
+            .as_ref()
+            .is_some_and(|s| s.change.is_finite() && s.change > self.threshold);
+        if self.verdict == Verdict::Inconclusive && beyond && !self.advisory {
+            self.verdict = Verdict::Regressed;
+            self.reason = format!(
+                "likely regression: undecided after its last look, its estimate beyond the \
+                 {:.0} % threshold ({})",
+                self.threshold * 100.0,
+                self.reason
+            );
+        }
+    }
+
     /// Whether this verdict fails the gate.
     pub fn fails(&self) -> bool {
         match self.verdict {

@@ -71,14 +71,32 @@ pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Resu
             (
                 p.file_name()
                     .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-                c.benchmarks.iter().filter(|b| b.fails()).count(),
+                // Judged as the gate judges now (runs recorded before the rule
+                // left undecided benchmarks inconclusive).
+                c.benchmarks
+                    .iter()
+                    .filter(|b| {
+                        let mut b = (*b).clone();
+                        b.settle_undecided();
+                        b.fails()
+                    })
+                    .count(),
             )
         })
         .collect();
     let source = if from_default {
-        "reports/gate-aa/: the comparison JSONs of CI's gate when it reused one build for \
-         both sides"
-            .to_string()
+        {
+            // A run that reused one build says so in its notes.
+            let reused = runs
+                .iter()
+                .filter(|(_, c)| c.notes.iter().any(|n| n.contains("(an A/A run)")))
+                .count();
+            format!(
+                "reports/gate-aa/: comparison JSONs of real A/A runs of the gate, {} with the \
+                 baseline built apart from the same source, {reused} with one build reused",
+                runs.len() - reused
+            )
+        }
     } else {
         "comparison JSONs given with --from".to_string()
     };
@@ -108,7 +126,7 @@ fn render(r: &ReplayReport, real: &[(String, usize)], gates: usize, source: &str
          does (benches/thresholds.toml: first rounds, extensions while undecided, an equal \
          share of the error budget per look, Student's t on round medians). \"With the rule\": \
          a benchmark still undecided at its last look whose estimate is beyond its threshold \
-         fails as a likely regression (the gate does not apply this rule yet).\n",
+         fails as a likely regression (the gate applies this rule).\n",
         real.len(),
         source = source
     );
@@ -165,8 +183,8 @@ fn render(r: &ReplayReport, real: &[(String, usize)], gates: usize, source: &str
         out,
         "\nWhat this does not replay: metrics judged statistically (their rounds are not \
          recorded; each still takes its share of a benchmark's budget here), and noise that \
-         differs between the two sides' builds (A/A runs that reused one build). {} runs of \
-         one machine are a small sample of its days: the rates hold for noise like theirs.",
+         differs between two builds where a run reused one. {} runs of one machine are a \
+         small sample of its days: the rates hold for noise like theirs.",
         real.len()
     );
     out

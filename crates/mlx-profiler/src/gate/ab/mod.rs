@@ -536,7 +536,13 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     let benchmarks: Vec<BenchComparison> = ids
         .iter()
         .map(|id| match measured.get(id) {
-            Some(s) => judge_one(id, s, confidence, opts),
+            Some(s) => {
+                // Every verdict here is the benchmark's last look (extensions ran
+                // while it was undecided), so the undecided ones are settled.
+                let mut b = judge_one(id, s, confidence, opts);
+                b.settle_undecided();
+                b
+            }
             None => {
                 let (b, c) = (base_ids.get(id), cand_ids.get(id));
                 let skipped = !opts.selected(id);

@@ -104,6 +104,7 @@ pub fn verdict_label(b: &BenchComparison) -> String {
             }
         }
         Verdict::Regressed if !b.fails() => "regressed (advisory)".into(),
+        Verdict::Regressed if !b.time_regressed() => "regressed (likely)".into(),
         Verdict::Missing => "missing (fails)".into(),
         v => v.name().into(),
     }
