@@ -13,8 +13,8 @@
 //! of the suite's error budget ([`GateThresholds::looks`]), Student's t on round
 //! medians ([`clustered`]) and [`decide`]. A benchmark whose simulated
 //! gate ends undecided with its estimate beyond the threshold is counted both ways,
-//! as the gate treats it now (passing) and as a failure ("likely regression"), so
-//! that the choice between the two is made on measured rates.
+//! passing and failing ("likely regression", the rule the A/B gate applies to pinned
+//! benchmarks that got all their rounds), so that the rule's cost is measured.
 //!
 //! ```
 //! use mlx_profiler::gate::replay::{replay, RecordedBench, ReplayOptions};

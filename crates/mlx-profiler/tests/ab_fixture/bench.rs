@@ -29,6 +29,7 @@ pub extern "Rust" fn coldstart_counted_batch(iters: u64) -> u128 {
 }
 
 // How many CPUs this process may run on (the gate pins its servers to one).
+#[cfg(target_os = "linux")]
 fn cpus_allowed() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let Some(list) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) else {
@@ -41,6 +42,11 @@ fn cpus_allowed() -> u64 {
             None => 1,
         })
         .sum()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpus_allowed() -> u64 {
+    0
 }
 
 fn number(line: &str, key: &str) -> u64 {

@@ -40,6 +40,16 @@ pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Resu
             remedy: "give the last-comparison.json of an A/B gate run (target/coldstart-ab/)"
                 .into(),
         })?;
+        // Only A/B runs carry rounds; a stored comparison is not a replayable A/A.
+        if c.method != mlx_profiler::gate::verdict::Method::Paired {
+            return Err(TaskError::Integrity {
+                what: format!(
+                    "{} is a --stored comparison, not an A/B one",
+                    path.display()
+                ),
+                remedy: "give comparisons of A/B gate runs".into(),
+            });
+        }
         runs.push((path.clone(), c));
     }
     let recorded = replay::recorded(runs.iter().map(|(_, c)| c));
@@ -132,10 +142,11 @@ fn render(r: &ReplayReport, real: &[(String, usize)], gates: usize, source: &str
     );
     let _ = writeln!(
         out,
-        "- Suite-wide false alarms (any gated benchmark fails in an A/A): **{}** of {gates} \
-         simulated gates; with the rule: **{}**.",
-        pct(r.suite_false_alarm),
-        pct(r.suite_false_alarm_with_rule)
+        "- Suite-wide false alarms (any gated benchmark fails in an A/A), with the rule \
+         (applied here to every benchmark; the gate applies it to pinned ones that got all \
+         their rounds): **{}** of {gates} simulated gates; without it: **{}**.",
+        pct(r.suite_false_alarm_with_rule),
+        pct(r.suite_false_alarm)
     );
     let _ = writeln!(
         out,

@@ -200,6 +200,8 @@ fn server_spec(
 
 /// Builds both sides, measures every group in alternation, and judges.
 pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateError> {
+    // A bad COLDSTART_GATE_CPU is an input error before anything is built.
+    let cpu = server::pin_cpu()?;
     let commit = revision::resolve(&opts.build.workspace, &opts.against)?;
     let _cache = revision::lock_cache(&opts.build)?;
     let cand_bins = revision::candidate(&opts.build)?;
@@ -285,7 +287,6 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .cloned()
         .collect();
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());
-    let cpu = server::pin_cpu()?;
     let pinned: Vec<&String> = judged
         .iter()
         .filter(|id| opts.thresholds.pinned(id))
@@ -533,14 +534,24 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
 
     let mut ids: BTreeSet<String> = base_ids.keys().cloned().collect();
     ids.extend(cand_ids.keys().cloned());
+    let mut unsettled: Vec<String> = Vec::new();
     let benchmarks: Vec<BenchComparison> = ids
         .iter()
         .map(|id| match measured.get(id) {
             Some(s) => {
                 // Every verdict here is the benchmark's last look (extensions ran
-                // while it was undecided), so the undecided ones are settled.
+                // while it was undecided). The likely-regression rule was calibrated
+                // on pinned servers that got all their rounds: only those are
+                // settled; the others stay inconclusive, named in a note.
                 let mut b = judge_one(id, s, confidence, opts);
-                b.settle_undecided();
+                let calibrated = cpu.is_some() && t.pinned(id) && !cut.contains(id);
+                if calibrated {
+                    b.settle_undecided();
+                } else if b.verdict == Verdict::Inconclusive
+                    && b.shift.is_some_and(|s| s.change > b.threshold)
+                {
+                    unsettled.push(id.clone());
+                }
                 b
             }
             None => {
@@ -564,6 +575,14 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             }
         })
         .collect();
+    if !unsettled.is_empty() {
+        notes.push(format!(
+            "undecided with the estimate beyond the threshold, NOT failed as likely \
+             regressions because they ran unpinned or the budget cut their rounds (the rule \
+             was calibrated on pinned servers that got all their rounds): {}",
+            unsettled.join(", ")
+        ));
+    }
     Ok(Comparison {
         schema_version: COMPARISON_SCHEMA_VERSION,
         method: Method::Paired,

@@ -181,9 +181,9 @@ impl<'a> GroupRun<'a> {
         Ok(())
     }
 
-    /// One pair of `id`: B C C B, or C B B C when the benchmark has taken an odd
-    /// number of pairs so far. The orientation alternates on the benchmark's own
-    /// count, never on its position in the list: the side that runs twice in a row
+    /// One pair of `id`: B C C B, or C B B C. The orientation alternates on the
+    /// benchmark's own pairs (within the round, and its first pair's from round to
+    /// round), never on its position in the list: the side that runs twice in a row
     /// gets the warm second turn, and when the orientation followed the position, a
     /// benchmark after one with a single pair a round (the list one shorter for the
     /// second pair) got the same orientation in every pair of the run, and the
@@ -198,7 +198,11 @@ impl<'a> GroupRun<'a> {
             iters: s.iters,
             repeats: s.repeats,
         };
-        let mirrored = s.pairs() % 2 == 1;
+        // Within a round the orientation alternates pair by pair; its first pair's
+        // alternates round by round, so the side that takes a fresh process's first
+        // sample alternates too (one pair a round: every other round).
+        let this_round = s.rounds.last().map_or(0, Vec::len);
+        let mirrored = (this_round + s.rounds.len()).is_multiple_of(2);
         let order: [bool; 4] = if mirrored {
             [true, false, false, true]
         } else {

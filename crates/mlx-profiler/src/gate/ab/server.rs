@@ -52,6 +52,10 @@ pub struct ServerSpec {
 /// on at least two (the others are left to the gate and the rest of the machine).
 /// `None`: no pinning (one CPU, `none`, or not Linux).
 pub fn pin_cpu() -> Result<Option<usize>, GateError> {
+    if !cfg!(target_os = "linux") {
+        // Pinning is Linux-only: the notes say "not pinned" rather than name a CPU.
+        return Ok(None);
+    }
     choose_cpu(std::env::var(PIN_CPU_ENV).ok().as_deref(), allowed_cpus())
 }
 
@@ -65,6 +69,7 @@ pub fn pin_cpu() -> Result<Option<usize>, GateError> {
 /// assert_eq!(choose_cpu(Some("0"), Some(vec![0, 1])).unwrap(), Some(0));
 /// assert!(choose_cpu(Some("x"), None).is_err());
 /// assert!(choose_cpu(Some("7"), Some(vec![0, 1])).is_err());
+/// assert!(choose_cpu(Some("5000"), None).is_err());
 /// ```
 pub fn choose_cpu(
     value: Option<&str>,
@@ -87,9 +92,15 @@ pub fn choose_cpu(
         .map_err(|_| bad("is neither a CPU number nor `none`".into()))?;
     match allowed {
         Some(a) if !a.contains(&cpu) => Err(bad(format!("is not among this process's CPUs {a:?}"))),
+        None if cpu >= MAX_CPUS => Err(bad(format!(
+            "is beyond the {MAX_CPUS} CPUs a CPU set can name"
+        ))),
         _ => Ok(Some(cpu)),
     }
 }
+
+/// CPUs a CPU set can name (glibc's `CPU_SETSIZE`).
+const MAX_CPUS: usize = 1024;
 
 /// The variable that pads a server's environment ([`equalise_footprints`]).
 pub const PAD_ENV: &str = "COLDSTART_BENCH_PAD";
@@ -130,9 +141,18 @@ fn footprint(spec: &ServerSpec) -> usize {
 ///     2 * s.exe.as_os_str().len() + s.env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
 /// };
 /// assert_eq!(size(&specs[0]), size(&specs[1]));
+/// assert_eq!(specs[0].env.len(), specs[1].env.len());
 /// assert!(specs.iter().all(|s| s.env.iter().any(|(k, _)| k == PAD_ENV)));
 /// ```
 pub fn equalise_footprints(specs: &mut [ServerSpec]) {
+    // As many entries on each side (each is a pointer in the environment array),
+    // then as many bytes.
+    let entries = specs.iter().map(|s| s.env.len()).max().unwrap_or(0);
+    for spec in specs.iter_mut() {
+        for k in spec.env.len()..entries {
+            spec.env.push((format!("{PAD_ENV}_{k}"), String::new()));
+        }
+    }
     let most = specs.iter().map(footprint).max().unwrap_or(0);
     for spec in specs {
         let pad = most - footprint(spec);
