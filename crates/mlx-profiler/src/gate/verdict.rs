@@ -173,11 +173,7 @@ impl BenchComparison {
     /// assert_eq!(b.verdict, Verdict::Inconclusive);
     /// ```
     pub fn settle_undecided(&mut self) {
-        let beyond = self
-            .shift
-            .as_ref()
-            .is_some_and(|s| s.change.is_finite() && s.change > self.threshold);
-        if self.verdict == Verdict::Inconclusive && beyond && !self.advisory {
+        if self.undecided_beyond() {
             self.verdict = Verdict::Regressed;
             self.reason = format!(
                 "likely regression: undecided after its last look, its estimate beyond the \
@@ -186,6 +182,17 @@ impl BenchComparison {
                 self.reason
             );
         }
+    }
+
+    /// Whether the rule of [`settle_undecided`](Self::settle_undecided) would fail
+    /// this benchmark: inconclusive, not advisory, its estimate beyond the threshold.
+    pub fn undecided_beyond(&self) -> bool {
+        self.verdict == Verdict::Inconclusive
+            && !self.advisory
+            && self
+                .shift
+                .as_ref()
+                .is_some_and(|s| s.change.is_finite() && s.change > self.threshold)
     }
 
     /// Whether this verdict fails the gate.

@@ -547,9 +547,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 let calibrated = cpu.is_some() && t.pinned(id) && !cut.contains(id);
                 if calibrated {
                     b.settle_undecided();
-                } else if b.verdict == Verdict::Inconclusive
-                    && b.shift.is_some_and(|s| s.change > b.threshold)
-                {
+                } else if b.undecided_beyond() {
                     unsettled.push(id.clone());
                 }
                 b
