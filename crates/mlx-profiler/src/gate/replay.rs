@@ -245,7 +245,7 @@ fn one_gate(
 ) -> Outcome {
     let run = &bench.runs[rng.usize(..bench.runs.len())];
     let first = t.rounds(id);
-    let max = t.defaults.max_rounds.max(first);
+    let max = t.max_rounds(id);
     let step = (first / 2).max(1);
     // The time's share of the budget, as in the gate (metrics' rounds are not
     // recorded, so their own false alarms are not replayed).

@@ -136,6 +136,11 @@ pub struct BenchmarkThreshold {
     /// Its pairs per round.
     #[serde(default)]
     pub pairs_per_round: Option<usize>,
+    /// The most rounds it may get while undecided: for a benchmark whose noise is
+    /// between processes (more pairs in a process do not narrow it), where only more
+    /// rounds do.
+    #[serde(default)]
+    pub max_rounds: Option<usize>,
     /// A/B: also count its instructions per iteration under callgrind (on the thread
     /// that runs the routine), and gate them as the metric `instructions`: for a
     /// CPU-bound path whose count two processes reproduce (bookkeeping, pure Rust).
@@ -250,6 +255,13 @@ impl GateThresholds {
                     p >= 1,
                 )?;
             }
+            if let Some(m) = b.max_rounds {
+                check(
+                    &format!("benchmarks.{id:?}.max_rounds"),
+                    m as f64,
+                    m >= b.rounds.unwrap_or(d.rounds),
+                )?;
+            }
         }
         for (id, m) in &t.metrics {
             check(
@@ -328,6 +340,29 @@ impl GateThresholds {
             .unwrap_or(self.defaults.rounds)
     }
 
+    /// The most rounds benchmark `id` may get: its `max_rounds`, else the default,
+    /// and never fewer than its first [`rounds`](Self::rounds).
+    ///
+    /// ```
+    /// let t = mlx_profiler::gate::thresholds::GateThresholds::parse(
+    ///     "[defaults]\nmax_rounds = 32\n\n\
+    ///      [benchmarks.\"pooled/checkout/threads_1\"]\nrounds = 32\nmax_rounds = 64\n",
+    ///     "thresholds.toml",
+    /// )
+    /// .unwrap();
+    /// assert_eq!(t.max_rounds("pooled/checkout/threads_1"), 64);
+    /// assert_eq!(t.max_rounds("warm/forward_tiny"), 32);
+    /// // 32 rounds, then 48, then 64.
+    /// assert_eq!(t.looks("pooled/checkout/threads_1"), 3);
+    /// ```
+    pub fn max_rounds(&self, id: &str) -> usize {
+        self.benchmarks
+            .get(id)
+            .and_then(|b| b.max_rounds)
+            .unwrap_or(self.defaults.max_rounds)
+            .max(self.rounds(id))
+    }
+
     /// The pairs a round takes of benchmark `id`.
     pub fn pairs_per_round(&self, id: &str) -> usize {
         self.benchmarks
@@ -369,7 +404,8 @@ impl GateThresholds {
 
     /// How many times benchmark `id` may be judged in one A/B run: after its
     /// `rounds`, then after each extension by half as many again, up to
-    /// `max_rounds`. Each look spends an equal share of the benchmark's error budget.
+    /// its [`max_rounds`](Self::max_rounds). Each look spends an equal share of the
+    /// benchmark's error budget.
     ///
     /// ```
     /// let t = mlx_profiler::gate::thresholds::GateThresholds::default();
@@ -379,8 +415,7 @@ impl GateThresholds {
     pub fn looks(&self, id: &str) -> usize {
         let first = self.rounds(id);
         let step = (first / 2).max(1);
-        let max = self.defaults.max_rounds.max(first);
-        1 + (max - first).div_ceil(step)
+        1 + (self.max_rounds(id) - first).div_ceil(step)
     }
 
     /// The per-benchmark confidence when `m` benchmarks are judged together.
@@ -431,6 +466,10 @@ mod tests {
             ("[defaults]\npairs = 3\n", "unknown field"),
             ("[benchmarks.\"warm/a\"]\nthreshold = nan\n", "warm/a"),
             ("[benchmarks.\"warm/a\"]\nrounds = 2\n", "warm/a"),
+            (
+                "[benchmarks.\"warm/a\"]\nrounds = 20\nmax_rounds = 16\n",
+                "benchmarks.\"warm/a\".max_rounds",
+            ),
             ("[defaults]\nthreshhold = 0.1\n", "unknown field"),
             ("[metrics.x]\ntolerance = -1\n", "metrics.x"),
             (

@@ -9,19 +9,33 @@
 //! `weights_load`) take a percentage; the others (`process_start`, `shared_get`,
 //! `pool_checkout`) a delay of that percentage of their target's median in the first
 //! A/A run. The table goes to docs/gate-calibration.md.
+//!
+//! Every run's comparison JSON is kept: the A/A ones in reports/gate-aa/ (what
+//! `cargo xtask gate-replay` resamples), the injected ones in reports/gate-injected/.
+//! The document then checks the replay against the real runs: the replay of this
+//! calibration's A/A rounds, at the change each injected run actually measured,
+//! predicts how often the gate fails the target; beside it, how often it did.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
 use mlx_profiler::bench::protocol::BenchMode;
+use mlx_profiler::exporter::Exporter;
 use mlx_profiler::gate::command::CompareArgs;
+use mlx_profiler::gate::formats::json::Json;
+use mlx_profiler::gate::replay::{self, ReplayOptions};
+use mlx_profiler::gate::thresholds::GateThresholds;
 use mlx_profiler::gate::verdict::Comparison;
 use mlx_profiler::table::MarkdownTable;
 
 use super::gate;
 use crate::atomic::write_if_changed;
-use crate::error::Result;
+use crate::error::{Result, TaskError};
+
+/// Simulated gates per prediction (the replay is seeded: the document is reproducible
+/// from the recorded runs).
+const REPLAY_GATES: usize = 2000;
 
 /// Each group's path, its knob, and the benchmark whose failure counts as detection.
 struct Target {
@@ -111,8 +125,34 @@ fn knobs(slowdown: f64, aa: &Comparison) -> Vec<(String, String)> {
     vec![("COLDSTART_INJECT".to_string(), parts.join(","))]
 }
 
-/// Runs `rounds` rounds against `against` (build it separately unless `reuse`);
-/// writes the table to `out`.
+/// Keeps `trial`'s comparison JSON: `reports/gate-aa/` for an A/A run (the replay's
+/// input), `reports/gate-injected/` otherwise; named by its time and revision.
+fn record(workspace: &Path, trial: &Trial) -> Result<()> {
+    let c = &trial.comparison;
+    let dir = workspace.join("reports").join(if trial.slowdown == 0.0 {
+        "gate-aa"
+    } else {
+        "gate-injected"
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| TaskError::io("create", &dir, e))?;
+    let stamp: String = c
+        .provenance
+        .created_utc
+        .chars()
+        .filter(|ch| ch.is_ascii_alphanumeric())
+        .collect();
+    let commit = c.baseline.commit.clone().unwrap_or_default();
+    let mut name = format!("{stamp}-{}", &commit[..commit.len().min(7)]);
+    if trial.slowdown > 0.0 {
+        let _ = write!(name, "-plus{:.0}pct", trial.slowdown * 100.0);
+    }
+    let path = dir.join(format!("{name}.json"));
+    write_if_changed(&path, &Json.render(c))?;
+    Ok(())
+}
+
+/// Runs `rounds` rounds against `against` (always built apart from the candidate:
+/// two builds of the same source); writes the table to `out`.
 pub fn run(
     workspace: &Path,
     rounds: usize,
@@ -120,6 +160,7 @@ pub fn run(
     args: &CompareArgs,
     out: &Path,
 ) -> Result<()> {
+    let thresholds = GateThresholds::load(&workspace.join(&args.thresholds))?;
     let started = Instant::now();
     let mut trials: Vec<Trial> = Vec::new();
     let mut knob_text = String::new();
@@ -147,19 +188,33 @@ pub fn run(
                     .map(|b| &b.id)
                     .collect::<Vec<_>>()
             );
-            trials.push(Trial {
+            let trial = Trial {
                 slowdown,
                 seconds,
                 comparison,
-            });
+            };
+            record(workspace, &trial)?;
+            trials.push(trial);
             // The table so far, so that an interrupted calibration leaves its rows.
-            let text = render(&trials, rounds, &knob_text, started.elapsed().as_secs_f64());
+            let text = render(
+                &trials,
+                rounds,
+                &knob_text,
+                started.elapsed().as_secs_f64(),
+                &thresholds,
+            );
             write_if_changed(out, &text)?;
         }
     }
     print!(
         "{}",
-        render(&trials, rounds, &knob_text, started.elapsed().as_secs_f64())
+        render(
+            &trials,
+            rounds,
+            &knob_text,
+            started.elapsed().as_secs_f64(),
+            &thresholds
+        )
     );
     Ok(())
 }
@@ -168,7 +223,13 @@ fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "—".into(), |c| format!("{:+.1} %", c * 100.0))
 }
 
-fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String {
+fn render(
+    trials: &[Trial],
+    rounds: usize,
+    knobs: &str,
+    seconds: f64,
+    thresholds: &GateThresholds,
+) -> String {
     let mut s = String::new();
     let revision = trials
         .first()
@@ -269,6 +330,7 @@ fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String 
         paths.row(row);
     }
     let _ = write!(s, "\n## Detection per path\n\n{}", paths.render());
+    s.push_str(&validation(trials, &kinds, thresholds));
     let mut every = MarkdownTable::new(["#", "kind", "seconds", "failing benchmarks"]);
     for (i, t) in trials.iter().enumerate() {
         let f = t.failing();
@@ -288,5 +350,116 @@ fn render(trials: &[Trial], rounds: usize, knobs: &str, seconds: f64) -> String 
         ]);
     }
     let _ = write!(s, "\n## Every run\n\n{}", every.render());
+    s
+}
+
+/// The replay checked against the real runs: the replay of this calibration's A/A
+/// rounds predicts, at the change each target's injected runs measured (their
+/// median), how often the gate fails the target on its time; beside it, how often
+/// the real runs failed it, and why.
+fn validation(trials: &[Trial], kinds: &[f64], thresholds: &GateThresholds) -> String {
+    let aa: Vec<&Comparison> = trials
+        .iter()
+        .filter(|t| t.slowdown == 0.0)
+        .map(|t| &t.comparison)
+        .collect();
+    let recorded = replay::recorded(aa.iter().copied());
+    if recorded.is_empty() || kinds.is_empty() {
+        return String::new();
+    }
+    let predicted = |shift: f64, id: &str| -> Option<(f64, f64)> {
+        let options = ReplayOptions {
+            gates: REPLAY_GATES,
+            shifts: vec![shift],
+            seed: 1,
+        };
+        let r = replay::replay(&recorded, thresholds, &options);
+        let b = r.benchmarks.iter().find(|b| b.id == id)?;
+        Some((b.power[0].1, b.power_with_rule[0].1))
+    };
+    let aa_replay = replay::replay(
+        &recorded,
+        thresholds,
+        &ReplayOptions {
+            gates: REPLAY_GATES,
+            shifts: Vec::new(),
+            seed: 1,
+        },
+    );
+    let mut s = format!(
+        "\n## The replay against the real runs\n\nThe replay (`cargo xtask gate-replay`'s \
+         simulation) of this calibration's {} A/A runs predicts suite-wide false alarms in \
+         **{:.1} %** of {REPLAY_GATES} simulated gates ({:.1} % with the likely-regression \
+         rule); the real A/A runs failed **{} of {}**. For each injected target it \
+         predicts, at the change the real injected runs measured (their median), how \
+         often the gate fails the target on its time, without and with the rule; beside \
+         it, how many real runs failed it and on what (`instructions` is the exact \
+         count, which the replay does not model).\n\n",
+        aa.len(),
+        aa_replay.suite_false_alarm * 100.0,
+        aa_replay.suite_false_alarm_with_rule * 100.0,
+        aa.iter().filter(|c| c.regressed()).count(),
+        aa.len(),
+    );
+    let mut table = MarkdownTable::new([
+        "injected",
+        "target benchmark",
+        "measured change (median)",
+        "replay: fails (with the rule)",
+        "real: failed",
+        "real: failed on",
+    ]);
+    for &kind in kinds {
+        let runs: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == kind).collect();
+        for t in &TARGETS {
+            let mut changes: Vec<f64> = runs.iter().filter_map(|r| r.change(t.benchmark)).collect();
+            if changes.is_empty() {
+                continue;
+            }
+            changes.sort_by(f64::total_cmp);
+            let measured = mlx_profiler::gate::statistics::median(&changes);
+            let prediction = predicted(measured.max(0.0), t.benchmark).map_or_else(
+                || "— (no A/A rounds)".to_string(),
+                |(p, rule)| format!("{:.1} % ({:.1} %)", p * 100.0, rule * 100.0),
+            );
+            let mut on: Vec<String> = Vec::new();
+            let mut failed = 0;
+            for r in &runs {
+                let Some(b) = r.comparison.benchmarks.iter().find(|b| b.id == t.benchmark) else {
+                    continue;
+                };
+                if !b.fails() {
+                    continue;
+                }
+                failed += 1;
+                let mut why: Vec<String> = Vec::new();
+                if b.time_regressed() {
+                    why.push("time".into());
+                }
+                why.extend(
+                    b.metrics
+                        .iter()
+                        .filter(|m| m.regressed)
+                        .map(|m| format!("`{}`", m.name)),
+                );
+                on.push(why.join(" + "));
+            }
+            on.sort();
+            on.dedup();
+            table.row([
+                format!("+{:.0} %", kind * 100.0),
+                format!("`{}`", t.benchmark),
+                pct(Some(measured)),
+                prediction,
+                format!("{failed} of {}", runs.len()),
+                if on.is_empty() {
+                    "—".to_string()
+                } else {
+                    on.join("; ")
+                },
+            ]);
+        }
+    }
+    s.push_str(&table.render());
     s
 }

@@ -15,7 +15,7 @@
 //! from the rounds with a Student's t interval at the suite-wide confidence split
 //! over the benchmarks (Bonferroni) → [`verdict`](crate::gate::verdict) judges; a
 //! benchmark the first rounds cannot decide gets more, up to the thresholds file's
-//! `max_rounds`.
+//! `max_rounds` (its own, or the default).
 
 pub mod inputs;
 pub mod instructions;
@@ -418,7 +418,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 let undecided: Vec<String> = want
                     .keys()
                     .filter(|id| {
-                        done(&samples, id) < t.defaults.max_rounds
+                        done(&samples, id) < t.max_rounds(id)
                             && judge_one(id, &samples[*id], confidence, opts).verdict
                                 == Verdict::Inconclusive
                     })
@@ -434,7 +434,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 for id in undecided {
                     let more = (t.rounds(&id) / 2).max(1);
                     let n = want.get_mut(&id).expect("wanted");
-                    let to = (*n + more).min(t.defaults.max_rounds);
+                    let to = (*n + more).min(t.max_rounds(&id));
                     bar.inc_length(((to - *n) * t.pairs_per_round(&id)) as u64);
                     *n = to;
                 }
