@@ -463,3 +463,164 @@ fn validation(trials: &[Trial], kinds: &[f64], thresholds: &GateThresholds) -> S
     s.push_str(&table.render());
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlx_profiler::bench::protocol::Unit;
+    use mlx_profiler::gate::environment::Fingerprint;
+    use mlx_profiler::gate::statistics::{Shift, clustered};
+    use mlx_profiler::gate::verdict::{
+        BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Method, MetricChange, Verdict,
+    };
+    use mlx_profiler::provenance::Provenance;
+
+    /// A benchmark of one run: 16 rounds of ±1 % noise around `change`.
+    fn bench(id: &str, change: f64, verdict: Verdict, instructions_grew: bool) -> BenchComparison {
+        let rounds: Vec<f64> = (0..16)
+            .map(|i| change.ln_1p() + 0.01 * ((i * 7 % 11) as f64 / 5.0 - 1.0))
+            .collect();
+        let per_round: Vec<Vec<f64>> = rounds.iter().map(|r| vec![*r]).collect();
+        let shift: Shift = clustered(&per_round, 0.999);
+        BenchComparison {
+            id: id.into(),
+            verdict,
+            unit: Unit::Nanoseconds,
+            baseline_median: Some(1000.0),
+            candidate_median: Some(1000.0 * (1.0 + change)),
+            shift: Some(shift),
+            threshold: 0.035,
+            metrics: vec![MetricChange {
+                name: "instructions".into(),
+                baseline: 306.0,
+                now: Some(if instructions_grew { 320.0 } else { 306.0 }),
+                tolerance: 0.005,
+                regressed: instructions_grew,
+                shift: None,
+            }],
+            advisory: false,
+            reason: String::new(),
+            rounds,
+        }
+    }
+
+    fn comparison(benchmarks: Vec<BenchComparison>) -> Comparison {
+        Comparison {
+            schema_version: COMPARISON_SCHEMA_VERSION,
+            method: Method::Paired,
+            provenance: Provenance::fixed("2026-12-04T23:00:00Z"),
+            environment: Fingerprint {
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                backend: "cpu".into(),
+                cpu: "Test CPU".into(),
+                cores: 2,
+                mlx: "0.32.2".into(),
+                mlx_rs: "0.33.0".into(),
+                blas: "OpenBLAS".into(),
+                fixture_weights: "00ff".into(),
+                mode: "quick".into(),
+            },
+            baseline: BaselineRef {
+                file: None,
+                revision: Some("HEAD".into()),
+                commit: Some("abcdef0123456789".into()),
+            },
+            environment_differences: Vec::new(),
+            suite_confidence: 0.99,
+            benchmarks,
+            notes: Vec::new(),
+        }
+    }
+
+    fn trials() -> Vec<Trial> {
+        let aa = |d: f64| Trial {
+            slowdown: 0.0,
+            seconds: 1.0,
+            comparison: comparison(vec![
+                bench("cold/process_ready", d, Verdict::Unchanged, false),
+                bench("pooled/checkout/threads_1", -d, Verdict::Unchanged, false),
+            ]),
+        };
+        let injected = |d: f64| Trial {
+            slowdown: 0.05,
+            seconds: 1.0,
+            comparison: comparison(vec![
+                bench("cold/process_ready", 0.08 + d, Verdict::Regressed, false),
+                // Its time short of the threshold; its count caught it.
+                bench("pooled/checkout/threads_1", 0.02, Verdict::Regressed, true),
+            ]),
+        };
+        vec![
+            aa(0.0),
+            injected(0.0),
+            aa(0.004),
+            injected(0.01),
+            aa(-0.003),
+            injected(-0.01),
+        ]
+    }
+
+    #[test]
+    fn the_replay_is_set_beside_what_the_injected_runs_did() {
+        let t = trials();
+        let thresholds = GateThresholds::parse(
+            "[benchmarks.\"cold/process_ready\"]\nthreshold = 0.035\n",
+            "thresholds.toml",
+        )
+        .unwrap();
+        let text = validation(&t, &[0.05], &thresholds);
+        assert!(text.contains("this calibration's 3 A/A runs"), "{text}");
+        assert!(
+            text.contains("the real A/A runs failed **0 of 3**"),
+            "{text}"
+        );
+        let row = |id: &str| {
+            text.lines()
+                .find(|l| l.contains(id))
+                .unwrap_or_else(|| panic!("no row for {id}: {text}"))
+                .to_string()
+        };
+        let cold = row("`cold/process_ready`");
+        assert!(
+            cold.contains("+8.0 %"),
+            "the median injected change: {cold}"
+        );
+        assert!(
+            cold.contains("100.0 % (100.0 %)"),
+            "+8 % with ±1 % rounds: {cold}"
+        );
+        assert!(cold.contains("3 of 3") && cold.contains("time"), "{cold}");
+        let pool = row("`pooled/checkout/threads_1`");
+        // +2 % under a 5 % threshold: the replay of time alone rarely fails it; the
+        // real runs failed on the count, and the row says so.
+        assert!(
+            pool.contains("3 of 3") && pool.contains("`instructions`"),
+            "{pool}"
+        );
+        assert!(!pool.contains("time"), "{pool}");
+    }
+
+    #[test]
+    fn every_run_is_kept_where_the_replay_and_the_document_find_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = trials();
+        record(dir.path(), &t[0]).unwrap();
+        record(dir.path(), &t[1]).unwrap();
+        let aa = dir
+            .path()
+            .join("reports/gate-aa/20261204T230000Z-abcdef0.json");
+        let inj = dir
+            .path()
+            .join("reports/gate-injected/20261204T230000Z-abcdef0-plus5pct.json");
+        let back: Comparison =
+            serde_json::from_str(&std::fs::read_to_string(&aa).unwrap()).unwrap();
+        assert_eq!(
+            back.benchmarks[0].rounds,
+            t[0].comparison.benchmarks[0].rounds
+        );
+        assert!(inj.is_file(), "{}", inj.display());
+        // What gate-replay reads: rounds of every benchmark.
+        assert_eq!(replay::recorded([&back]).len(), 2);
+    }
+}
