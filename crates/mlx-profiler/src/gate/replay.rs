@@ -6,7 +6,12 @@
 //! comparison JSON). Given A/A runs (the two sides built from one source), a simulated
 //! gate draws, for every benchmark, one of the recorded runs and then rounds from it
 //! with replacement (a two-stage bootstrap: a run's own offset, the noise of the
-//! machine that day, is kept, not averaged away), adds an injected shift `ln(1 + s)`
+//! machine that day, is kept, not averaged away). The run is taken as recorded or
+//! mirrored (every round negated), at even odds: in an A/A run which side is the
+//! candidate is arbitrary, and an offset two builds showed in one direction (the
+//! candidate of `cold/process_ready` read 2-3 % faster in four of five) is as likely
+//! the other way for two other builds, where it would be a false alarm, not a missed
+//! regression. Then it adds an injected shift `ln(1 + s)`
 //! to every round where power is measured, and judges the rounds exactly as the gate
 //! does: the thresholds' first `rounds`, then extensions by half as many again while
 //! the verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
@@ -244,6 +249,7 @@ fn one_gate(
     quantiles: &mut Quantiles,
 ) -> Outcome {
     let run = &bench.runs[rng.usize(..bench.runs.len())];
+    let sign = if rng.bool() { 1.0 } else { -1.0 };
     let first = t.rounds(id);
     let max = t.max_rounds(id);
     let step = (first / 2).max(1);
@@ -257,7 +263,7 @@ fn one_gate(
     let mut want = first;
     loop {
         while rounds.len() < want {
-            rounds.push(run[rng.usize(..run.len())] + add);
+            rounds.push(sign * run[rng.usize(..run.len())] + add);
         }
         let s = quantiles.clustered(&rounds, each);
         let (verdict, _) = decide(&s, threshold);
@@ -301,6 +307,35 @@ impl Quantiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offset_recorded_one_way_is_replayed_both_ways() {
+        // Two builds whose candidate read 3 % faster in every round: no false alarm
+        // as recorded, but mirrored (the baseline 3 % faster) it is beyond a 2 %
+        // threshold, so about half the simulated gates fail.
+        let run: Vec<f64> = (0..16)
+            .map(|i| (-0.03f64).ln_1p() + 0.002 * ((i % 3) as f64 - 1.0))
+            .collect();
+        let recorded = Recorded::from([(
+            "cold/a".to_string(),
+            RecordedBench {
+                runs: vec![run],
+                statistical_metrics: 0,
+            },
+        )]);
+        let t = GateThresholds::parse("[defaults]\nthreshold = 0.02\n", "t.toml").unwrap();
+        let options = ReplayOptions {
+            gates: 400,
+            shifts: vec![],
+            seed: 3,
+        };
+        let r = replay(&recorded, &t, &options);
+        assert!(
+            (0.35..0.65).contains(&r.suite_false_alarm),
+            "{}",
+            r.suite_false_alarm
+        );
+    }
 
     #[test]
     fn the_kept_quantiles_give_what_clustered_gives() {
