@@ -431,6 +431,28 @@ fn a_spent_budget_stops_extensions_and_says_so() {
     settled(b);
     assert_eq!(b.rounds.len(), 8, "extended to max_rounds");
     assert!(!unlimited.notes.iter().any(|n| n.contains("budget")));
+    // A benchmark's own max_rounds takes it past the default's.
+    std::fs::write(
+        p.join("thresholds.toml"),
+        format!(
+            "[defaults]\nthreshold = 0.000001\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n\n\
+             [benchmarks.{:?}]\nmax_rounds = 12\n",
+            b.id
+        ),
+    )
+    .unwrap();
+    let own = run(None);
+    assert_eq!(
+        own.benchmarks[0].rounds.len(),
+        12,
+        "extended to its own max_rounds"
+    );
+    settled(&own.benchmarks[0]);
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nthreshold = 0.000001\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",
+    )
+    .unwrap();
 
     let spent = run(Some(0));
     let b = &spent.benchmarks[0];

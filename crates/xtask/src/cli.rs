@@ -164,6 +164,10 @@ pub enum Task {
         /// The slowdowns injected, as fractions.
         #[arg(long, value_delimiter = ',', default_values_t = [0.10, 0.05])]
         slowdowns: Vec<f64>,
+        /// Run nothing: render docs/gate-calibration.md again from the runs the latest
+        /// calibration kept in reports/gate-aa/ and reports/gate-injected/.
+        #[arg(long)]
+        from_recorded: bool,
         #[command(flatten)]
         gate: Box<CompareArgs>,
     },

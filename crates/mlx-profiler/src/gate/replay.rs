@@ -9,7 +9,7 @@
 //! machine that day, is kept, not averaged away). The run is taken as recorded or
 //! mirrored (every round negated), at even odds: in an A/A run which side is the
 //! candidate is arbitrary, and an offset two builds showed in one direction (the
-//! candidate of `cold/process_ready` read 2-3 % faster in four of five) is as likely
+//! candidate of `cold/process_ready` read 1.3-3.6 % faster in four of five) is as likely
 //! the other way for two other builds, where it would be a false alarm, not a missed
 //! regression. Then it adds an injected shift `ln(1 + s)`
 //! to every round where power is measured, and judges the rounds exactly as the gate
@@ -31,7 +31,7 @@
 //! };
 //! let bench = RecordedBench { runs: vec![run(0.0), run(0.002)], statistical_metrics: 0 };
 //! let recorded = BTreeMap::from([("warm/a".to_string(), bench)]);
-//! let options = ReplayOptions { gates: 500, shifts: vec![0.10], seed: 7 };
+//! let options = ReplayOptions { gates: 500, shifts: vec![0.10], seed: 7, mirror: true };
 //! let r = replay(&recorded, &GateThresholds::default(), &options);
 //! assert_eq!(r.suite_false_alarm, 0.0);
 //! assert!(r.benchmarks[0].power[0].1 > 0.99); // +10 % is found
@@ -84,6 +84,11 @@ pub struct ReplayOptions {
     pub shifts: Vec<f64>,
     /// Seed of the resampling (a replay is reproducible).
     pub seed: u64,
+    /// Take each recorded run mirrored (its rounds negated) half the time: for
+    /// predictions about other builds than the recorded ones, where an offset between
+    /// two builds may go either way. `false` to predict the recorded builds
+    /// themselves.
+    pub mirror: bool,
 }
 
 /// One benchmark's replayed behaviour.
@@ -169,14 +174,18 @@ pub fn replay(
 ) -> ReplayReport {
     let mut rng = fastrand::Rng::with_seed(options.seed);
     let mut q = Quantiles::default();
-    let confidence = thresholds.per_benchmark_confidence(recorded.len());
+    let how = Judging {
+        t: thresholds,
+        confidence: thresholds.per_benchmark_confidence(recorded.len()),
+        mirror: options.mirror,
+    };
     let mut any_fail = 0usize;
     let mut any_fail_rule = 0usize;
     let mut per: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
     for _ in 0..options.gates {
         let (mut fail, mut fail_rule) = (false, false);
         for (id, bench) in recorded {
-            let o = one_gate(id, bench, 0.0, thresholds, confidence, &mut rng, &mut q);
+            let o = one_gate(id, bench, 0.0, &how, &mut rng, &mut q);
             // An advisory benchmark's time never fails the gate.
             let counts = !thresholds.advisory(id);
             fail |= counts && o.verdict == Verdict::Regressed;
@@ -197,7 +206,7 @@ pub fn replay(
             for &shift in &options.shifts {
                 let (mut hit, mut hit_rule) = (0, 0);
                 for _ in 0..options.gates {
-                    let o = one_gate(id, bench, shift, thresholds, confidence, &mut rng, &mut q);
+                    let o = one_gate(id, bench, shift, &how, &mut rng, &mut q);
                     hit += usize::from(o.verdict == Verdict::Regressed);
                     hit_rule += usize::from(o.verdict == Verdict::Regressed || o.beyond);
                 }
@@ -239,17 +248,26 @@ pub fn replay(
 
 /// One simulated gate of benchmark `id`: a recorded run drawn, rounds drawn from it
 /// with replacement, `shift` added, judged as the A/B gate judges.
+/// How every simulated gate judges.
+struct Judging<'a> {
+    t: &'a GateThresholds,
+    /// Per benchmark, before the split over looks.
+    confidence: f64,
+    /// See [`ReplayOptions::mirror`].
+    mirror: bool,
+}
+
 fn one_gate(
     id: &str,
     bench: &RecordedBench,
     shift: f64,
-    t: &GateThresholds,
-    confidence: f64,
+    how: &Judging,
     rng: &mut fastrand::Rng,
     quantiles: &mut Quantiles,
 ) -> Outcome {
+    let (t, confidence) = (how.t, how.confidence);
     let run = &bench.runs[rng.usize(..bench.runs.len())];
-    let sign = if rng.bool() { 1.0 } else { -1.0 };
+    let sign = if how.mirror && rng.bool() { -1.0 } else { 1.0 };
     let first = t.rounds(id);
     let max = t.max_rounds(id);
     let step = (first / 2).max(1);
@@ -328,6 +346,7 @@ mod tests {
             gates: 400,
             shifts: vec![],
             seed: 3,
+            mirror: true,
         };
         let r = replay(&recorded, &t, &options);
         assert!(
@@ -335,6 +354,12 @@ mod tests {
             "{}",
             r.suite_false_alarm
         );
+        // The recorded builds themselves: their candidate is faster, nothing fails.
+        let same = ReplayOptions {
+            mirror: false,
+            ..options
+        };
+        assert_eq!(replay(&recorded, &t, &same).suite_false_alarm, 0.0);
     }
 
     #[test]

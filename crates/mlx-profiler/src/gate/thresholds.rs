@@ -120,7 +120,7 @@ impl Default for Defaults {
 }
 
 /// An exception for one benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BenchmarkThreshold {
     /// Its time threshold.

@@ -142,7 +142,8 @@ impl BenchComparison {
     /// beyond the threshold fails as a likely regression (the interval still
     /// reaches zero); one within it passes, its detectable change shown in the
     /// tables. Advisory benchmarks and metrics are left as they are. Replayed on this
-    /// project's recorded A/A runs the rule added no false alarm (docs/gate-replay.md).
+    /// project's recorded A/A runs the rule added no simulated false alarm (0.1 % of
+    /// gates with it and without, docs/gate-replay.md).
     ///
     /// ```
     /// use mlx_profiler::gate::statistics::Shift;
@@ -177,8 +178,8 @@ impl BenchComparison {
             self.verdict = Verdict::Regressed;
             self.reason = format!(
                 "likely regression: undecided after its last look, its estimate beyond the \
-                 {:.0} % threshold ({})",
-                self.threshold * 100.0,
+                 {} threshold ({})",
+                threshold_label(self.threshold),
                 self.reason
             );
         }
@@ -292,6 +293,23 @@ pub struct Evidence {
     pub metric_shifts: BTreeMap<String, Shift>,
 }
 
+/// A relative threshold as people write it: `5 %`, `3.5 %` (a whole percent without
+/// decimals; `{:.0}` would print 3.5 % as 4 %).
+///
+/// ```
+/// use mlx_profiler::gate::verdict::threshold_label;
+/// assert_eq!(threshold_label(0.05), "5 %");
+/// assert_eq!(threshold_label(0.035), "3.5 %");
+/// assert_eq!(threshold_label(0.0125), "1.25 %");
+/// ```
+pub fn threshold_label(threshold: f64) -> String {
+    let pct = threshold * 100.0;
+    // Two decimals at most, trailing zeros dropped.
+    let text = format!("{pct:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} %")
+}
+
 /// The verdict of a time change under `threshold`, with its reason.
 ///
 /// ```
@@ -303,13 +321,15 @@ pub struct Evidence {
 /// assert_eq!(decide(&s(-0.167, -0.2, -0.13), 0.05).0, Verdict::Improved);
 /// assert_eq!(decide(&s(0.01, -0.01, 0.03), 0.05).0, Verdict::Unchanged);
 /// assert_eq!(decide(&s(0.06, -0.02, 0.14), 0.05).0, Verdict::Inconclusive);
+/// // The reason names the threshold as written (not 3.5 % rounded to 4 %).
+/// assert!(decide(&s(0.02, -0.01, 0.05), 0.035).1.contains("the 3.5 % threshold"));
 /// ```
 pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
     let delta = threshold.ln_1p();
     let (est, lo, hi) = (s.change.ln_1p(), s.ci_low.ln_1p(), s.ci_high.ln_1p());
     let pct = |x: f64| format!("{:+.1} %", x * 100.0);
     let level = format!("{:.2} % interval", s.confidence * 100.0);
-    let t = format!("{:.0} %", threshold * 100.0);
+    let t = threshold_label(threshold);
     if lo > 0.0 && est > delta {
         (
             Verdict::Regressed,

@@ -68,6 +68,8 @@ pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Resu
         gates,
         shifts: SHIFTS.to_vec(),
         seed: 20261204,
+        // For the gate as others will run it: other builds, offsets either way.
+        mirror: true,
     };
     eprintln!(
         "==> replaying {gates} gates per condition on {} benchmarks from {} runs",

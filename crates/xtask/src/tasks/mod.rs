@@ -116,10 +116,15 @@ pub fn run(task: Task) -> Result<()> {
             platform,
             rounds,
             slowdowns,
+            from_recorded,
             mut gate,
         } => {
-            run_setup(&platform)?;
             let root = workspace_root();
+            if from_recorded {
+                let out = root.join("docs").join("gate-calibration.md");
+                return calibration::rerender(&root, &gate, &out);
+            }
+            run_setup(&platform)?;
             gate.against.get_or_insert_with(|| "HEAD".into());
             // Two builds of the same source: what a real A/A must survive.
             gate.no_reuse = true;

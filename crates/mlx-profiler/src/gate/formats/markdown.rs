@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{change, detectable, figure, summary, verdict_label};
 use crate::exporter::Exporter;
-use crate::gate::verdict::{Comparison, Verdict};
+use crate::gate::verdict::{Comparison, Verdict, threshold_label};
 use crate::table::MarkdownTable;
 
 /// The comparison as Markdown.
@@ -58,7 +58,7 @@ impl Exporter<Comparison> for Markdown {
                 figure(b.candidate_median, b.unit),
                 change(b),
                 detectable(b),
-                format!("{:.0} %", b.threshold * 100.0),
+                threshold_label(b.threshold),
                 format!("{mark}{mismatch}"),
             ]);
         }

@@ -4,7 +4,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{change, detectable, figure, summary, verdict_label};
 use crate::exporter::Exporter;
-use crate::gate::verdict::{Comparison, Verdict};
+use crate::gate::verdict::{Comparison, Verdict, threshold_label};
 
 /// The comparison as a terminal table.
 pub struct Terminal;
@@ -40,7 +40,7 @@ impl Exporter<Comparison> for Terminal {
                 figure(b.candidate_median, b.unit),
                 change(b),
                 detectable(b),
-                format!("{:.0} %", b.threshold * 100.0),
+                threshold_label(b.threshold),
                 verdict,
             ]);
         }

@@ -1,0 +1,131 @@
+//! Keeping every calibration run (`reports/gate-aa/`, `reports/gate-injected/`), and
+//! reading them back to render the document again (`--from-recorded`).
+
+use std::path::{Path, PathBuf};
+
+use mlx_profiler::exporter::Exporter;
+use mlx_profiler::gate::formats::json::Json;
+use mlx_profiler::gate::verdict::Comparison;
+
+use super::Trial;
+use crate::atomic::write_if_changed;
+use crate::error::{Result, TaskError};
+
+/// The note a kept run carries its wall time and kind in (the comparison has no field
+/// for them).
+const NOTE: &str = "gate-calibration run:";
+
+/// `plus5pct` for 0.05, `plus2.5pct` for 0.025.
+pub(super) fn slowdown_label(slowdown: f64) -> String {
+    let pct = format!("{:.2}", slowdown * 100.0);
+    format!("plus{}pct", pct.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// The slowdown a file name written by [`record`] names (0.0: none, an A/A run).
+fn slowdown_of(path: &Path) -> Option<f64> {
+    let stem = path.file_stem()?.to_str()?;
+    let Some((_, label)) = stem.rsplit_once("-plus") else {
+        return Some(0.0);
+    };
+    label
+        .strip_suffix("pct")?
+        .parse::<f64>()
+        .ok()
+        .map(|p| p / 100.0)
+}
+
+/// Keeps `trial`'s comparison JSON: `reports/gate-aa/` for an A/A run (the replay's
+/// input), `reports/gate-injected/` otherwise; named by its time, revision and
+/// slowdown, with its wall time in a note.
+pub(super) fn record(workspace: &Path, trial: &mut Trial) -> Result<PathBuf> {
+    let dir = workspace.join("reports").join(if trial.slowdown == 0.0 {
+        "gate-aa"
+    } else {
+        "gate-injected"
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| TaskError::io("create", &dir, e))?;
+    let c = &mut trial.comparison;
+    if let Some(seconds) = trial.seconds {
+        c.notes.push(format!("{NOTE} {seconds:.0} s"));
+    }
+    let stamp: String = c
+        .provenance
+        .created_utc
+        .chars()
+        .filter(|ch| ch.is_ascii_alphanumeric())
+        .collect();
+    let commit = c.baseline.commit.clone().unwrap_or_default();
+    let mut name = format!("{stamp}-{}", &commit[..commit.len().min(7)]);
+    if trial.slowdown > 0.0 {
+        name = format!("{name}-{}", slowdown_label(trial.slowdown));
+    }
+    let path = dir.join(format!("{name}.json"));
+    write_if_changed(&path, &Json.render(c))?;
+    Ok(path)
+}
+
+/// The runs of the latest calibration kept under `workspace`'s reports/: the injected
+/// runs of the baseline revision the newest injected run names, and the A/A runs of
+/// that revision, in the order they ran.
+pub(super) fn recorded(workspace: &Path) -> Result<Vec<Trial>> {
+    let read_dir = |name: &str| -> Result<Vec<(PathBuf, Comparison)>> {
+        let dir = workspace.join("reports").join(name);
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(TaskError::io("read", &dir, e)),
+        };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| TaskError::io("read", &path, e))?;
+            let c: Comparison = serde_json::from_str(&text).map_err(|e| TaskError::Integrity {
+                what: format!("{} is not a comparison JSON: {e}", path.display()),
+                remedy: "remove it, or run `cargo xtask gate-calibration` again".into(),
+            })?;
+            out.push((path, c));
+        }
+        Ok(out)
+    };
+    let injected = read_dir("gate-injected")?;
+    let latest = injected
+        .iter()
+        .max_by(|a, b| a.1.provenance.created_utc.cmp(&b.1.provenance.created_utc))
+        .and_then(|(_, c)| c.baseline.commit.clone())
+        .ok_or_else(|| TaskError::Integrity {
+            what: "no injected calibration runs in reports/gate-injected/".into(),
+            remedy: "run `cargo xtask gate-calibration` first".into(),
+        })?;
+    let mut trials: Vec<Trial> = Vec::new();
+    for (path, c) in injected.into_iter().chain(read_dir("gate-aa")?) {
+        if c.baseline.commit.as_deref() != Some(latest.as_str()) {
+            continue;
+        }
+        let slowdown = slowdown_of(&path).ok_or_else(|| TaskError::Integrity {
+            what: format!("{}: no slowdown in its name", path.display()),
+            remedy: "keep the names `cargo xtask gate-calibration` wrote".into(),
+        })?;
+        let seconds = c.notes.iter().find_map(|n| {
+            n.strip_prefix(NOTE)?
+                .trim()
+                .strip_suffix(" s")?
+                .parse::<f64>()
+                .ok()
+        });
+        trials.push(Trial {
+            slowdown,
+            seconds,
+            comparison: c,
+        });
+    }
+    trials.sort_by(|a, b| {
+        a.comparison
+            .provenance
+            .created_utc
+            .cmp(&b.comparison.provenance.created_utc)
+    });
+    Ok(trials)
+}

@@ -1,0 +1,201 @@
+//! The calibration's record and its check of the replay.
+
+use super::*;
+use mlx_profiler::bench::protocol::Unit;
+use mlx_profiler::gate::replay;
+use mlx_profiler::gate::statistics::{Shift, clustered};
+use mlx_profiler::gate::verdict::{
+    BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Method, MetricChange, Verdict,
+};
+use mlx_profiler::provenance::Provenance;
+use record::{record, recorded, slowdown_label};
+
+/// A benchmark of one run: 16 rounds of ±1 % noise around `change`.
+fn bench(id: &str, change: f64, verdict: Verdict, instructions_grew: bool) -> BenchComparison {
+    let rounds: Vec<f64> = (0..16)
+        .map(|i| change.ln_1p() + 0.01 * ((i * 7 % 11) as f64 / 5.0 - 1.0))
+        .collect();
+    let per_round: Vec<Vec<f64>> = rounds.iter().map(|r| vec![*r]).collect();
+    let shift: Shift = clustered(&per_round, 0.999);
+    BenchComparison {
+        id: id.into(),
+        verdict,
+        unit: Unit::Nanoseconds,
+        baseline_median: Some(1000.0),
+        candidate_median: Some(1000.0 * (1.0 + change)),
+        shift: Some(shift),
+        threshold: 0.035,
+        metrics: vec![MetricChange {
+            name: "instructions".into(),
+            baseline: 306.0,
+            now: Some(if instructions_grew { 320.0 } else { 306.0 }),
+            tolerance: 0.005,
+            regressed: instructions_grew,
+            shift: None,
+        }],
+        advisory: false,
+        reason: String::new(),
+        rounds,
+    }
+}
+
+fn comparison(created: &str, benchmarks: Vec<BenchComparison>) -> Comparison {
+    Comparison {
+        schema_version: COMPARISON_SCHEMA_VERSION,
+        method: Method::Paired,
+        provenance: Provenance::fixed(created),
+        // Where the runs were measured does not matter here.
+        environment: serde_json::from_value(serde_json::json!({
+            "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
+            "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
+            "fixture_weights": "00ff", "mode": "quick",
+        }))
+        .expect("a fingerprint"),
+        baseline: BaselineRef {
+            file: None,
+            revision: Some("HEAD".into()),
+            commit: Some("abcdef0123456789".into()),
+        },
+        environment_differences: Vec::new(),
+        suite_confidence: 0.99,
+        benchmarks,
+        notes: Vec::new(),
+    }
+}
+
+/// Three A/A runs whose candidate reads `cold/process_ready` 1 % faster (an offset
+/// between the two builds), each followed by a run with +5 % injected: the target
+/// measured +8 %, the pool checkout caught on its count twice and as a likely
+/// regression once.
+fn trials() -> Vec<Trial> {
+    let aa = |at: &str, d: f64| Trial {
+        slowdown: 0.0,
+        seconds: Some(290.0),
+        comparison: comparison(
+            at,
+            vec![
+                bench("cold/process_ready", -0.01 + d, Verdict::Unchanged, false),
+                bench("pooled/checkout/threads_1", -d, Verdict::Unchanged, false),
+            ],
+        ),
+    };
+    let injected = |at: &str, d: f64, likely: bool| {
+        let mut pool = bench(
+            "pooled/checkout/threads_1",
+            0.02,
+            Verdict::Regressed,
+            !likely,
+        );
+        if likely {
+            pool.reason = "likely regression: undecided after its last look".into();
+        }
+        Trial {
+            slowdown: 0.05,
+            seconds: Some(250.0),
+            comparison: comparison(
+                at,
+                vec![
+                    bench("cold/process_ready", 0.08 + d, Verdict::Regressed, false),
+                    pool,
+                ],
+            ),
+        }
+    };
+    vec![
+        aa("2026-12-04T23:00:00Z", 0.0),
+        injected("2026-12-04T23:05:00Z", 0.0, false),
+        aa("2026-12-04T23:10:00Z", 0.004),
+        injected("2026-12-04T23:15:00Z", 0.01, false),
+        aa("2026-12-04T23:20:00Z", -0.003),
+        injected("2026-12-04T23:25:00Z", -0.01, true),
+    ]
+}
+
+fn row(text: &str, id: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(id))
+        .unwrap_or_else(|| panic!("no row for {id}: {text}"))
+        .to_string()
+}
+
+#[test]
+fn the_replay_is_set_beside_what_the_injected_runs_did() {
+    let t = trials();
+    let thresholds = GateThresholds::parse(
+        "[benchmarks.\"cold/process_ready\"]\nthreshold = 0.035\n",
+        "thresholds.toml",
+    )
+    .unwrap();
+    let text = validation(&t, &[0.05], &thresholds);
+    assert!(text.contains("this calibration's 3 A/A runs"), "{text}");
+    assert!(
+        text.contains("the real A/A runs failed **0 of 3**"),
+        "{text}"
+    );
+    let cold = row(&text, "`cold/process_ready`");
+    // +8 % measured against -1 % in the A/A runs: +9.1 % beyond them, added to the
+    // A/A rounds (which carry the -1 % already), not +8 % on top of the offset.
+    assert!(cold.contains("| +8.0 %"), "{cold}");
+    assert!(cold.contains("| +9.1 %"), "{cold}");
+    assert!(
+        cold.contains("100.0 % (100.0 %)"),
+        "+8 % with ±1 % rounds: {cold}"
+    );
+    assert!(
+        cold.contains("3 of 3") && cold.contains("| time "),
+        "{cold}"
+    );
+    let pool = row(&text, "`pooled/checkout/threads_1`");
+    // Its count caught it twice; once its time was a likely regression.
+    assert!(pool.contains("3 of 3"), "{pool}");
+    assert!(
+        pool.contains("`instructions`; time (likely regression)"),
+        "{pool}"
+    );
+}
+
+#[test]
+fn kept_runs_render_the_document_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trials();
+    for trial in &mut t {
+        record(dir.path(), trial).unwrap();
+    }
+    let aa = dir
+        .path()
+        .join("reports/gate-aa/20261204T230000Z-abcdef0.json");
+    let inj = dir
+        .path()
+        .join("reports/gate-injected/20261204T230500Z-abcdef0-plus5pct.json");
+    assert!(aa.is_file() && inj.is_file(), "{}", inj.display());
+    // What gate-replay reads: every benchmark's rounds.
+    let back: Comparison = serde_json::from_str(&std::fs::read_to_string(&aa).unwrap()).unwrap();
+    assert_eq!(
+        back.benchmarks[0].rounds,
+        t[0].comparison.benchmarks[0].rounds
+    );
+    assert_eq!(replay::recorded([&back]).len(), 2);
+    // Read back: the same runs, kinds and times, in the order they ran.
+    let again = recorded(dir.path()).unwrap();
+    let kinds: Vec<(f64, Option<f64>)> = again.iter().map(|t| (t.slowdown, t.seconds)).collect();
+    let want: Vec<(f64, Option<f64>)> = t.iter().map(|t| (t.slowdown, t.seconds)).collect();
+    assert_eq!(kinds, want);
+    let thresholds = GateThresholds::default();
+    assert_eq!(
+        render(&again, "Lead.", "K=1", &thresholds),
+        render(&t, "Lead.", "K=1", &thresholds)
+    );
+    // A run of another baseline revision (an older calibration) is left out.
+    let mut other = trials().remove(0);
+    other.comparison.baseline.commit = Some("1111111".into());
+    other.comparison.provenance = Provenance::fixed("2026-12-01T00:00:00Z");
+    record(dir.path(), &mut other).unwrap();
+    assert_eq!(recorded(dir.path()).unwrap().len(), 6);
+}
+
+#[test]
+fn slowdowns_are_named_in_full() {
+    assert_eq!(slowdown_label(0.05), "plus5pct");
+    assert_eq!(slowdown_label(0.025), "plus2.5pct");
+    assert_eq!(slowdown_label(0.1), "plus10pct");
+}
