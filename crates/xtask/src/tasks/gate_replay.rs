@@ -17,29 +17,39 @@ use crate::error::{Result, TaskError};
 /// The shifts the power curves are drawn at.
 pub const SHIFTS: [f64; 4] = [0.02, 0.05, 0.10, 0.20];
 
+/// The `*.json` files directly in `dir`, sorted by name.
+pub fn json_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| TaskError::io("read", dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Reads the comparison JSON at `path` (one `--json` of the gate wrote).
+pub fn read_comparison(path: &Path) -> Result<Comparison> {
+    let text = std::fs::read_to_string(path).map_err(|e| TaskError::io("read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| TaskError::Integrity {
+        what: format!("{} is not a comparison JSON: {e}", path.display()),
+        remedy: "give the JSON of an A/B gate run (its --json, or \
+                 target/coldstart-ab/last-comparison.json)"
+            .into(),
+    })
+}
+
 /// Reads the comparisons, replays, writes `out`.
 pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Result<()> {
     let from_default = from.is_empty();
     let from: Vec<PathBuf> = if from_default {
-        let dir = workspace.join("reports").join("gate-aa");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| TaskError::io("read", &dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        found.sort();
-        found
+        json_files(&workspace.join("reports").join("gate-aa"))?
     } else {
         from.to_vec()
     };
     let mut runs = Vec::new();
     for path in &from {
-        let text = std::fs::read_to_string(path).map_err(|e| TaskError::io("read", path, e))?;
-        let c: Comparison = serde_json::from_str(&text).map_err(|e| TaskError::Integrity {
-            what: format!("{} is not a comparison JSON: {e}", path.display()),
-            remedy: "give the last-comparison.json of an A/B gate run (target/coldstart-ab/)"
-                .into(),
-        })?;
+        let c = read_comparison(path)?;
         // Only A/B runs carry rounds; a stored comparison is not a replayable A/A.
         if c.method != mlx_profiler::gate::verdict::Method::Paired {
             return Err(TaskError::Integrity {

@@ -108,6 +108,13 @@ impl Trial {
     }
 }
 
+/// The gate's estimates of `id`'s change in `runs`, in ascending order.
+fn sorted_changes(runs: &[&Trial], id: &str) -> Vec<f64> {
+    let mut ch: Vec<f64> = runs.iter().filter_map(|t| t.change(id)).collect();
+    ch.sort_by(f64::total_cmp);
+    ch
+}
+
 /// The candidate's knobs for `slowdown`, delays scaled from the A/A medians.
 fn knobs(slowdown: f64, aa: &Comparison) -> Vec<(String, String)> {
     let parts: Vec<String> = TARGETS
@@ -312,8 +319,7 @@ fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds
             .iter()
             .filter(|t| t.failing().iter().any(|f| f == id))
             .count();
-        let mut ch: Vec<f64> = runs.iter().filter_map(|t| t.change(id)).collect();
-        ch.sort_by(f64::total_cmp);
+        let ch = sorted_changes(&runs, id);
         let text = if ch.is_empty() {
             "—".to_string()
         } else {

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use mlx_profiler::exporter::Exporter;
 use mlx_profiler::gate::formats::json::Json;
-use mlx_profiler::gate::verdict::Comparison;
+use mlx_profiler::gate::verdict::{Comparison, threshold_label};
 
 use super::Trial;
 use crate::atomic::write_if_changed;
 use crate::error::{Result, TaskError};
+use crate::tasks::gate_replay::{json_files, read_comparison};
 
 /// The note a kept run carries its wall time and kind in (the comparison has no field
 /// for them).
@@ -17,8 +18,8 @@ const NOTE: &str = "gate-calibration run:";
 
 /// `plus5pct` for 0.05, `plus2.5pct` for 0.025.
 pub(super) fn slowdown_label(slowdown: f64) -> String {
-    let pct = format!("{:.2}", slowdown * 100.0);
-    format!("plus{}pct", pct.trim_end_matches('0').trim_end_matches('.'))
+    let pct = threshold_label(slowdown);
+    format!("plus{}pct", pct.trim_end_matches(" %"))
 }
 
 /// The slowdown a file name written by [`record`] names (0.0: none, an A/A run).
@@ -70,25 +71,13 @@ pub(super) fn record(workspace: &Path, trial: &mut Trial) -> Result<PathBuf> {
 pub(super) fn recorded(workspace: &Path) -> Result<Vec<Trial>> {
     let read_dir = |name: &str| -> Result<Vec<(PathBuf, Comparison)>> {
         let dir = workspace.join("reports").join(name);
-        let mut out = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(TaskError::io("read", &dir, e)),
-        };
-        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-            if path.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| TaskError::io("read", &path, e))?;
-            let c: Comparison = serde_json::from_str(&text).map_err(|e| TaskError::Integrity {
-                what: format!("{} is not a comparison JSON: {e}", path.display()),
-                remedy: "remove it, or run `cargo xtask gate-calibration` again".into(),
-            })?;
-            out.push((path, c));
+        if !dir.is_dir() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        json_files(&dir)?
+            .into_iter()
+            .map(|path| read_comparison(&path).map(|c| (path, c)))
+            .collect()
     };
     let injected = read_dir("gate-injected")?;
     let latest = injected

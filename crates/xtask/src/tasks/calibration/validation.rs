@@ -5,7 +5,7 @@ use mlx_profiler::gate::thresholds::GateThresholds;
 use mlx_profiler::gate::verdict::{BenchComparison, Comparison, Verdict};
 use mlx_profiler::table::MarkdownTable;
 
-use super::{REPLAY_GATES, TARGETS, Trial, pct};
+use super::{REPLAY_GATES, TARGETS, Trial, pct, sorted_changes};
 
 /// The replay checked against the real runs: the replay of this calibration's A/A
 /// rounds (as recorded, not mirrored: the same two builds), with each target shifted
@@ -34,8 +34,7 @@ pub(super) fn validation(trials: &[Trial], kinds: &[f64], thresholds: &GateThres
     }
     let thresholds = &thresholds;
     let median_change = |runs: &[&Trial], id: &str| -> Option<f64> {
-        let mut ch: Vec<f64> = runs.iter().filter_map(|r| r.change(id)).collect();
-        ch.sort_by(f64::total_cmp);
+        let ch = sorted_changes(runs, id);
         (!ch.is_empty()).then(|| mlx_profiler::gate::statistics::median(&ch))
     };
     let aa_trials: Vec<&Trial> = trials.iter().filter(|t| t.slowdown == 0.0).collect();
