@@ -1,10 +1,13 @@
 //! Running the probe: a trait, so the analysis can be tested on recorded output, and
 //! the real implementation that spawns `mlx-probe` (argv, never a shell string).
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Seek};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 use mlx_fixtures::probe::{ProbeDocument, ProbeOutcome, ProbeReport, monotonic_ns};
 
@@ -100,55 +103,36 @@ impl ProbeRunner for ProcessProbe {
             sample,
             detail,
         };
+        // The probe writes into files, not pipes, and this process sleeps in one
+        // wait while it starts: threads draining pipes and a polling loop ran on the
+        // probe's CPU during the start they were timing (the gate pins both to one).
+        let (mut stdout, mut stderr) = (output_file()?, output_file()?);
+        let mut cmd = Command::new(&self.exe);
+        cmd.args([
+            "--fixture",
+            &self.fixture,
+            "--device",
+            &self.device,
+            "--jit-dir",
+        ])
+        .arg(&env.tmpdir)
+        .args(self.until.iter().flat_map(|u| ["--until", u.as_str()]))
+        .stdin(Stdio::null())
+        .stdout(clone_file(&stdout)?)
+        .stderr(clone_file(&stderr)?);
         let spawned_ns = monotonic_ns();
-        let mut child = Command::new(&self.exe)
-            .args([
-                "--fixture",
-                &self.fixture,
-                "--device",
-                &self.device,
-                "--jit-dir",
-            ])
-            .arg(&env.tmpdir)
-            .args(self.until.iter().flat_map(|u| ["--until", u.as_str()]))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| ProfileError::ProbeMissing {
-                exe: self.exe.display().to_string(),
-                source,
-            })?;
-        // Read both pipes while the probe runs: its document (with the memory
-        // timeline) outgrows a pipe buffer, and a probe blocked on a full pipe would
-        // never exit.
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_string(&mut text);
-                }
-                text
-            })
-        };
-        let stdout = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
-                break status;
-            }
-            if started.elapsed() > self.timeout {
+        let mut child = cmd.spawn().map_err(|source| ProfileError::ProbeMissing {
+            exe: self.exe.display().to_string(),
+            source,
+        })?;
+        // The command holds the write ends; the probe must be the only writer left.
+        drop(cmd);
+        let status = match child
+            .wait_timeout(self.timeout)
+            .map_err(|e| failed(e.to_string()))?
+        {
+            Some(status) => status,
+            None => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(failed(format!(
@@ -156,11 +140,10 @@ impl ProbeRunner for ProcessProbe {
                     self.timeout
                 )));
             }
-            std::thread::sleep(Duration::from_millis(2));
         };
         let exited_ns = monotonic_ns();
-        let out = stdout.join().unwrap_or_default();
-        let err = stderr.join().unwrap_or_default();
+        let out = read_back(&mut stdout).map_err(|e| failed(e.to_string()))?;
+        let err = read_back(&mut stderr).map_err(|e| failed(e.to_string()))?;
         let doc = match ProbeDocument::parse(&out) {
             Ok(doc) => doc,
             Err(e) if status.success() => {
@@ -192,10 +175,135 @@ impl ProbeRunner for ProcessProbe {
     }
 }
 
+/// An unnamed file for one of the probe's output streams (removed when closed).
+fn output_file() -> Result<File, ProfileError> {
+    tempfile::tempfile().map_err(|e| ProfileError::io("create", &std::env::temp_dir(), e))
+}
+
+/// A second handle on `file` for the child (the two share one offset).
+fn clone_file(file: &File) -> Result<File, ProfileError> {
+    file.try_clone()
+        .map_err(|e| ProfileError::io("duplicate", &std::env::temp_dir(), e))
+}
+
+/// What the probe wrote into `file`, from its start.
+fn read_back(file: &mut File) -> std::io::Result<String> {
+    file.rewind()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// At most 500 characters of a message from the probe, for one-paragraph errors.
 fn shorten(message: &str) -> String {
     match message.char_indices().nth(500) {
         Some((cut, _)) => format!("{}… ({} more bytes)", &message[..cut], message.len() - cut),
         None => message.to_string(),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use mlx_fixtures::probe::{MemorySample, PROBE_SCHEMA_VERSION, PhaseMark};
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in for `mlx-probe`: a shell script with `body`, and the environment a
+    /// run gets.
+    fn fake(body: &str, timeout: Duration) -> (tempfile::TempDir, ProcessProbe, Prepared) {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("fake-probe");
+        std::fs::write(&exe, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let probe = ProcessProbe {
+            exe,
+            fixture: "tiny".into(),
+            device: "cpu".into(),
+            timeout,
+            until: Some("runtime_init".into()),
+        };
+        let env = Prepared {
+            tmpdir: dir.path().to_path_buf(),
+            eviction: Vec::new(),
+            kernels_before: 0,
+        };
+        (dir, probe, env)
+    }
+
+    fn mark(name: &str, at_ns: u64) -> PhaseMark {
+        PhaseMark {
+            name: name.into(),
+            at_ns,
+            rss_bytes: 1,
+            mlx_active_bytes: 0,
+            mlx_peak_bytes: 0,
+            mlx_cache_bytes: 0,
+            start_ns: None,
+        }
+    }
+
+    #[test]
+    fn a_document_larger_than_a_pipe_buffer_is_read_whole() {
+        // Marks in the future of the spawn, as a real probe's would be.
+        let t = monotonic_ns() + 1_000_000_000;
+        let doc = ProbeDocument {
+            schema_version: PROBE_SCHEMA_VERSION,
+            outcome: ProbeOutcome::Ok(ProbeReport {
+                fixture: "tiny".into(),
+                device: "cpu".into(),
+                pid: 1,
+                phases: vec![mark("main", t), mark("runtime_init", t + 2_000)],
+                timeline: (0..20_000)
+                    .map(|i| MemorySample {
+                        at_ns: t + i,
+                        rss_bytes: 4096,
+                    })
+                    .collect(),
+            }),
+        };
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(text.len() > 256 * 1024, "{} bytes", text.len());
+        let (dir, probe, env) = fake(
+            "exec cat \"$(dirname \"$0\")/doc.json\"",
+            Duration::from_secs(60),
+        );
+        std::fs::write(dir.path().join("doc.json"), &text).unwrap();
+        let s = probe.run(CacheState::Warm, 0, &env).unwrap();
+        assert_eq!(s.report.timeline.len(), 20_000);
+        assert!(s.spawned_ns < t && s.spawned_ns <= s.exited_ns);
+        assert_eq!(
+            s.since_spawn("runtime_init").unwrap().as_nanos() as u64,
+            t + 2_000 - s.spawned_ns
+        );
+    }
+
+    #[test]
+    fn a_failed_probe_is_reported_with_its_status_and_stderr() {
+        let (_dir, probe, env) = fake(
+            "echo 'libmlx.so: not found' >&2; exit 3",
+            Duration::from_secs(60),
+        );
+        let e = probe.run(CacheState::Warm, 4, &env).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("libmlx.so: not found") && text.contains('3'),
+            "{text}"
+        );
+        assert_eq!(e.exit_code(), crate::exit::PROGRAM);
+    }
+
+    #[test]
+    fn a_probe_past_its_timeout_is_killed_and_the_error_says_how_to_give_it_longer() {
+        let (_dir, probe, env) = fake("exec sleep 600", Duration::from_millis(200));
+        let e = probe.run(CacheState::Warm, 0, &env).unwrap_err();
+        assert!(e.to_string().contains("raise --timeout"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_probe_names_its_path() {
+        let (dir, mut probe, env) = fake("", Duration::from_secs(60));
+        probe.exe = dir.path().join("no-such-probe");
+        let e = probe.run(CacheState::Warm, 0, &env).unwrap_err();
+        assert!(e.to_string().contains("no-such-probe"), "{e}");
     }
 }
