@@ -9,9 +9,9 @@
 //! machine that day, is kept, not averaged away). The run is taken as recorded or
 //! mirrored (every round negated), at even odds: in an A/A run which side is the
 //! candidate is arbitrary, and an offset two builds showed in one direction (the
-//! candidate of `cold/process_ready` read 1.3-3.6 % faster in four of five) is as likely
-//! the other way for two other builds, where it would be a false alarm, not a missed
-//! regression. Then it adds an injected shift `ln(1 + s)`
+//! candidate of `cold/process_ready` read 1.3-3.6 % faster in four of five, while the
+//! probe runner's own threads still ran on the probe's CPU) is as likely the other way
+//! for two other builds, where it would be a false alarm, not a missed regression. Then it adds an injected shift `ln(1 + s)`
 //! to every round where power is measured, and judges the rounds exactly as the gate
 //! does: the thresholds' first `rounds`, then extensions by half as many again while
 //! the verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
