@@ -1,6 +1,6 @@
 //! Cold group: fresh `mlx-probe` processes, one per iteration; the time of each
 //! iteration is the duration the probe itself reports for the measured phase, so
-//! process exit and the parent's polling do not count.
+//! process exit and the parent's wait for it do not count.
 //!
 //! - `process_ready`: spawn to MLX initialised (`runtime_init`), tiny fixture.
 //! - `first_forward/kernel_cold` and `/kernel_warm`: the first forward pass of the

@@ -2,7 +2,6 @@
 //! the real implementation that spawns `mlx-probe` (argv, never a shell string).
 
 use std::fs::File;
-use std::io::{Read, Seek};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -106,7 +105,7 @@ impl ProbeRunner for ProcessProbe {
         // The probe writes into files, not pipes, and this process sleeps in one
         // wait while it starts: threads draining pipes and a polling loop ran on the
         // probe's CPU during the start they were timing (the gate pins both to one).
-        let (mut stdout, mut stderr) = (output_file()?, output_file()?);
+        let (stdout, stderr) = (output_file()?, output_file()?);
         let mut cmd = Command::new(&self.exe);
         cmd.args([
             "--fixture",
@@ -120,30 +119,43 @@ impl ProbeRunner for ProcessProbe {
         .stdin(Stdio::null())
         .stdout(clone_file(&stdout)?)
         .stderr(clone_file(&stderr)?);
+        // Its own process group, so that a timeout also stops the compilers it started.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let spawned_ns = monotonic_ns();
         let mut child = cmd.spawn().map_err(|source| ProfileError::ProbeMissing {
             exe: self.exe.display().to_string(),
             source,
         })?;
-        // The command holds the write ends; the probe must be the only writer left.
-        drop(cmd);
+        // One wait with a timeout (a few system calls, then asleep until SIGCHLD);
+        // `cmd` and its file handles are dropped after it, not while the probe starts.
         let status = match child
             .wait_timeout(self.timeout)
             .map_err(|e| failed(e.to_string()))?
         {
             Some(status) => status,
             None => {
+                #[cfg(unix)]
+                if let Ok(pgid) = i32::try_from(child.id()) {
+                    // SAFETY: a signal to the process group created for the probe.
+                    unsafe {
+                        libc::kill(-pgid, libc::SIGKILL);
+                    }
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(failed(format!(
-                    "no result within {:?}; killed (raise --timeout if the machine is slow)",
-                    self.timeout
+                    "no result within {:?}; killed (raise --timeout if the machine is slow); stderr: {}",
+                    self.timeout,
+                    shorten(read_back(&stderr).unwrap_or_default().trim())
                 )));
             }
         };
         let exited_ns = monotonic_ns();
-        let out = read_back(&mut stdout).map_err(|e| failed(e.to_string()))?;
-        let err = read_back(&mut stderr).map_err(|e| failed(e.to_string()))?;
+        // A stream that cannot be read reads as empty, so that the exit status and the
+        // other stream still reach the error.
+        let out = read_back(&stdout).unwrap_or_default();
+        let err = read_back(&stderr).unwrap_or_default();
         let doc = match ProbeDocument::parse(&out) {
             Ok(doc) => doc,
             Err(e) if status.success() => {
@@ -180,18 +192,38 @@ fn output_file() -> Result<File, ProfileError> {
     tempfile::tempfile().map_err(|e| ProfileError::io("create", &std::env::temp_dir(), e))
 }
 
-/// A second handle on `file` for the child (the two share one offset).
+/// A second handle on `file` for the child.
 fn clone_file(file: &File) -> Result<File, ProfileError> {
     file.try_clone()
-        .map_err(|e| ProfileError::io("duplicate", &std::env::temp_dir(), e))
+        .map_err(|e| ProfileError::io("open a second handle on", &std::env::temp_dir(), e))
 }
 
-/// What the probe wrote into `file`, from its start.
-fn read_back(file: &mut File) -> std::io::Result<String> {
-    file.rewind()?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    Ok(text)
+/// What the probe wrote into `file`, from its start; bytes that are not UTF-8 read as
+/// U+FFFD (a crash's stderr may hold any). Read by position (Unix), so that the
+/// offset the probe's descendants may still share is left alone.
+fn read_back(file: &File) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match file.read_at(&mut chunk, bytes.len() as u64) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek};
+        let mut reader = file.try_clone()?;
+        reader.rewind()?;
+        reader.read_to_end(&mut bytes)?;
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// At most 500 characters of a message from the probe, for one-paragraph errors.
@@ -228,6 +260,26 @@ mod tests {
             kernels_before: 0,
         };
         (dir, probe, env)
+    }
+
+    /// Runs `probe`, again while its script is busy: another test's fork may hold the
+    /// script's write handle for a moment after it was written (ETXTBSY).
+    fn run(
+        probe: &ProcessProbe,
+        sample: usize,
+        env: &Prepared,
+    ) -> Result<ProbeSample, ProfileError> {
+        for _ in 0..100 {
+            match probe.run(CacheState::Warm, sample, env) {
+                Err(ProfileError::ProbeMissing { source, .. })
+                    if source.raw_os_error() == Some(libc::ETXTBSY) =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+        panic!("{} stayed busy", probe.exe.display());
     }
 
     fn mark(name: &str, at_ns: u64) -> PhaseMark {
@@ -268,7 +320,7 @@ mod tests {
             Duration::from_secs(60),
         );
         std::fs::write(dir.path().join("doc.json"), &text).unwrap();
-        let s = probe.run(CacheState::Warm, 0, &env).unwrap();
+        let s = run(&probe, 0, &env).unwrap();
         assert_eq!(s.report.timeline.len(), 20_000);
         assert!(s.spawned_ns < t && s.spawned_ns <= s.exited_ns);
         assert_eq!(
@@ -279,14 +331,15 @@ mod tests {
 
     #[test]
     fn a_failed_probe_is_reported_with_its_status_and_stderr() {
+        // A byte that is not UTF-8 among the messages must not hide them.
         let (_dir, probe, env) = fake(
-            "echo 'libmlx.so: not found' >&2; exit 3",
+            "printf 'libmlx.so: not found \\377\\n' >&2; exit 3",
             Duration::from_secs(60),
         );
-        let e = probe.run(CacheState::Warm, 4, &env).unwrap_err();
+        let e = run(&probe, 4, &env).unwrap_err();
         let text = e.to_string();
         assert!(
-            text.contains("libmlx.so: not found") && text.contains('3'),
+            text.contains("libmlx.so: not found") && text.contains("exit status: 3"),
             "{text}"
         );
         assert_eq!(e.exit_code(), crate::exit::PROGRAM);
@@ -294,16 +347,47 @@ mod tests {
 
     #[test]
     fn a_probe_past_its_timeout_is_killed_and_the_error_says_how_to_give_it_longer() {
-        let (_dir, probe, env) = fake("exec sleep 600", Duration::from_millis(200));
-        let e = probe.run(CacheState::Warm, 0, &env).unwrap_err();
-        assert!(e.to_string().contains("raise --timeout"), "{e}");
+        let (_dir, probe, env) = fake(
+            "echo 'compiling kernels' >&2; exec sleep 600",
+            Duration::from_millis(200),
+        );
+        let e = run(&probe, 0, &env).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("raise --timeout") && text.contains("compiling kernels"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_timeout_also_stops_what_the_probe_started() {
+        let (dir, probe, env) = fake(
+            "sleep 600 & echo $! > \"$(dirname \"$0\")/child.pid\"; wait",
+            Duration::from_secs(1),
+        );
+        run(&probe, 0, &env).unwrap_err();
+        let pid = std::fs::read_to_string(dir.path().join("child.pid")).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        // Killed: gone, or a zombie until its new parent reaps it.
+        let stopped = || match std::fs::read_to_string(&stat) {
+            Err(_) => true,
+            Ok(text) => text
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !stopped() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(stopped(), "the probe's child {} still runs", pid.trim());
     }
 
     #[test]
     fn a_missing_probe_names_its_path() {
         let (dir, mut probe, env) = fake("", Duration::from_secs(60));
         probe.exe = dir.path().join("no-such-probe");
-        let e = probe.run(CacheState::Warm, 0, &env).unwrap_err();
+        let e = run(&probe, 0, &env).unwrap_err();
         assert!(e.to_string().contains("no-such-probe"), "{e}");
     }
 }
