@@ -415,11 +415,11 @@ fn a_spent_budget_stops_extensions_and_says_so() {
         command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap()
     };
     // Undecided at its last look, it fails as a likely regression when its estimate
-    // is beyond the (tiny) threshold and passes as inconclusive otherwise: unchanged
-    // code lands on either side, so both are checked as they come.
+    // and its median round are beyond the (tiny) threshold and passes as inconclusive
+    // otherwise: unchanged code lands on either side, so both are checked as they come.
     let settled = |b: &mlx_profiler::gate::verdict::BenchComparison| {
         let change = b.shift.unwrap().change;
-        if change > 0.000001 {
+        if mlx_profiler::gate::verdict::likely_regression(change, &b.rounds, 0.000001) {
             assert_eq!(b.verdict, Verdict::Regressed, "{b:#?}");
             assert!(b.reason.starts_with("likely regression"), "{b:#?}");
         } else {

@@ -17,7 +17,8 @@
 //! the verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
 //! of the suite's error budget ([`GateThresholds::looks`]), Student's t on round
 //! medians ([`clustered`]) and [`decide`]. A benchmark whose simulated
-//! gate ends undecided with its estimate beyond the threshold is counted both ways,
+//! gate ends undecided with its estimate and its median round beyond the threshold
+//! ([`likely_regression`]) is counted both ways,
 //! passing and failing ("likely regression", the rule the A/B gate applies to pinned
 //! benchmarks that got all their rounds), so that the rule's cost is measured.
 //!
@@ -43,7 +44,7 @@ use serde::Serialize;
 
 use super::statistics::{Shift, clustered, round_interval};
 use super::thresholds::GateThresholds;
-use super::verdict::{Comparison, Method, Verdict, decide};
+use super::verdict::{Comparison, Method, Verdict, decide, likely_regression};
 
 /// One benchmark's recorded A/A runs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,7 +105,7 @@ pub struct BenchReplay {
     pub threshold: f64,
     /// A/A: the share of gates it fails (regressed).
     pub false_alarm: f64,
-    /// A/A: the share of gates it ends undecided with its estimate beyond the
+    /// A/A: the share of gates it ends undecided with its estimate and median round beyond the
     /// threshold (a failure under the "likely regression" rule).
     pub likely_regression: f64,
     /// A/A: the share of gates it ends undecided at all.
@@ -114,7 +115,7 @@ pub struct BenchReplay {
     pub detectable: f64,
     /// Per shift: the share of gates that fail it (regressed).
     pub power: Vec<(f64, f64)>,
-    /// Per shift: the same with undecided estimates beyond the threshold failing.
+    /// Per shift: the same with the likely regressions failing.
     pub power_with_rule: Vec<(f64, f64)>,
 }
 
@@ -125,7 +126,7 @@ pub struct ReplayReport {
     pub gates: usize,
     /// A/A: the share of simulated gates in which any benchmark fails.
     pub suite_false_alarm: f64,
-    /// The same with undecided estimates beyond the threshold failing.
+    /// The same with the likely regressions failing.
     pub suite_false_alarm_with_rule: f64,
     /// Per benchmark.
     pub benchmarks: Vec<BenchReplay>,
@@ -288,7 +289,8 @@ fn one_gate(
         if verdict != Verdict::Inconclusive || want >= max {
             return Outcome {
                 verdict,
-                beyond: verdict == Verdict::Inconclusive && s.change > threshold,
+                beyond: verdict == Verdict::Inconclusive
+                    && likely_regression(s.change, &rounds, threshold),
                 detectable: minimum_detectable(s.ci_low, s.ci_high, each),
             };
         }
