@@ -180,6 +180,14 @@ pub enum Task {
         /// Simulated gates per condition.
         #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
         gates: u32,
+        /// The thresholds the simulated gates judge by, as the gate reads them.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "benches/thresholds.toml",
+            env = "COLDSTART_GATE_THRESHOLDS"
+        )]
+        thresholds: PathBuf,
     },
     /// The regression gate. By default A/B: builds the baseline revision's benches (the
     /// commit the latest stored baseline names, or --against REV) and runs them beside

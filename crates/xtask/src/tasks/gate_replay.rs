@@ -39,8 +39,15 @@ pub fn read_comparison(path: &Path) -> Result<Comparison> {
     })
 }
 
-/// Reads the comparisons, replays, writes `out`.
-pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Result<()> {
+/// Reads the comparisons, replays them under the thresholds file `thresholds`
+/// (relative to `workspace` unless absolute), writes `out`.
+pub fn run(
+    workspace: &Path,
+    from: &[PathBuf],
+    thresholds: &Path,
+    gates: usize,
+    out: &Path,
+) -> Result<()> {
     let from_default = from.is_empty();
     let from: Vec<PathBuf> = if from_default {
         json_files(&workspace.join("reports").join("gate-aa"))?
@@ -69,10 +76,11 @@ pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Resu
             remedy: "give comparisons of A/B gate runs (not --stored ones)".into(),
         });
     }
-    let thresholds_path = workspace.join("benches").join("thresholds.toml");
+    let thresholds_path = workspace.join(thresholds);
+    let thresholds_label = thresholds.display().to_string();
     let thresholds = GateThresholds::load(&thresholds_path).map_err(|e| TaskError::Integrity {
         what: e.to_string(),
-        remedy: "fix benches/thresholds.toml".into(),
+        remedy: format!("fix {thresholds_label}, or name another with --thresholds"),
     })?;
     let options = ReplayOptions {
         gates,
@@ -93,13 +101,13 @@ pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Resu
             (
                 p.file_name()
                     .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-                // Judged as the gate judges now (runs recorded before the rule
-                // left undecided benchmarks inconclusive).
+                // Judged as the gate judges now (runs recorded before the rule, or
+                // under an earlier form of it, settled undecided ones otherwise).
                 c.benchmarks
                     .iter()
                     .filter(|b| {
                         let mut b = (*b).clone();
-                        b.settle_undecided();
+                        b.settle_as_now();
                         b.fails()
                     })
                     .count(),
@@ -122,7 +130,7 @@ pub fn run(workspace: &Path, from: &[PathBuf], gates: usize, out: &Path) -> Resu
     } else {
         "comparison JSONs given with --from".to_string()
     };
-    let text = render(&report, &real, gates, &source);
+    let text = render(&report, &real, gates, &source, &thresholds_label);
     print!("{text}");
     write_if_changed(out, &text)?;
     eprintln!("written: {}", out.display());
@@ -137,7 +145,13 @@ fn pct(x: f64) -> String {
     }
 }
 
-fn render(r: &ReplayReport, real: &[(String, usize)], gates: usize, source: &str) -> String {
+fn render(
+    r: &ReplayReport,
+    real: &[(String, usize)],
+    gates: usize,
+    source: &str,
+    thresholds: &str,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# The A/B gate replayed on recorded A/A rounds\n");
     let _ = writeln!(
@@ -147,12 +161,13 @@ fn render(r: &ReplayReport, real: &[(String, usize)], gates: usize, source: &str
          as recorded or mirrored (which side is the candidate is arbitrary in an A/A run, so \
          an offset two builds showed one way may go the other way for two other builds), and \
          rounds from it with replacement, adds the injected shift, and judges them as the gate \
-         does (benches/thresholds.toml: first rounds, extensions while undecided, an equal \
+         does ({thresholds}: first rounds, extensions while undecided, an equal \
          share of the error budget per look, Student's t on round medians). \"With the rule\": \
-         a benchmark still undecided at its last look whose estimate is beyond its threshold \
-         fails as a likely regression (the gate applies this rule).\n",
+         a benchmark still undecided at its last look whose estimate and median round are \
+         beyond its threshold fails as a likely regression (the gate applies this rule).\n",
         real.len(),
-        source = source
+        source = source,
+        thresholds = thresholds
     );
     let _ = writeln!(
         out,
@@ -213,4 +228,48 @@ fn render(r: &ReplayReport, real: &[(String, usize)], gates: usize, source: &str
         real.len()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::test_support::{bench, comparison};
+    use mlx_profiler::gate::verdict::Verdict;
+
+    #[test]
+    fn the_replay_judges_by_the_thresholds_file_it_is_given_and_names_it() {
+        let ws = tempfile::tempdir().unwrap();
+        let aa = ws.path().join("reports").join("gate-aa");
+        std::fs::create_dir_all(&aa).unwrap();
+        // Recorded A/A rounds 2 % apart: a 1 % threshold cannot hold them, 20 % can.
+        let recorded = comparison(
+            "2026-12-05T00:00:00Z",
+            vec![bench(
+                "cold/process_ready",
+                -0.02,
+                Verdict::Unchanged,
+                false,
+            )],
+        );
+        std::fs::write(aa.join("a.json"), serde_json::to_string(&recorded).unwrap()).unwrap();
+        let file = |name: &str, threshold: f64| {
+            let text = format!("[benchmarks.\"cold/process_ready\"]\nthreshold = {threshold}\n");
+            std::fs::write(ws.path().join(name), text).unwrap();
+        };
+        file("strict.toml", 0.01);
+        file("loose.toml", 0.2);
+        let out = ws.path().join("replay.md");
+        let rendered = |name: &str| {
+            run(ws.path(), &[], Path::new(name), 200, &out).unwrap();
+            std::fs::read_to_string(&out).unwrap()
+        };
+        let strict = rendered("strict.toml");
+        let loose = rendered("loose.toml");
+        assert!(strict.contains("(strict.toml: first rounds") && strict.contains("| 1.0 %     |"));
+        assert!(loose.contains("(loose.toml: first rounds") && loose.contains("| 20.0 %    |"));
+        assert!(!strict.contains("**0.0 %** of 200"), "{strict}");
+        assert!(loose.contains("**0.0 %** of 200"), "{loose}");
+        let e = run(ws.path(), &[], Path::new("missing.toml"), 10, &out).unwrap_err();
+        assert!(e.to_string().contains("missing.toml"), "{e}");
+    }
 }

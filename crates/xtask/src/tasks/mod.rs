@@ -10,6 +10,8 @@ mod gate;
 mod gate_replay;
 mod profile;
 mod test;
+#[cfg(test)]
+mod test_support;
 mod upstream;
 
 use std::path::{Path, PathBuf};
@@ -131,10 +133,14 @@ pub fn run(task: Task) -> Result<()> {
             let out = root.join("docs").join("gate-calibration.md");
             calibration::run(&root, rounds, &slowdowns, &gate, &out)
         }
-        Task::GateReplay { from, gates } => {
+        Task::GateReplay {
+            from,
+            gates,
+            thresholds,
+        } => {
             let root = workspace_root();
             let out = root.join("docs").join("gate-replay.md");
-            gate_replay::run(&root, &from, gates as usize, &out)
+            gate_replay::run(&root, &from, &thresholds, gates as usize, &out)
         }
         Task::BenchCompare { run, gate: args } => {
             run_setup(&run.platform)?;

@@ -25,7 +25,7 @@ use std::time::Instant;
 use mlx_profiler::bench::protocol::BenchMode;
 use mlx_profiler::gate::command::CompareArgs;
 use mlx_profiler::gate::thresholds::GateThresholds;
-use mlx_profiler::gate::verdict::Comparison;
+use mlx_profiler::gate::verdict::{Comparison, Verdict};
 use mlx_profiler::table::MarkdownTable;
 
 use super::gate;
@@ -86,10 +86,31 @@ struct Trial {
     slowdown: f64,
     /// Wall time of the run (unknown for a kept run that predates the note).
     seconds: Option<f64>,
+    /// Judged as the gate judges now ([`BenchComparison::settle_as_now`](mlx_profiler::gate::verdict::BenchComparison::settle_as_now)).
     comparison: Comparison,
+    /// The benchmarks whose recorded verdict that changed, with the verdict recorded.
+    rejudged: Vec<(String, Verdict)>,
 }
 
 impl Trial {
+    /// A run as the gate judges now; `rejudged` names what its recording judged
+    /// otherwise.
+    fn new(slowdown: f64, seconds: Option<f64>, mut comparison: Comparison) -> Self {
+        let mut rejudged = Vec::new();
+        for b in &mut comparison.benchmarks {
+            let recorded = b.verdict;
+            if b.settle_as_now() {
+                rejudged.push((b.id.clone(), recorded));
+            }
+        }
+        Trial {
+            slowdown,
+            seconds,
+            comparison,
+            rejudged,
+        }
+    }
+
     fn failing(&self) -> Vec<String> {
         self.comparison
             .failing()
@@ -202,11 +223,7 @@ pub fn run(
                     .map(|b| &b.id)
                     .collect::<Vec<_>>()
             );
-            let mut trial = Trial {
-                slowdown,
-                seconds: Some(seconds),
-                comparison,
-            };
+            let mut trial = Trial::new(slowdown, Some(seconds), comparison);
             record(workspace, &mut trial)?;
             trials.push(trial);
             // The table so far, so that an interrupted calibration leaves its rows.
@@ -247,6 +264,15 @@ pub fn rerender(workspace: &Path, args: &CompareArgs, out: &Path) -> Result<()> 
 
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "—".into(), |c| format!("{:+.1} %", c * 100.0))
+}
+
+/// "A/A" or "+5 % injected".
+fn kind_label(slowdown: f64) -> String {
+    if slowdown == 0.0 {
+        "A/A".into()
+    } else {
+        format!("+{} % injected", slowdown * 100.0)
+    }
 }
 
 /// The document: `lead` says how it was made.
@@ -301,6 +327,27 @@ fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds
         ]);
     }
     s.push_str(&runs_table.render());
+    let rejudged: Vec<String> = trials
+        .iter()
+        .flat_map(|t| {
+            t.rejudged.iter().map(move |(id, was)| {
+                format!(
+                    "`{id}` in the run of {} ({}) was recorded as {was:?}",
+                    t.comparison.provenance.created_utc,
+                    kind_label(t.slowdown)
+                )
+            })
+        })
+        .collect();
+    if !rejudged.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nEvery run is judged as the gate judges now (`BenchComparison::settle_as_now`: \
+             a likely regression needs the median round beyond the threshold as well as the \
+             estimate); {}.",
+            rejudged.join("; ")
+        );
+    }
     let mut header: Vec<String> = [
         "path (knob)",
         "target benchmark",

@@ -104,11 +104,7 @@ pub(super) fn recorded(workspace: &Path) -> Result<Vec<Trial>> {
                 .parse::<f64>()
                 .ok()
         });
-        trials.push(Trial {
-            slowdown,
-            seconds,
-            comparison: c,
-        });
+        trials.push(Trial::new(slowdown, seconds, c));
     }
     trials.sort_by(|a, b| {
         a.comparison

@@ -1,83 +1,29 @@
 //! The calibration's record and its check of the replay.
 
 use super::*;
-use mlx_profiler::bench::protocol::Unit;
+use crate::tasks::test_support::{bench, comparison};
 use mlx_profiler::gate::replay;
-use mlx_profiler::gate::statistics::{Shift, clustered};
-use mlx_profiler::gate::verdict::{
-    BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Method, MetricChange, Verdict,
-};
+use mlx_profiler::gate::verdict::Verdict;
 use mlx_profiler::provenance::Provenance;
 use record::{record, recorded, slowdown_label};
-
-/// A benchmark of one run: 16 rounds of ±1 % noise around `change`.
-fn bench(id: &str, change: f64, verdict: Verdict, instructions_grew: bool) -> BenchComparison {
-    let rounds: Vec<f64> = (0..16)
-        .map(|i| change.ln_1p() + 0.01 * ((i * 7 % 11) as f64 / 5.0 - 1.0))
-        .collect();
-    let per_round: Vec<Vec<f64>> = rounds.iter().map(|r| vec![*r]).collect();
-    let shift: Shift = clustered(&per_round, 0.999);
-    BenchComparison {
-        id: id.into(),
-        verdict,
-        unit: Unit::Nanoseconds,
-        baseline_median: Some(1000.0),
-        candidate_median: Some(1000.0 * (1.0 + change)),
-        shift: Some(shift),
-        threshold: 0.035,
-        metrics: vec![MetricChange {
-            name: "instructions".into(),
-            baseline: 306.0,
-            now: Some(if instructions_grew { 320.0 } else { 306.0 }),
-            tolerance: 0.005,
-            regressed: instructions_grew,
-            shift: None,
-        }],
-        advisory: false,
-        reason: String::new(),
-        rounds,
-    }
-}
-
-fn comparison(created: &str, benchmarks: Vec<BenchComparison>) -> Comparison {
-    Comparison {
-        schema_version: COMPARISON_SCHEMA_VERSION,
-        method: Method::Paired,
-        provenance: Provenance::fixed(created),
-        // Where the runs were measured does not matter here.
-        environment: serde_json::from_value(serde_json::json!({
-            "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
-            "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
-            "fixture_weights": "00ff", "mode": "quick",
-        }))
-        .expect("a fingerprint"),
-        baseline: BaselineRef {
-            file: None,
-            revision: Some("HEAD".into()),
-            commit: Some("abcdef0123456789".into()),
-        },
-        environment_differences: Vec::new(),
-        suite_confidence: 0.99,
-        benchmarks,
-        notes: Vec::new(),
-    }
-}
 
 /// Three A/A runs whose candidate reads `cold/process_ready` 1 % faster (an offset
 /// between the two builds), each followed by a run with +5 % injected: the target
 /// measured +8 %, the pool checkout caught on its count twice and as a likely
 /// regression once.
 fn trials() -> Vec<Trial> {
-    let aa = |at: &str, d: f64| Trial {
-        slowdown: 0.0,
-        seconds: Some(290.0),
-        comparison: comparison(
-            at,
-            vec![
-                bench("cold/process_ready", -0.01 + d, Verdict::Unchanged, false),
-                bench("pooled/checkout/threads_1", -d, Verdict::Unchanged, false),
-            ],
-        ),
+    let aa = |at: &str, d: f64| {
+        Trial::new(
+            0.0,
+            Some(290.0),
+            comparison(
+                at,
+                vec![
+                    bench("cold/process_ready", -0.01 + d, Verdict::Unchanged, false),
+                    bench("pooled/checkout/threads_1", -d, Verdict::Unchanged, false),
+                ],
+            ),
+        )
     };
     let injected = |at: &str, d: f64, likely: bool| {
         let mut pool = bench(
@@ -89,17 +35,17 @@ fn trials() -> Vec<Trial> {
         if likely {
             pool.reason = "likely regression: undecided after its last look".into();
         }
-        Trial {
-            slowdown: 0.05,
-            seconds: Some(250.0),
-            comparison: comparison(
+        Trial::new(
+            0.05,
+            Some(250.0),
+            comparison(
                 at,
                 vec![
                     bench("cold/process_ready", 0.08 + d, Verdict::Regressed, false),
                     pool,
                 ],
             ),
-        }
+        )
     };
     vec![
         aa("2026-12-04T23:00:00Z", 0.0),
@@ -198,4 +144,49 @@ fn slowdowns_are_named_in_full() {
     assert_eq!(slowdown_label(0.05), "plus5pct");
     assert_eq!(slowdown_label(0.025), "plus2.5pct");
     assert_eq!(slowdown_label(0.1), "plus10pct");
+}
+
+#[test]
+fn a_run_recorded_under_an_earlier_rule_is_judged_as_now_and_the_document_says_so() {
+    // Recorded when the rule looked at the estimate alone: two disturbed rounds of 32
+    // carried the mean to +4.5 %, the middle round stayed at 0.
+    let mut b = bench(
+        "cold/first_forward/kernel_warm",
+        0.0,
+        Verdict::Regressed,
+        false,
+    );
+    b.rounds = vec![0.0; 30];
+    b.rounds.extend([0.37, 0.63]);
+    b.shift.as_mut().unwrap().change = 0.045;
+    b.reason = "likely regression: undecided after its last look, its estimate beyond the \
+                3.5 % threshold (change +4.5 % with 99.98 % interval -8.4 % to +19.2 %: too \
+                noisy to decide)"
+        .into();
+    let run = Trial::new(
+        0.0,
+        Some(300.0),
+        comparison("2026-12-05T02:37:33Z", vec![b]),
+    );
+    assert!(!run.comparison.regressed());
+    assert_eq!(
+        run.rejudged,
+        [(
+            "cold/first_forward/kernel_warm".to_string(),
+            Verdict::Regressed
+        )]
+    );
+    let mut all = trials();
+    all.push(run);
+    let text = render(&all, "Lead.", "K=1", &GateThresholds::default());
+    assert!(
+        text.contains(
+            "`cold/first_forward/kernel_warm` in the run of 2026-12-05T02:37:33Z (A/A) was recorded as Regressed"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("| A/A (unchanged) ×4 | 0           | no false alarm |"),
+        "{text}"
+    );
 }
