@@ -168,11 +168,27 @@ mod active {
         if d < Duration::from_micros(2) {
             spin_iters((d.as_nanos() as f64 * spins_per_ns()).round() as u64);
         } else {
-            let until = Instant::now() + d;
-            while Instant::now() < until {
+            // On this thread's CPU clock: the delay is work this thread does, as a real
+            // regression's would be. Spun on the wall clock, it let the process's other
+            // threads (pinned to the same CPU by the gate) do their work inside it, and
+            // `process_start=123us` added 78 µs to the probe's start.
+            let until = thread_cpu() + d;
+            while thread_cpu() < until {
                 std::hint::spin_loop();
             }
         }
+    }
+
+    /// The CPU time this thread has used.
+    pub(super) fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
     }
 
     pub(super) fn after<T>(amount: Amount, f: impl FnOnce() -> T) -> T {
@@ -253,5 +269,54 @@ mod tests {
         let t = std::time::Instant::now();
         active::after(Amount::Delay(Duration::from_millis(3)), || ());
         assert!(t.elapsed() >= Duration::from_millis(3));
+    }
+
+    /// A delay is the calling thread's own work even when another thread shares its CPU
+    /// (the gate pins a benchmark's process to one): spun on the wall clock, the
+    /// competitor took about half of it.
+    #[cfg(all(feature = "inject", target_os = "linux"))]
+    #[test]
+    fn a_delay_is_the_threads_own_cpu_time_when_another_thread_shares_its_cpu() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Barrier};
+        fn pin_to_cpu0() {
+            // SAFETY: a zeroed cpu_set_t is a valid empty set; 0 is this thread.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                assert_eq!(
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+                    0
+                );
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(Barrier::new(2));
+        let competitor = {
+            let (stop, ready) = (stop.clone(), ready.clone());
+            std::thread::spawn(move || {
+                pin_to_cpu0();
+                ready.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let d = Duration::from_millis(20);
+        let used = std::thread::spawn(move || {
+            pin_to_cpu0();
+            ready.wait();
+            let before = active::thread_cpu();
+            active::after(Amount::Delay(d), || ());
+            active::thread_cpu() - before
+        })
+        .join()
+        .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        competitor.join().unwrap();
+        assert!(
+            used >= d,
+            "the delay used {used:?} of this thread's CPU, not {d:?}"
+        );
     }
 }
