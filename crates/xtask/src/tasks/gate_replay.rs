@@ -130,11 +130,35 @@ pub fn run(
     } else {
         "comparison JSONs given with --from".to_string()
     };
-    let text = render(&report, &real, gates, &source, &thresholds_label);
+    let text = render(
+        &report,
+        &real,
+        &machines(runs.iter().map(|(_, c)| c)),
+        gates,
+        &source,
+        &thresholds_label,
+    );
     print!("{text}");
     write_if_changed(out, &text)?;
     eprintln!("written: {}", out.display());
     Ok(())
+}
+
+/// The machines the runs were measured on, with how many runs each: "Intel(R) Xeon(R)
+/// Processor, 2 cores, OpenBLAS 0.3.34, SkylakeX core: 4 runs; …".
+fn machines<'a>(runs: impl Iterator<Item = &'a Comparison>) -> String {
+    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    for c in runs {
+        let e = &c.environment;
+        *count
+            .entry(format!("{}, {} cores, {}", e.cpu, e.cores, e.blas))
+            .or_default() += 1;
+    }
+    count
+        .iter()
+        .map(|(m, n)| format!("{m}: {n} run{}", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn pct(x: f64) -> String {
@@ -148,6 +172,7 @@ fn pct(x: f64) -> String {
 fn render(
     r: &ReplayReport,
     real: &[(String, usize)],
+    machines: &str,
     gates: usize,
     source: &str,
     thresholds: &str,
@@ -223,8 +248,9 @@ fn render(
         out,
         "\nWhat this does not replay: metrics judged statistically (their rounds are not \
          recorded; each still takes its share of a benchmark's budget here), and noise that \
-         differs between two builds where a run reused one. {} runs of one machine are a \
-         small sample of its days: the rates hold for noise like theirs.",
+         differs between two builds where a run reused one. The runs were measured on {machines}; \
+         {} runs are a small sample of those machines' days: the rates hold for noise like \
+         theirs.",
         real.len()
     );
     out
@@ -271,5 +297,9 @@ mod tests {
         assert!(loose.contains("**0.0 %** of 200"), "{loose}");
         let e = run(ws.path(), &[], Path::new("missing.toml"), 10, &out).unwrap_err();
         assert!(e.to_string().contains("missing.toml"), "{e}");
+        assert!(
+            strict.contains("measured on Test CPU, 2 cores, OpenBLAS: 1 run;"),
+            "{strict}"
+        );
     }
 }
