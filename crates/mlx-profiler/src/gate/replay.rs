@@ -20,7 +20,8 @@
 //! gate ends undecided with its estimate and its median round beyond the threshold
 //! ([`likely_regression`]) is counted both ways,
 //! passing and failing ("likely regression", the rule the A/B gate applies to pinned
-//! benchmarks that got all their rounds), so that the rule's cost is measured.
+//! benchmarks that got all their rounds: counted for pinned ones only, as in the
+//! gate), so that the rule's cost is measured.
 //!
 //! ```
 //! use mlx_profiler::gate::replay::{replay, RecordedBench, ReplayOptions};
@@ -289,7 +290,9 @@ fn one_gate(
         if verdict != Verdict::Inconclusive || want >= max {
             return Outcome {
                 verdict,
+                // The gate applies the rule to pinned benchmarks only.
                 beyond: verdict == Verdict::Inconclusive
+                    && t.pinned(id)
                     && likely_regression(s.change, &rounds, threshold),
                 detectable: minimum_detectable(s.ci_low, s.ci_high, each),
             };
@@ -362,6 +365,41 @@ mod tests {
             ..options
         };
         assert_eq!(replay(&recorded, &t, &same).suite_false_alarm, 0.0);
+    }
+
+    #[test]
+    fn the_likely_regression_rule_is_replayed_where_the_gate_applies_it_pinned_only() {
+        // +3 % with rounds 20 % apart: undecided, its estimate often beyond 2 %.
+        let run: Vec<f64> = (0..16)
+            .map(|i| 0.03f64.ln_1p() + if i % 2 == 0 { 0.2 } else { -0.2 })
+            .collect();
+        let recorded = Recorded::from([(
+            "cold/a".to_string(),
+            RecordedBench {
+                runs: vec![run],
+                statistical_metrics: 0,
+            },
+        )]);
+        let options = ReplayOptions {
+            gates: 400,
+            shifts: vec![],
+            seed: 5,
+            mirror: false,
+        };
+        let judged = |pin: bool| {
+            let text = format!("[defaults]\nthreshold = 0.02\npin = {pin}\n");
+            let t = GateThresholds::parse(&text, "t.toml").unwrap();
+            replay(&recorded, &t, &options)
+        };
+        let pinned = judged(true);
+        assert!(pinned.benchmarks[0].likely_regression > 0.2, "{pinned:?}");
+        assert!(pinned.suite_false_alarm_with_rule > pinned.suite_false_alarm);
+        let unpinned = judged(false);
+        assert_eq!(unpinned.benchmarks[0].likely_regression, 0.0);
+        assert_eq!(
+            unpinned.suite_false_alarm_with_rule,
+            unpinned.suite_false_alarm
+        );
     }
 
     #[test]

@@ -197,8 +197,7 @@ fn render(
     let _ = writeln!(
         out,
         "- Suite-wide false alarms (any gated benchmark fails in an A/A), with the rule \
-         (applied here to every benchmark; the gate applies it to pinned ones that got all \
-         their rounds): **{}** of {gates} simulated gates; without it: **{}**.",
+         (applied, as in the gate, to pinned benchmarks that end their last look undecided): **{}** of {gates} simulated gates; without it: **{}**.",
         pct(r.suite_false_alarm_with_rule),
         pct(r.suite_false_alarm)
     );
