@@ -359,6 +359,7 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_timeout_also_stops_what_the_probe_started() {
         let (dir, probe, env) = fake(
