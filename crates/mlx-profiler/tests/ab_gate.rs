@@ -191,6 +191,20 @@ fn a_real_slowdown_fails_and_unchanged_code_passes() {
         c.notes
     );
     assert!(p.join("target/ab/candidate/manifest.json").is_file());
+    // The machine's own noise, before and after, kept and said.
+    assert_eq!(c.machine_noise.len(), 2, "{:?}", c.machine_noise);
+    assert!(
+        c.machine_noise
+            .iter()
+            .all(|f| f.rounds > 1 && f.spread.is_finite()),
+        "{:?}",
+        c.machine_noise
+    );
+    for when in ["machine noise before measuring:", "machine noise after:"] {
+        assert!(c.notes.iter().any(|n| n.starts_with(when)), "{:?}", c.notes);
+    }
+    let json: serde_json::Value = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["machine_noise"].as_array().map(Vec::len), Some(2));
 
     // Twice the work an iteration: the baseline revision is built in the worktree.
     edit(p, "const WORK: u64 = 20_000;", "const WORK: u64 = 40_000;");

@@ -143,6 +143,7 @@ fn comparison() -> Comparison {
         suite_confidence: 0.99,
         benchmarks,
         notes: vec!["baseline binaries reused from an earlier run".into()],
+        machine_noise: Vec::new(),
     }
 }
 

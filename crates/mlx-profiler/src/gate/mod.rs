@@ -57,6 +57,7 @@ pub mod error;
 pub mod filter;
 pub mod formats;
 pub mod json_check;
+pub mod noise_floor;
 pub mod replay;
 pub mod run;
 pub mod run_record;

@@ -77,5 +77,6 @@ pub fn compare(
         suite_confidence: thresholds.defaults.suite_confidence,
         benchmarks,
         notes: Vec::new(),
+        machine_noise: Vec::new(),
     }
 }

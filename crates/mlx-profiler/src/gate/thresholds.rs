@@ -413,9 +413,17 @@ impl GateThresholds {
     /// assert_eq!(t.looks("warm/forward_tiny"), 3);
     /// ```
     pub fn looks(&self, id: &str) -> usize {
-        let first = self.rounds(id);
-        let step = (first / 2).max(1);
-        1 + (self.max_rounds(id) - first).div_ceil(step)
+        looks(self.rounds(id), self.max_rounds(id))
+    }
+
+    /// [`looks`](Self::looks) of a benchmark the file says nothing of.
+    ///
+    /// ```
+    /// let t = mlx_profiler::gate::thresholds::GateThresholds::default();
+    /// assert_eq!(t.default_looks(), 3);
+    /// ```
+    pub fn default_looks(&self) -> usize {
+        looks(self.defaults.rounds, self.defaults.max_rounds)
     }
 
     /// The per-benchmark confidence when `m` benchmarks are judged together.
@@ -427,6 +435,11 @@ impl GateThresholds {
     pub fn per_benchmark_confidence(&self, m: usize) -> f64 {
         1.0 - (1.0 - self.defaults.suite_confidence) / m.max(1) as f64
     }
+}
+
+/// Looks from `first` rounds up to `max`, half as many again at a time.
+fn looks(first: usize, max: usize) -> usize {
+    1 + max.saturating_sub(first).div_ceil((first / 2).max(1))
 }
 
 /// The metric a counted benchmark's instructions per iteration are gated as.

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::environment::Fingerprint;
+use super::noise_floor::NoiseFloor;
 use super::statistics::{Shift, median};
 use super::thresholds::GateThresholds;
 use crate::bench::protocol::Unit;
@@ -286,6 +287,10 @@ pub struct Comparison {
     /// Remarks on the run as a whole (the baseline binaries reused, a knob set...).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// A/B: the machine's own noise, measured before and after the benchmarks (in
+    /// that order); empty for a stored comparison and for runs that predate it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machine_noise: Vec<NoiseFloor>,
 }
 
 impl Comparison {

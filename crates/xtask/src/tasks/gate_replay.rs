@@ -144,19 +144,34 @@ pub fn run(
     Ok(())
 }
 
-/// The machines the runs were measured on, with how many runs each: "Intel(R) Xeon(R)
+/// The machines the runs were measured on, with how many runs each and, for runs
+/// that measured it, the spread of the machine's own noise loop: "Intel(R) Xeon(R)
 /// Processor, 2 cores, OpenBLAS 0.3.34, SkylakeX core: 4 runs; …".
 fn machines<'a>(runs: impl Iterator<Item = &'a Comparison>) -> String {
-    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    let mut seen = std::collections::BTreeMap::<String, (usize, Vec<f64>)>::new();
     for c in runs {
         let e = &c.environment;
-        *count
+        let entry = seen
             .entry(format!("{}, {} cores, {}", e.cpu, e.cores, e.blas))
-            .or_default() += 1;
+            .or_default();
+        entry.0 += 1;
+        entry.1.extend(c.machine_noise.iter().map(|f| f.spread));
     }
-    count
-        .iter()
-        .map(|(m, n)| format!("{m}: {n} run{}", if *n == 1 { "" } else { "s" }))
+    seen.iter()
+        .map(|(m, (n, spreads))| {
+            let noise = match (
+                spreads.iter().copied().reduce(f64::min),
+                spreads.iter().copied().reduce(f64::max),
+            ) {
+                (Some(lo), Some(hi)) => format!(
+                    " (machine noise {:.1}–{:.1} % a round)",
+                    lo * 100.0,
+                    hi * 100.0
+                ),
+                _ => String::new(),
+            };
+            format!("{m}: {n} run{}{noise}", if *n == 1 { "" } else { "s" })
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -299,6 +314,22 @@ mod tests {
         assert!(
             strict.contains("measured on Test CPU, 2 cores, OpenBLAS: 1 run;"),
             "{strict}"
+        );
+        let mut noisy = comparison("2026-12-05T00:00:00Z", Vec::new());
+        noisy.machine_noise = [0.004, 0.021]
+            .map(|spread| {
+                mlx_profiler::gate::noise_floor::NoiseFloor::from_rounds(
+                    &[spread, -spread],
+                    5e6,
+                    Some(1),
+                    16,
+                    0.9998,
+                )
+            })
+            .to_vec();
+        assert_eq!(
+            machines([&noisy].into_iter()),
+            "Test CPU, 2 cores, OpenBLAS: 1 run (machine noise 0.6–3.0 % a round)"
         );
     }
 }

@@ -59,5 +59,6 @@ pub fn comparison(created: &str, benchmarks: Vec<BenchComparison>) -> Comparison
         suite_confidence: 0.99,
         benchmarks,
         notes: Vec::new(),
+        machine_noise: Vec::new(),
     }
 }

@@ -38,6 +38,7 @@ use crate::bench::protocol::{
 };
 use crate::gate::error::GateError;
 use crate::gate::filter::Only;
+use crate::gate::noise_floor;
 use crate::gate::statistics::{self, median};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
@@ -45,6 +46,11 @@ use crate::gate::verdict::{
     judge,
 };
 use crate::provenance::Provenance;
+
+/// The noise loop's sample: the order of a warm benchmark's batch.
+const NOISE_SAMPLE: Duration = Duration::from_millis(5);
+/// The noise loop's rounds (of two pairs, four samples each): about 2.6 s.
+const NOISE_ROUNDS: usize = 64;
 
 /// An A/B run.
 #[derive(Debug, Clone)]
@@ -374,6 +380,18 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     } else {
         ProgressBar::hidden()
     };
+    // The machine's own noise, on the servers' CPU, before and after: a runner too
+    // noisy for the thresholds shows it here, not only as undecided benchmarks.
+    let floor = || {
+        noise_floor::measure(
+            cpu,
+            NOISE_SAMPLE,
+            NOISE_ROUNDS,
+            t.defaults.rounds,
+            1.0 - (1.0 - confidence) / t.default_looks() as f64,
+        )
+    };
+    let mut machine_noise = vec![floor()];
     let mut measured: BTreeMap<String, PairedSamples> = BTreeMap::new();
     let measuring = std::time::Instant::now();
     // Benchmarks left undecided because the budget was spent.
@@ -503,6 +521,14 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         }
     }
     bar.finish_and_clear();
+    machine_noise.push(floor());
+    for (floor, when) in machine_noise.iter().zip(["before measuring", "after"]) {
+        let line = floor.note(when);
+        if opts.progress {
+            eprintln!("==> {line}");
+        }
+        notes.push(line);
+    }
     if let Some(b) = opts.budget
         && !cut.is_empty()
     {
@@ -595,6 +621,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         suite_confidence: opts.thresholds.defaults.suite_confidence,
         benchmarks,
         notes,
+        machine_noise,
     })
 }
 

@@ -1,0 +1,225 @@
+//! The machine's own noise, measured by the A/B gate before and after it measures: a
+//! fixed integer loop timed the way the gate times a benchmark (pairs ordered A, B,
+//! B, A on the CPU the servers are pinned to, each round's median log-ratio one
+//! observation). Both "sides" run the same instructions, so the rounds' spread is
+//! what the machine alone adds to a benchmark of that length: no benchmark's rounds
+//! can spread less. It tells a noisy runner from a noisy benchmark: on the 2-core
+//! AMD EPYC VM where one A/A run of the gate left 13 of 22 benchmarks undecided, a
+//! 7.5 ms loop's rounds of two pairs spread 1.8 %, and those of a 76 ms loop 2.0 %.
+//!
+//! ```
+//! use mlx_profiler::gate::noise_floor::NoiseFloor;
+//! // Rounds of the same loop that read ±2 % apart.
+//! let rounds: Vec<f64> = (0..32).map(|i| if i % 2 == 0 { 0.02 } else { -0.02 }).collect();
+//! let floor = NoiseFloor::from_rounds(&rounds, 5e6, Some(1), 16, 0.9998);
+//! assert!((floor.spread - 0.0203).abs() < 0.001, "{floor:?}");
+//! // 16 rounds at a per-look confidence of 99.98 % could show about +3 % at best.
+//! assert!(floor.best_detectable > 0.02 && floor.best_detectable < 0.05, "{floor:?}");
+//! ```
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::replay::minimum_detectable;
+use super::statistics::median;
+
+/// What the loop showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFloor {
+    /// The CPU the loop ran on (`None`: not pinned).
+    pub cpu: Option<usize>,
+    /// One sample's median length, in nanoseconds.
+    pub sample_ns: f64,
+    /// Rounds timed.
+    pub rounds: usize,
+    /// The standard deviation of the rounds' log-ratios (0.02: about 2 %).
+    pub spread: f64,
+    /// The smallest slowdown a benchmark whose rounds spread this much could show
+    /// with 80 % power in `judged_rounds` rounds at the gate's per-look confidence.
+    pub best_detectable: f64,
+    /// The round count `best_detectable` is for (a benchmark's first look).
+    pub judged_rounds: usize,
+}
+
+impl NoiseFloor {
+    /// The floor from the rounds' log-ratios; `judged_rounds` and `confidence` say
+    /// for which look of a benchmark `best_detectable` is computed.
+    pub fn from_rounds(
+        rounds: &[f64],
+        sample_ns: f64,
+        cpu: Option<usize>,
+        judged_rounds: usize,
+        confidence: f64,
+    ) -> Self {
+        let n = rounds.len() as f64;
+        let spread = if rounds.len() < 2 {
+            f64::INFINITY
+        } else {
+            let mean = rounds.iter().sum::<f64>() / n;
+            (rounds.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        };
+        let best_detectable = if spread.is_finite() && judged_rounds >= 2 {
+            use statrs::distribution::{ContinuousCDF, StudentsT};
+            let q = StudentsT::new(0.0, 1.0, judged_rounds as f64 - 1.0)
+                .expect("degrees of freedom above zero")
+                .inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+            let half = q * spread / (judged_rounds as f64).sqrt();
+            minimum_detectable((-half).exp_m1(), half.exp_m1(), confidence)
+        } else {
+            f64::INFINITY
+        };
+        NoiseFloor {
+            cpu,
+            sample_ns,
+            rounds: rounds.len(),
+            spread,
+            best_detectable,
+            judged_rounds,
+        }
+    }
+
+    /// One line for the comparison's notes.
+    pub fn note(&self, when: &str) -> String {
+        format!(
+            "machine noise {when}: a fixed {:.1} ms loop{} timed as the gate times a \
+             benchmark (pairs A, B, B, A; {} rounds of two pairs) spread {:.1} % a round; \
+             no benchmark's rounds spread less here, and with {} rounds none can show \
+             less than +{:.1} %",
+            self.sample_ns / 1e6,
+            self.cpu.map_or(String::new(), |c| format!(" on CPU {c}")),
+            self.rounds,
+            self.spread * 100.0,
+            self.judged_rounds,
+            self.best_detectable * 100.0
+        )
+    }
+}
+
+/// Times the loop: `rounds` rounds of two pairs of samples of about `sample` each,
+/// on `cpu` where given (Linux; elsewhere unpinned), in a thread of its own.
+pub fn measure(
+    cpu: Option<usize>,
+    sample: Duration,
+    rounds: usize,
+    judged_rounds: usize,
+    confidence: f64,
+) -> NoiseFloor {
+    let (log_ratios, sample_ns, pinned) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let pinned = cpu.filter(|c| pin_this_thread(*c));
+            let iterations = calibrate(sample);
+            let mut lengths = Vec::with_capacity(rounds * 8);
+            let mut log_ratios = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let mut pairs = [0.0; 2];
+                for pair in &mut pairs {
+                    let t = [(); 4].map(|_| timed(iterations));
+                    lengths.extend(t);
+                    *pair = ((t[1] + t[2]) / (t[0] + t[3])).ln();
+                }
+                log_ratios.push(median(&pairs));
+            }
+            (log_ratios, median(&lengths), pinned)
+        })
+        .join()
+        .expect("the noise loop does not panic")
+    });
+    NoiseFloor::from_rounds(&log_ratios, sample_ns, pinned, judged_rounds, confidence)
+}
+
+/// Iterations of the loop that take about `sample`.
+fn calibrate(sample: Duration) -> u64 {
+    let mut iterations = 1024u64;
+    loop {
+        let ns = timed(iterations);
+        if ns >= 1e6 || iterations >= 1 << 40 {
+            let per = ns / iterations as f64;
+            return ((sample.as_nanos() as f64 / per).round() as u64).max(1);
+        }
+        iterations *= 2;
+    }
+}
+
+/// Nanoseconds `iterations` steps of a dependent multiply-add chain took.
+fn timed(iterations: u64) -> f64 {
+    let start = Instant::now();
+    let mut x = std::hint::black_box(1u64);
+    for _ in 0..iterations {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+    }
+    std::hint::black_box(x);
+    start.elapsed().as_nanos() as f64
+}
+
+/// Pins the calling thread to `cpu`; whether it could.
+fn pin_this_thread(cpu: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return false;
+        }
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; 0 is the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_that_agree_have_no_spread_and_a_zero_floor() {
+        let floor = NoiseFloor::from_rounds(&[0.0; 16], 5e6, None, 16, 0.9998);
+        assert_eq!((floor.spread, floor.best_detectable), (0.0, 0.0));
+        assert!(floor.note("before").contains("spread 0.0 % a round"));
+    }
+
+    #[test]
+    fn a_wider_spread_raises_the_floor_and_more_rounds_lower_it() {
+        let rounds = |a: f64| -> Vec<f64> { (0..32).map(|i| a * ((i % 4) as f64 - 1.5)).collect() };
+        let narrow = NoiseFloor::from_rounds(&rounds(0.01), 5e6, None, 16, 0.9998);
+        let wide = NoiseFloor::from_rounds(&rounds(0.03), 5e6, None, 16, 0.9998);
+        let longer = NoiseFloor::from_rounds(&rounds(0.03), 5e6, None, 32, 0.9998);
+        assert!(wide.spread > 2.9 * narrow.spread);
+        assert!(wide.best_detectable > narrow.best_detectable);
+        assert!(longer.best_detectable < wide.best_detectable);
+    }
+
+    #[test]
+    fn one_round_cannot_show_a_floor() {
+        let floor = NoiseFloor::from_rounds(&[0.01], 5e6, None, 16, 0.9998);
+        assert!(floor.spread.is_infinite() && floor.best_detectable.is_infinite());
+    }
+
+    #[test]
+    fn the_loop_runs_the_rounds_asked_at_about_the_length_asked() {
+        let floor = measure(None, Duration::from_millis(1), 4, 16, 0.9998);
+        assert_eq!(floor.rounds, 4);
+        assert!(floor.spread.is_finite() && floor.spread >= 0.0, "{floor:?}");
+        // Calibrated on the machine: within a wide factor of what was asked, so that
+        // a loaded machine does not fail the test.
+        assert!(floor.sample_ns > 1e5 && floor.sample_ns < 1e8, "{floor:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_loop_runs_on_the_cpu_it_is_given() {
+        let floor = measure(Some(0), Duration::from_micros(200), 2, 16, 0.9998);
+        assert_eq!(floor.cpu, Some(0));
+        // A CPU this machine lacks: the loop runs unpinned and says so.
+        let floor = measure(Some(1000), Duration::from_micros(200), 2, 16, 0.9998);
+        assert_eq!(floor.cpu, None);
+    }
+}
