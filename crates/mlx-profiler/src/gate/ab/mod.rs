@@ -49,8 +49,27 @@ use crate::provenance::Provenance;
 
 /// The noise loop's sample: the order of a warm benchmark's batch.
 const NOISE_SAMPLE: Duration = Duration::from_millis(5);
-/// The noise loop's rounds (of two pairs, four samples each): about 2.6 s.
-const NOISE_ROUNDS: usize = 64;
+/// The noise loop's rounds (of two pairs, four samples each) unless
+/// [`NOISE_ROUNDS_ENV`] says otherwise: about 1.3 s each time.
+const NOISE_ROUNDS: usize = 32;
+/// `COLDSTART_GATE_NOISE_ROUNDS`: the noise loop's rounds; 0 leaves it out.
+pub const NOISE_ROUNDS_ENV: &str = "COLDSTART_GATE_NOISE_ROUNDS";
+
+/// The noise loop's rounds: [`NOISE_ROUNDS_ENV`], else [`NOISE_ROUNDS`].
+fn noise_rounds() -> Result<usize, GateError> {
+    match std::env::var(NOISE_ROUNDS_ENV) {
+        Err(_) => Ok(NOISE_ROUNDS),
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n != 1 && *n <= 10_000)
+            .ok_or_else(|| GateError::Usage {
+                problem: format!("{NOISE_ROUNDS_ENV}={v:?} is not a round count"),
+                fix: format!("set {NOISE_ROUNDS_ENV} to 0 (no noise loop) or to 2 to 10000 rounds"),
+            }),
+    }
+}
 
 /// An A/B run.
 #[derive(Debug, Clone)]
@@ -208,6 +227,7 @@ fn server_spec(
 pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateError> {
     // A bad COLDSTART_GATE_CPU is an input error before anything is built.
     let cpu = server::pin_cpu()?;
+    let noise_rounds = noise_rounds()?;
     let commit = revision::resolve(&opts.build.workspace, &opts.against)?;
     let _cache = revision::lock_cache(&opts.build)?;
     let cand_bins = revision::candidate(&opts.build)?;
@@ -258,6 +278,12 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             source,
         })?;
     }
+    // The machine's own noise on the servers' CPU, before any server starts and after
+    // the last is gone: a runner too noisy for the thresholds shows it here, not only
+    // as undecided benchmarks.
+    let noise_loop =
+        || (noise_rounds > 0).then(|| noise_floor::measure(cpu, NOISE_SAMPLE, noise_rounds));
+    let noise_before = noise_loop();
     // The first round's servers of every group first: the number of benchmarks
     // judged sets each one's confidence, and a side that cannot start should fail
     // before minutes of measuring.
@@ -380,18 +406,6 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     } else {
         ProgressBar::hidden()
     };
-    // The machine's own noise, on the servers' CPU, before and after: a runner too
-    // noisy for the thresholds shows it here, not only as undecided benchmarks.
-    let floor = || {
-        noise_floor::measure(
-            cpu,
-            NOISE_SAMPLE,
-            NOISE_ROUNDS,
-            t.defaults.rounds,
-            1.0 - (1.0 - confidence) / t.default_looks() as f64,
-        )
-    };
-    let mut machine_noise = vec![floor()];
     let mut measured: BTreeMap<String, PairedSamples> = BTreeMap::new();
     let measuring = std::time::Instant::now();
     // Benchmarks left undecided because the budget was spent.
@@ -521,13 +535,20 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         }
     }
     bar.finish_and_clear();
-    machine_noise.push(floor());
-    for (floor, when) in machine_noise.iter().zip(["before measuring", "after"]) {
+    let mut machine_noise = Vec::new();
+    for (rounds, when) in [(noise_before, "before measuring"), (noise_loop(), "after")] {
+        let Some(rounds) = rounds else { continue };
+        // As a benchmark with the default rounds and no statistical metric is judged.
+        let floor = rounds.floor(
+            t.defaults.rounds,
+            1.0 - (1.0 - confidence) / t.default_looks() as f64,
+        );
         let line = floor.note(when);
         if opts.progress {
             eprintln!("==> {line}");
         }
         notes.push(line);
+        machine_noise.push(floor);
     }
     if let Some(b) = opts.budget
         && !cut.is_empty()
@@ -601,7 +622,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .collect();
     if !unsettled.is_empty() {
         notes.push(format!(
-            "undecided with the estimate beyond the threshold, NOT failed as likely \
+            "undecided with the estimate and the median round beyond the threshold, NOT failed as likely \
              regressions because they ran unpinned or the budget cut their rounds (the rule \
              was calibrated on pinned servers that got all their rounds): {}",
             unsettled.join(", ")

@@ -164,7 +164,7 @@ pub fn equalise_footprints(specs: &mut [ServerSpec]) {
 pub const PIN_CPU_ENV: &str = "COLDSTART_GATE_CPU";
 
 /// The CPUs this process may run on (Linux), in increasing order.
-fn allowed_cpus() -> Option<Vec<usize>> {
+pub(crate) fn allowed_cpus() -> Option<Vec<usize>> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it

@@ -94,7 +94,7 @@ pub fn detectable(b: &BenchComparison) -> String {
 /// The verdict as shown in tables: `regressed`, `regressed (metric)` (a
 /// deterministic metric grew, the time did not regress), `regressed (time and
 /// metric)`, `regressed (advisory)`, `regressed (likely)` (undecided at its last
-/// look with its estimate beyond the threshold), ...
+/// look with its estimate and median round beyond the threshold), ...
 pub fn verdict_label(b: &BenchComparison) -> String {
     match b.verdict {
         Verdict::Regressed if b.metrics.iter().any(|m| m.regressed) => {
