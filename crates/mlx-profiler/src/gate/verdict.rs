@@ -187,10 +187,12 @@ impl BenchComparison {
         }
     }
 
-    /// Judges a recorded benchmark as the gate judges now: a likely regression that
-    /// an earlier rule settled goes back to undecided and is settled again
-    /// ([`settle_undecided`](Self::settle_undecided)); an undecided one is settled;
-    /// other verdicts stand. Returns whether the verdict changed.
+    /// Judges a recorded likely regression by the rule as it is now: the gate settled
+    /// it (so the rule applied: pinned, all its rounds), an earlier form of the rule
+    /// may have been looser, so it goes back to undecided and is settled again
+    /// ([`settle_undecided`](Self::settle_undecided)). Every other verdict stands:
+    /// whether the gate would have applied the rule to an undecided benchmark is not
+    /// in the record. Returns whether the verdict changed.
     ///
     /// ```
     /// use mlx_profiler::gate::statistics::Shift;
@@ -200,7 +202,7 @@ impl BenchComparison {
     /// // Recorded by the rule that looked at the estimate alone: two disturbed
     /// // rounds of 32 carried the mean to +4.5 %, the middle round stayed at 0.
     /// let mut rounds = vec![0.0; 30];
-    /// rounds.extend([0.37, 0.63]);
+    /// rounds.extend([0.45, 0.88]);
     /// let evidence = Evidence {
     ///     rounds,
     ///     shift: Some(Shift { p_value: 0.3, change: 0.045, ci_low: -0.084,
@@ -218,19 +220,21 @@ impl BenchComparison {
     /// assert_eq!((b.verdict, b.reason), (Verdict::Inconclusive, undecided));
     /// ```
     pub fn settle_as_now(&mut self) -> bool {
-        let before = self.verdict;
-        if self.verdict == Verdict::Regressed
-            && let Some(inner) = self
-                .reason
-                .strip_prefix("likely regression: ")
-                .and_then(|r| r.split_once(" threshold ("))
-                .and_then(|(_, rest)| rest.strip_suffix(')'))
-        {
-            self.reason = inner.to_string();
-            self.verdict = Verdict::Inconclusive;
+        if self.verdict != Verdict::Regressed {
+            return false;
         }
+        let Some(inner) = self
+            .reason
+            .strip_prefix("likely regression: ")
+            .and_then(|r| r.split_once(" threshold ("))
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+        else {
+            return false;
+        };
+        self.reason = inner.to_string();
+        self.verdict = Verdict::Inconclusive;
         self.settle_undecided();
-        self.verdict != before
+        self.verdict != Verdict::Regressed
     }
 
     /// Whether the rule of [`settle_undecided`](Self::settle_undecided) would fail
@@ -348,7 +352,7 @@ pub struct Evidence {
 /// The likely-regression test for a benchmark left undecided: its estimate `change`
 /// beyond `threshold`, and the median of its `rounds` (log-ratios) beyond it as well.
 /// The estimate is a mean: two disturbed rounds of 32 (one side slowed for seconds by
-/// something else on a shared machine, +45 % and +88 %) carried one to +4.5 % in a
+/// something else on a shared machine, +57 % and +141 %) carried one to +4.5 % in a
 /// real A/A run while the other rounds agreed on no change; a regression moves the
 /// middle round too. Without recorded rounds (comparisons older than them), the
 /// estimate alone.
@@ -356,7 +360,7 @@ pub struct Evidence {
 /// ```
 /// use mlx_profiler::gate::verdict::likely_regression;
 /// let quiet = [0.0_f64; 30];
-/// let disturbed: Vec<f64> = quiet.iter().copied().chain([0.37, 0.63]).collect();
+/// let disturbed: Vec<f64> = quiet.iter().copied().chain([0.45, 0.88]).collect();
 /// assert!(!likely_regression(0.045, &disturbed, 0.035));
 /// assert!(likely_regression(0.045, &[0.04; 32], 0.035));
 /// assert!(likely_regression(0.045, &[], 0.035));

@@ -25,7 +25,7 @@ use std::time::Instant;
 use mlx_profiler::bench::protocol::BenchMode;
 use mlx_profiler::gate::command::CompareArgs;
 use mlx_profiler::gate::thresholds::GateThresholds;
-use mlx_profiler::gate::verdict::{Comparison, Verdict};
+use mlx_profiler::gate::verdict::{Comparison, Verdict, threshold_label};
 use mlx_profiler::table::MarkdownTable;
 
 use super::gate;
@@ -95,19 +95,25 @@ struct Trial {
 impl Trial {
     /// A run as the gate judges now; `rejudged` names what its recording judged
     /// otherwise.
-    fn new(slowdown: f64, seconds: Option<f64>, mut comparison: Comparison) -> Self {
-        let mut rejudged = Vec::new();
-        for b in &mut comparison.benchmarks {
-            let recorded = b.verdict;
-            if b.settle_as_now() {
-                rejudged.push((b.id.clone(), recorded));
-            }
-        }
-        Trial {
+    fn new(slowdown: f64, seconds: Option<f64>, comparison: Comparison) -> Self {
+        let mut trial = Trial {
             slowdown,
             seconds,
             comparison,
-            rejudged,
+            rejudged: Vec::new(),
+        };
+        trial.rejudge();
+        trial
+    }
+
+    /// Re-judges the recorded likely regressions by the rule as it is now
+    /// ([`BenchComparison::settle_as_now`](mlx_profiler::gate::verdict::BenchComparison::settle_as_now)).
+    fn rejudge(&mut self) {
+        for b in &mut self.comparison.benchmarks {
+            let recorded = b.verdict;
+            if b.settle_as_now() {
+                self.rejudged.push((b.id.clone(), recorded));
+            }
         }
     }
 
@@ -223,8 +229,16 @@ pub fn run(
                     .map(|b| &b.id)
                     .collect::<Vec<_>>()
             );
-            let mut trial = Trial::new(slowdown, Some(seconds), comparison);
+            // Kept as the gate wrote it, then judged as now (the same rule, unless
+            // this is an older build of the gate).
+            let mut trial = Trial {
+                slowdown,
+                seconds: Some(seconds),
+                comparison,
+                rejudged: Vec::new(),
+            };
             record(workspace, &mut trial)?;
+            trial.rejudge();
             trials.push(trial);
             // The table so far, so that an interrupted calibration leaves its rows.
             let lead = format!(
@@ -253,8 +267,8 @@ pub fn rerender(workspace: &Path, args: &CompareArgs, out: &Path) -> Result<()> 
         .to_string();
     let lead = format!(
         "Rendered by `cargo xtask gate-calibration --from-recorded` from the {} runs the \
-         latest calibration kept in reports/gate-aa/ and reports/gate-injected/, judged as \
-         they recorded (thresholds included).",
+         latest calibration kept in reports/gate-aa/ and reports/gate-injected/, at the \
+         thresholds they recorded.",
         trials.len()
     );
     write_if_changed(out, &render(&trials, &lead, &knob_text, &thresholds))?;
@@ -271,7 +285,7 @@ fn kind_label(slowdown: f64) -> String {
     if slowdown == 0.0 {
         "A/A".into()
     } else {
-        format!("+{} % injected", slowdown * 100.0)
+        format!("+{} injected", threshold_label(slowdown))
     }
 }
 
@@ -330,9 +344,10 @@ fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds
     let rejudged: Vec<String> = trials
         .iter()
         .flat_map(|t| {
-            t.rejudged.iter().map(move |(id, was)| {
+            t.rejudged.iter().map(move |(id, _)| {
                 format!(
-                    "`{id}` in the run of {} ({}) was recorded as {was:?}",
+                    "`{id}` in the run of {} ({}) was recorded as a likely regression by \
+                     an earlier form of the rule",
                     t.comparison.provenance.created_utc,
                     kind_label(t.slowdown)
                 )

@@ -157,7 +157,7 @@ fn a_run_recorded_under_an_earlier_rule_is_judged_as_now_and_the_document_says_s
         false,
     );
     b.rounds = vec![0.0; 30];
-    b.rounds.extend([0.37, 0.63]);
+    b.rounds.extend([0.45, 0.88]);
     b.shift.as_mut().unwrap().change = 0.045;
     b.reason = "likely regression: undecided after its last look, its estimate beyond the \
                 3.5 % threshold (change +4.5 % with 99.98 % interval -8.4 % to +19.2 %: too \
@@ -181,7 +181,7 @@ fn a_run_recorded_under_an_earlier_rule_is_judged_as_now_and_the_document_says_s
     let text = render(&all, "Lead.", "K=1", &GateThresholds::default());
     assert!(
         text.contains(
-            "`cold/first_forward/kernel_warm` in the run of 2026-12-05T02:37:33Z (A/A) was recorded as Regressed"
+            "`cold/first_forward/kernel_warm` in the run of 2026-12-05T02:37:33Z (A/A) was recorded as a likely regression by an earlier form of the rule"
         ),
         "{text}"
     );
