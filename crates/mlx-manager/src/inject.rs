@@ -279,23 +279,35 @@ mod tests {
     fn a_delay_is_the_threads_own_cpu_time_when_another_thread_shares_its_cpu() {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::{Arc, Barrier};
-        fn pin_to_cpu0() {
-            // SAFETY: a zeroed cpu_set_t is a valid empty set; 0 is this thread.
+        // One CPU this process may use (a runner's cpuset need not hold CPU 0).
+        // SAFETY: a zeroed cpu_set_t is a valid empty set that sched_getaffinity fills.
+        let cpu = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .find(|&c| libc::CPU_ISSET(c, &set))
+                .expect("a CPU")
+        };
+        let pin = move || {
+            // SAFETY: as above; 0 is the calling thread.
             unsafe {
                 let mut set: libc::cpu_set_t = std::mem::zeroed();
-                libc::CPU_SET(0, &mut set);
+                libc::CPU_SET(cpu, &mut set);
                 assert_eq!(
                     libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
                     0
                 );
             }
-        }
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(Barrier::new(2));
         let competitor = {
             let (stop, ready) = (stop.clone(), ready.clone());
             std::thread::spawn(move || {
-                pin_to_cpu0();
+                pin();
                 ready.wait();
                 while !stop.load(Ordering::Relaxed) {
                     std::hint::spin_loop();
@@ -304,7 +316,7 @@ mod tests {
         };
         let d = Duration::from_millis(20);
         let used = std::thread::spawn(move || {
-            pin_to_cpu0();
+            pin();
             ready.wait();
             let before = active::thread_cpu();
             active::after(Amount::Delay(d), || ());

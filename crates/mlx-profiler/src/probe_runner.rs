@@ -119,9 +119,18 @@ impl ProbeRunner for ProcessProbe {
         .stdin(Stdio::null())
         .stdout(clone_file(&stdout)?)
         .stderr(clone_file(&stderr)?);
-        // Its own process group, so that a timeout also stops the compilers it started.
+        // Its own process group, so that a timeout also stops the compilers it started;
+        // out of the terminal's group, so it dies with this process instead (Linux).
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let spawned_ns = monotonic_ns();
         let mut child = cmd.spawn().map_err(|source| ProfileError::ProbeMissing {
             exe: self.exe.display().to_string(),
@@ -169,7 +178,7 @@ impl ProbeRunner for ProcessProbe {
             Err(_) => {
                 return Err(failed(format!(
                     "exited with {status}; stderr: {}",
-                    err.trim()
+                    shorten(err.trim())
                 )));
             }
         };
@@ -296,8 +305,9 @@ mod tests {
 
     #[test]
     fn a_document_larger_than_a_pipe_buffer_is_read_whole() {
-        // Marks in the future of the spawn, as a real probe's would be.
-        let t = monotonic_ns() + 1_000_000_000;
+        // Marks in the future of the spawn, as a real probe's would be (an hour ahead:
+        // however slow the machine, the spawn comes before).
+        let t = monotonic_ns() + 3_600_000_000_000;
         let doc = ProbeDocument {
             schema_version: PROBE_SCHEMA_VERSION,
             outcome: ProbeOutcome::Ok(ProbeReport {
@@ -349,7 +359,8 @@ mod tests {
     fn a_probe_past_its_timeout_is_killed_and_the_error_says_how_to_give_it_longer() {
         let (_dir, probe, env) = fake(
             "echo 'compiling kernels' >&2; exec sleep 600",
-            Duration::from_millis(200),
+            // Long enough for `sh` to have written its line on a loaded machine.
+            Duration::from_secs(3),
         );
         let e = run(&probe, 0, &env).unwrap_err();
         let text = e.to_string();
@@ -364,11 +375,16 @@ mod tests {
     fn a_timeout_also_stops_what_the_probe_started() {
         let (dir, probe, env) = fake(
             "sleep 600 & echo $! > \"$(dirname \"$0\")/child.pid\"; wait",
-            Duration::from_secs(1),
+            // Long enough for `sh` to have written the pid on a loaded machine.
+            Duration::from_secs(3),
         );
         run(&probe, 0, &env).unwrap_err();
-        let pid = std::fs::read_to_string(dir.path().join("child.pid")).unwrap();
-        let stat = format!("/proc/{}/stat", pid.trim());
+        let text = std::fs::read_to_string(dir.path().join("child.pid")).unwrap_or_default();
+        let pid: u32 = text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the fake probe wrote no pid in 3 s: {text:?}"));
+        let stat = format!("/proc/{pid}/stat");
         // Killed: gone, or a zombie until its new parent reaps it.
         let stopped = || match std::fs::read_to_string(&stat) {
             Err(_) => true,
@@ -381,7 +397,7 @@ mod tests {
         while !stopped() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(stopped(), "the probe's child {} still runs", pid.trim());
+        assert!(stopped(), "the probe's child {pid} still runs");
     }
 
     #[test]
