@@ -57,18 +57,22 @@ pub const NOISE_ROUNDS_ENV: &str = "COLDSTART_GATE_NOISE_ROUNDS";
 
 /// The noise loop's rounds: [`NOISE_ROUNDS_ENV`], else [`NOISE_ROUNDS`].
 fn noise_rounds() -> Result<usize, GateError> {
-    match std::env::var(NOISE_ROUNDS_ENV) {
-        Err(_) => Ok(NOISE_ROUNDS),
-        Ok(v) => v
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n != 1 && *n <= 10_000)
-            .ok_or_else(|| GateError::Usage {
-                problem: format!("{NOISE_ROUNDS_ENV}={v:?} is not a round count"),
-                fix: format!("set {NOISE_ROUNDS_ENV} to 0 (no noise loop) or to 2 to 10000 rounds"),
-            }),
-    }
+    parse_noise_rounds(std::env::var(NOISE_ROUNDS_ENV).ok().as_deref())
+}
+
+/// [`noise_rounds`] from the variable's value, if set: 0 (no loop) or 2 to 10000.
+fn parse_noise_rounds(value: Option<&str>) -> Result<usize, GateError> {
+    let Some(v) = value else {
+        return Ok(NOISE_ROUNDS);
+    };
+    v.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n != 1 && *n <= 10_000)
+        .ok_or_else(|| GateError::Usage {
+            problem: format!("{NOISE_ROUNDS_ENV}={v:?} is not a round count"),
+            fix: format!("set {NOISE_ROUNDS_ENV} to 0 (no noise loop) or to 2 to 10000 rounds"),
+        })
 }
 
 /// An A/B run.
@@ -774,4 +778,21 @@ pub fn default_cache(workspace: &std::path::Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace.join("target"), PathBuf::from)
         .join("coldstart-ab")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_noise_loop_rounds_are_a_count_zero_or_the_default() {
+        assert_eq!(parse_noise_rounds(None).unwrap(), NOISE_ROUNDS);
+        assert_eq!(parse_noise_rounds(Some("0")).unwrap(), 0);
+        assert_eq!(parse_noise_rounds(Some(" 64 ")).unwrap(), 64);
+        for bad in ["1", "-3", "many", "", "10001"] {
+            let e = parse_noise_rounds(Some(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), crate::exit::INPUT, "{bad}");
+            assert!(e.to_string().contains(NOISE_ROUNDS_ENV), "{bad}: {e}");
+        }
+    }
 }
