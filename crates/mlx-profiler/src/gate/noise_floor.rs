@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::ab::server::pin_calling_thread;
 use super::replay::minimum_detectable;
-use super::statistics::median;
+use super::statistics::{median, standard_deviation, t_quantile};
 
 /// What the loop showed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,18 +56,13 @@ impl NoiseFloor {
         judged_rounds: usize,
         confidence: f64,
     ) -> Self {
-        let n = rounds.len() as f64;
         let spread = if rounds.len() < 2 {
             f64::INFINITY
         } else {
-            let mean = rounds.iter().sum::<f64>() / n;
-            (rounds.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+            standard_deviation(rounds)
         };
         let best_detectable = if spread.is_finite() && judged_rounds >= 2 {
-            use statrs::distribution::{ContinuousCDF, StudentsT};
-            let q = StudentsT::new(0.0, 1.0, judged_rounds as f64 - 1.0)
-                .expect("degrees of freedom above zero")
-                .inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+            let q = t_quantile(judged_rounds, confidence);
             let half = q * spread / (judged_rounds as f64).sqrt();
             minimum_detectable((-half).exp_m1(), half.exp_m1(), confidence)
         } else {
@@ -129,7 +125,7 @@ impl LoopRounds {
 pub fn measure(cpu: Option<usize>, sample: Duration, rounds: usize) -> LoopRounds {
     std::thread::scope(|s| {
         s.spawn(move || {
-            let cpu = cpu.filter(|c| pin_this_thread(*c));
+            let cpu = cpu.filter(|c| pin_calling_thread(*c).is_ok());
             let iterations = calibrate(sample);
             let mut lengths = Vec::with_capacity(rounds * 8);
             let mut log_ratios = Vec::with_capacity(rounds);
@@ -179,27 +175,6 @@ fn timed(iterations: u64) -> f64 {
     }
     std::hint::black_box(x);
     start.elapsed().as_nanos() as f64
-}
-
-/// Pins the calling thread to `cpu`; whether it could.
-fn pin_this_thread(cpu: usize) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        if cpu >= libc::CPU_SETSIZE as usize {
-            return false;
-        }
-        // SAFETY: a zeroed cpu_set_t is a valid empty set; 0 is the calling thread.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = cpu;
-        false
-    }
 }
 
 #[cfg(test)]

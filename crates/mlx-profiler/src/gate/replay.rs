@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::statistics::{Shift, clustered, round_interval};
+use super::statistics::{Shift, clustered, round_interval, t_quantile};
 use super::thresholds::GateThresholds;
 use super::verdict::{Comparison, Method, Verdict, decide, likely_regression};
 
@@ -316,13 +316,10 @@ impl Quantiles {
                 confidence,
             );
         }
-        let nf = n as f64;
-        let q = *self.0.entry((n, confidence.to_bits())).or_insert_with(|| {
-            use statrs::distribution::{ContinuousCDF, StudentsT};
-            StudentsT::new(0.0, 1.0, nf - 1.0)
-                .expect("degrees of freedom above zero")
-                .inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
-        });
+        let q = *self
+            .0
+            .entry((n, confidence.to_bits()))
+            .or_insert_with(|| t_quantile(n, confidence));
         round_interval(rounds, q, confidence).0
     }
 }
@@ -330,6 +327,17 @@ impl Quantiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One benchmark with one recorded run.
+    fn one_run(id: &str, rounds: Vec<f64>) -> Recorded {
+        Recorded::from([(
+            id.to_string(),
+            RecordedBench {
+                runs: vec![rounds],
+                statistical_metrics: 0,
+            },
+        )])
+    }
 
     #[test]
     fn an_offset_recorded_one_way_is_replayed_both_ways() {
@@ -339,13 +347,7 @@ mod tests {
         let run: Vec<f64> = (0..16)
             .map(|i| (-0.03f64).ln_1p() + 0.002 * ((i % 3) as f64 - 1.0))
             .collect();
-        let recorded = Recorded::from([(
-            "cold/a".to_string(),
-            RecordedBench {
-                runs: vec![run],
-                statistical_metrics: 0,
-            },
-        )]);
+        let recorded = one_run("cold/a", run);
         let t = GateThresholds::parse("[defaults]\nthreshold = 0.02\n", "t.toml").unwrap();
         let options = ReplayOptions {
             gates: 400,
@@ -373,13 +375,7 @@ mod tests {
         let run: Vec<f64> = (0..16)
             .map(|i| 0.03f64.ln_1p() + if i % 2 == 0 { 0.2 } else { -0.2 })
             .collect();
-        let recorded = Recorded::from([(
-            "cold/a".to_string(),
-            RecordedBench {
-                runs: vec![run],
-                statistical_metrics: 0,
-            },
-        )]);
+        let recorded = one_run("cold/a", run);
         let options = ReplayOptions {
             gates: 400,
             shifts: vec![],

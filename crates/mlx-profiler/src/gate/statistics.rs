@@ -199,7 +199,7 @@ pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
         return unbounded(m.first().copied().unwrap_or(0.0));
     }
     let t = StudentsT::new(0.0, 1.0, n as f64 - 1.0).expect("degrees of freedom above zero");
-    let q = t.inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+    let q = t_quantile(n, confidence);
     let (mut shift, t_statistic) = round_interval(&m, q, confidence);
     shift.p_value = if t_statistic.is_finite() {
         (2.0 * (1.0 - t.cdf(t_statistic.abs()))).min(1.0)
@@ -211,6 +211,32 @@ pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
     shift
 }
 
+/// The two-sided Student's t quantile for `n` observations (two or more) at
+/// `confidence`: the one place the crate draws it.
+///
+/// ```
+/// use mlx_profiler::gate::statistics::t_quantile;
+/// // 16 rounds at 95 %: t(15) = 2.131.
+/// assert!((t_quantile(16, 0.95) - 2.131).abs() < 0.001);
+/// ```
+pub fn t_quantile(n: usize, confidence: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, n as f64 - 1.0)
+        .expect("degrees of freedom above zero")
+        .inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
+}
+
+/// The sample standard deviation of `v` (two or more values) around its mean.
+///
+/// ```
+/// use mlx_profiler::gate::statistics::standard_deviation;
+/// assert!((standard_deviation(&[1.0, 3.0]) - 2f64.sqrt()).abs() < 1e-12);
+/// ```
+pub fn standard_deviation(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
 /// The interval of [`clustered`] on round medians `m` (two or more) with the Student's
 /// t quantile `q` given (callers that judge the same round counts many times keep
 /// it), and the t statistic; the p-value is left NaN.
@@ -218,8 +244,7 @@ pub fn round_interval(m: &[f64], q: f64, confidence: f64) -> (Shift, f64) {
     let n = m.len();
     let nf = n as f64;
     let mean = m.iter().sum::<f64>() / nf;
-    let var = m.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
-    let se = (var / nf).sqrt();
+    let se = standard_deviation(m) / nf.sqrt();
     let shift = Shift {
         p_value: f64::NAN,
         change: mean.exp() - 1.0,

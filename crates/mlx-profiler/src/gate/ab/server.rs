@@ -163,6 +163,32 @@ pub fn equalise_footprints(specs: &mut [ServerSpec]) {
 /// The environment variable that picks the CPU servers are pinned to ([`pin_cpu`]).
 pub const PIN_CPU_ENV: &str = "COLDSTART_GATE_CPU";
 
+/// Pins the calling thread (in a child between fork and exec: the process) to `cpu`
+/// (Linux; elsewhere an `Unsupported` error). Only async-signal-safe calls.
+pub(crate) fn pin_calling_thread(cpu: usize) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: a zeroed cpu_set_t is a valid empty set, built on this stack; 0 is
+        // the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
 /// The CPUs this process may run on (Linux), in increasing order.
 pub(crate) fn allowed_cpus() -> Option<Vec<usize>> {
     #[cfg(target_os = "linux")]
@@ -243,16 +269,10 @@ impl ProcessServer {
             unsafe {
                 cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    if let Some(cpu) = cpu {
-                        let mut set: libc::cpu_set_t = std::mem::zeroed();
-                        libc::CPU_SET(cpu, &mut set);
-                        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-                            != 0
-                        {
-                            return Err(std::io::Error::last_os_error());
-                        }
+                    match cpu {
+                        Some(cpu) => pin_calling_thread(cpu),
+                        None => Ok(()),
                     }
-                    Ok(())
                 });
             }
         }
