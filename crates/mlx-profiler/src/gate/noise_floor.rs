@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::ab::server::pin_calling_thread;
-use super::replay::minimum_detectable;
+use super::statistics::minimum_detectable;
 use super::statistics::{median, standard_deviation, t_quantile};
 
 /// What the loop showed.

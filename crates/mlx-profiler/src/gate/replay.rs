@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::statistics::{Shift, clustered, round_interval, t_quantile};
+use super::statistics::{Shift, clustered, minimum_detectable, round_interval, t_quantile};
 use super::thresholds::GateThresholds;
 use super::verdict::{Comparison, Method, Verdict, decide, likely_regression};
 
@@ -131,33 +131,6 @@ pub struct ReplayReport {
     pub suite_false_alarm_with_rule: f64,
     /// Per benchmark.
     pub benchmarks: Vec<BenchReplay>,
-}
-
-/// The smallest relative slowdown a paired interval `[lo, hi]` (relative changes at
-/// the gate's confidence) would detect with 80 % power: on the log scale, its half
-/// width times `(z + 0.8416) / z`, where `z` is the normal quantile of its confidence
-/// (0.8416 is the 80 % one). Infinite for an unbounded interval.
-///
-/// ```
-/// use mlx_profiler::gate::replay::minimum_detectable;
-/// // ±5 % at 99.9 % (z = 3.29): about +6.4 %.
-/// let d = minimum_detectable(-0.05, 0.05, 0.999);
-/// assert!((d - 0.064).abs() < 0.002, "{d}");
-/// ```
-pub fn minimum_detectable(lo: f64, hi: f64, confidence: f64) -> f64 {
-    if !lo.is_finite() || !hi.is_finite() {
-        return f64::INFINITY;
-    }
-    let half = (hi.ln_1p() - lo.ln_1p()) / 2.0;
-    let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
-    (half * (z + 0.8416) / z).exp_m1()
-}
-
-fn normal_quantile(p: f64) -> f64 {
-    use statrs::distribution::{ContinuousCDF, Normal};
-    Normal::new(0.0, 1.0)
-        .expect("the standard normal")
-        .inverse_cdf(p)
 }
 
 /// How one simulated gate ended for one benchmark.

@@ -225,6 +225,26 @@ pub fn t_quantile(n: usize, confidence: f64) -> f64 {
         .inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
 }
 
+/// The smallest relative slowdown a paired interval `[lo, hi]` (relative changes at
+/// the gate's confidence) would detect with 80 % power: on the log scale, its half
+/// width times `(z + 0.8416) / z`, where `z` is the normal quantile of its confidence
+/// (0.8416 is the 80 % one). Infinite for an unbounded interval.
+///
+/// ```
+/// use mlx_profiler::gate::statistics::minimum_detectable;
+/// // ±5 % at 99.9 % (z = 3.29): about +6.4 %.
+/// let d = minimum_detectable(-0.05, 0.05, 0.999);
+/// assert!((d - 0.064).abs() < 0.002, "{d}");
+/// ```
+pub fn minimum_detectable(lo: f64, hi: f64, confidence: f64) -> f64 {
+    if !lo.is_finite() || !hi.is_finite() {
+        return f64::INFINITY;
+    }
+    let half = (hi.ln_1p() - lo.ln_1p()) / 2.0;
+    let z = standard_normal().inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+    (half * (z + 0.8416) / z).exp_m1()
+}
+
 /// The sample standard deviation of `v` (two or more values) around its mean.
 ///
 /// ```

@@ -76,12 +76,12 @@ pub fn change(b: &BenchComparison) -> String {
 /// unbounded interval, `—` without statistics. A threshold below it is one this run
 /// could not have enforced.
 ///
-/// [`minimum_detectable`]: crate::gate::replay::minimum_detectable
+/// [`minimum_detectable`]: crate::gate::statistics::minimum_detectable
 pub fn detectable(b: &BenchComparison) -> String {
     b.shift.map_or_else(
         || "—".into(),
         |s| {
-            let d = crate::gate::replay::minimum_detectable(s.ci_low, s.ci_high, s.confidence);
+            let d = crate::gate::statistics::minimum_detectable(s.ci_low, s.ci_high, s.confidence);
             if d.is_finite() {
                 format!("+{:.1} %", d * 100.0)
             } else {
