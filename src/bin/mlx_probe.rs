@@ -169,6 +169,7 @@ fn start_sampler(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<MemorySam
 
 fn main() -> ExitCode {
     let entered = monotonic_ns();
+    mlx_profiler::probe_runner::die_with_runner();
     let args = Args::parse();
     // The weights-load phase is timed (page-cold included): reading the whole file
     // for its hash here would warm it and time the hash. The parent (bench harness,

@@ -58,6 +58,41 @@ pub trait ProbeRunner {
     ) -> Result<ProbeSample, ProfileError>;
 }
 
+/// The variable that tells a probe the pid of the process that started it (Linux):
+/// see [`die_with_runner`].
+pub const RUNNER_PID_ENV: &str = "COLDSTART_PROBE_RUNNER_PID";
+
+/// Called first thing by a probe: on Linux, when [`RUNNER_PID_ENV`] names its parent,
+/// asks the kernel to kill this process when that parent goes (a probe runs in a
+/// process group of its own, where the terminal's Ctrl-C does not reach it), and
+/// exits at once if the parent has already gone. Elsewhere, or without the variable
+/// (a probe started by hand), does nothing.
+///
+/// ```
+/// // Not started by a runner: nothing happens, and this process goes on.
+/// mlx_profiler::probe_runner::die_with_runner();
+/// ```
+pub fn die_with_runner() {
+    #[cfg(target_os = "linux")]
+    {
+        let Some(runner) = std::env::var(RUNNER_PID_ENV)
+            .ok()
+            .and_then(|v| v.parse::<libc::pid_t>().ok())
+        else {
+            return;
+        };
+        // SAFETY: prctl sets this process's parent-death signal; getppid reads its
+        // parent. Neither touches memory of ours.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The runner may have gone before the prctl: then no signal will come.
+            if libc::getppid() != runner {
+                libc::_exit(i32::from(crate::exit::FAILED));
+            }
+        }
+    }
+}
+
 /// Spawns the `mlx-probe` binary.
 #[derive(Debug, Clone)]
 pub struct ProcessProbe {
@@ -119,17 +154,17 @@ impl ProbeRunner for ProcessProbe {
         .stdin(Stdio::null())
         .stdout(clone_file(&stdout)?)
         .stderr(clone_file(&stderr)?);
-        // Its own process group, so that a timeout also stops the compilers it started;
-        // out of the terminal's group, so it dies with this process instead (Linux).
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // Linux: its own process group, so that a timeout also stops the compilers MLX
+        // started (g++); out of the terminal's group, it asks to die with this process
+        // itself (`die_with_runner`, told who that is). No `pre_exec` here: one makes
+        // the standard library fork instead of posix_spawn, and a fork's copy of this
+        // process's page tables counted in every probe's start (+12 % on
+        // `cold/process_ready`, the A/B gate's figure; `child` has the first such
+        // measurement).
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        {
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            cmd.env(RUNNER_PID_ENV, std::process::id().to_string());
         }
         let spawned_ns = monotonic_ns();
         let mut child = cmd.spawn().map_err(|source| ProfileError::ProbeMissing {
@@ -144,7 +179,7 @@ impl ProbeRunner for ProcessProbe {
         {
             Some(status) => status,
             None => {
-                #[cfg(unix)]
+                #[cfg(target_os = "linux")]
                 if let Ok(pgid) = i32::try_from(child.id()) {
                     // SAFETY: a signal to the process group created for the probe.
                     unsafe {
@@ -398,6 +433,108 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(stopped(), "the probe's child {pid} still runs");
+    }
+
+    /// Runs the test `name` of this binary alone in a child process with `env` set
+    /// (tests of process-wide state), and returns its output.
+    #[cfg(target_os = "linux")]
+    fn alone(name: &str, env: &[(&str, &str)]) -> std::process::Output {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &format!("probe_runner::tests::{name}"),
+                "--nocapture",
+            ])
+            .env(ALONE_ENV, "1")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    const ALONE_ENV: &str = "COLDSTART_TEST_ALONE";
+
+    #[cfg(target_os = "linux")]
+    static FORKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[cfg(target_os = "linux")]
+    extern "C" fn count_fork() {
+        FORKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A probe is started by posix_spawn, not fork: a fork copies this process's page
+    /// tables inside the start being timed. Fork handlers run on a fork only, so the
+    /// child process counts them around a probe run, then around a spawn that does
+    /// fork (the control).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_probe_is_spawned_without_a_fork() {
+        if std::env::var_os(ALONE_ENV).is_none() {
+            let out = alone("a_probe_is_spawned_without_a_fork", &[]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(text.contains("forks: probe 0, control 1"), "{text}");
+            return;
+        }
+        // SAFETY: registers a handler that only increments an atomic.
+        assert_eq!(
+            unsafe { libc::pthread_atfork(Some(count_fork), None, None) },
+            0
+        );
+        let (_dir, probe, env) = fake("exit 3", Duration::from_secs(60));
+        run(&probe, 0, &env).unwrap_err();
+        let probe_forks = FORKS.load(std::sync::atomic::Ordering::SeqCst);
+        let mut control = Command::new("true");
+        // SAFETY: the closure does nothing.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut control, || Ok(()));
+        }
+        control.status().unwrap();
+        let control_forks = FORKS.load(std::sync::atomic::Ordering::SeqCst) - probe_forks;
+        println!("forks: probe {probe_forks}, control {control_forks}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_probe_is_told_its_runner() {
+        let (_dir, probe, env) = fake(
+            &format!("echo \"runner ${RUNNER_PID_ENV}\" >&2; exit 3"),
+            Duration::from_secs(60),
+        );
+        let text = run(&probe, 0, &env).unwrap_err().to_string();
+        assert!(
+            text.contains(&format!("runner {}", std::process::id())),
+            "{text}"
+        );
+    }
+
+    /// In a child process: `die_with_runner` returns when the variable names its
+    /// parent, and ends the process (exit 1) when it names another.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_probe_whose_runner_is_gone_exits() {
+        if std::env::var_os(ALONE_ENV).is_some() {
+            die_with_runner();
+            println!("went on");
+            return;
+        }
+        let name = "a_probe_whose_runner_is_gone_exits";
+        let own = std::process::id().to_string();
+        let kept = alone(name, &[(RUNNER_PID_ENV, &own)]);
+        assert!(kept.status.success(), "{kept:?}");
+        assert!(String::from_utf8_lossy(&kept.stdout).contains("went on"));
+        // A pid no process has: the parent is not that one.
+        let gone = alone(name, &[(RUNNER_PID_ENV, "2147483646")]);
+        assert_eq!(
+            gone.status.code(),
+            Some(i32::from(crate::exit::FAILED)),
+            "{gone:?}"
+        );
+        assert!(!String::from_utf8_lossy(&gone.stdout).contains("went on"));
     }
 
     #[test]

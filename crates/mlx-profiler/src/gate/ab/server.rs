@@ -264,11 +264,16 @@ impl ProcessServer {
         {
             use std::os::unix::process::CommandExt;
             let cpu = spec.cpu;
-            // SAFETY: prctl and sched_setaffinity are async-signal-safe and the set is
-            // built on this stack; nothing else runs between fork and exec.
+            let gate = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+            // SAFETY: prctl, getppid and sched_setaffinity are async-signal-safe and the
+            // set is built on this stack; nothing else runs between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    // A gate gone before the prctl sends no signal: stop here instead.
+                    if libc::getppid() != gate {
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                    }
                     match cpu {
                         Some(cpu) => pin_calling_thread(cpu),
                         None => Ok(()),
