@@ -5,9 +5,10 @@
 //! spread is what the machine alone adds to a round of two pairs of single samples
 //! that long: a reference figure that tells a noisy runner from a noisy benchmark, not
 //! a bound (a benchmark with more pairs a round or batched samples can spread less,
-//! and processes that differ add to it). On the 2-core AMD EPYC VM where one A/A run
-//! of the gate left 14 of 22 benchmarks undecided, such a loop of 3 to 5 ms spread
-//! 4.8 % and 7.2 % a round in one run of the gate.
+//! and processes that differ add to it). On a 2-core AMD EPYC VM such a loop of 3 to
+//! 5 ms spread 4.8 % and 7.2 % a round around one run of the cold group, and 1.1 %
+//! and 1.6 % around a whole A/A run of the gate an hour later (11 of 22 benchmarks
+//! undecided): the host's noise changes by the hour.
 //!
 //! ```
 //! use mlx_profiler::gate::noise_floor::NoiseFloor;

@@ -409,7 +409,8 @@ impl GateThresholds {
     ///
     /// ```
     /// let t = mlx_profiler::gate::thresholds::GateThresholds::default();
-    /// // 16 rounds, then 24, then 32.
+    /// // The built-in defaults: 10 rounds, then 15, then 20.
+    /// assert_eq!((t.rounds("warm/forward_tiny"), t.max_rounds("warm/forward_tiny")), (10, 20));
     /// assert_eq!(t.looks("warm/forward_tiny"), 3);
     /// ```
     pub fn looks(&self, id: &str) -> usize {

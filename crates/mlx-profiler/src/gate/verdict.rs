@@ -213,9 +213,11 @@ impl BenchComparison {
     /// };
     /// let mut b = judge("cold/a", evidence, &GateThresholds::default());
     /// let undecided = b.reason.clone();
+    /// // Judged at 3.5 %: the estimate alone is beyond it, the median round is not.
+    /// b.threshold = 0.035;
     /// b.verdict = Verdict::Regressed;
     /// b.reason = format!("likely regression: undecided after its last look, its \
-    ///                     estimate beyond the 5 % threshold ({undecided})");
+    ///                     estimate beyond the 3.5 % threshold ({undecided})");
     /// assert!(b.settle_as_now());
     /// assert_eq!((b.verdict, b.reason), (Verdict::Inconclusive, undecided));
     /// ```

@@ -57,7 +57,9 @@ pub const NOISE_ROUNDS_ENV: &str = "COLDSTART_GATE_NOISE_ROUNDS";
 
 /// The noise loop's rounds: [`NOISE_ROUNDS_ENV`], else [`NOISE_ROUNDS`].
 fn noise_rounds() -> Result<usize, GateError> {
-    parse_noise_rounds(std::env::var(NOISE_ROUNDS_ENV).ok().as_deref())
+    // A value that is not Unicode is bad input too, not "unset".
+    let value = std::env::var_os(NOISE_ROUNDS_ENV).map(|v| v.to_string_lossy().into_owned());
+    parse_noise_rounds(value.as_deref())
 }
 
 /// [`noise_rounds`] from the variable's value, if set: 0 (no loop) or 2 to 10000.
