@@ -164,8 +164,9 @@ pub enum Task {
         /// The slowdowns injected, as fractions.
         #[arg(long, value_delimiter = ',', default_values_t = [0.10, 0.05])]
         slowdowns: Vec<f64>,
-        /// Run nothing: render docs/gate-calibration.md again from the runs the latest
-        /// calibration kept in reports/gate-aa/ and reports/gate-injected/.
+        /// Run nothing: render docs/gate-calibration.md again from every calibration
+        /// kept in reports/gate-aa/ and reports/gate-injected/ (a section each, newest
+        /// first).
         #[arg(long)]
         from_recorded: bool,
         #[command(flatten)]

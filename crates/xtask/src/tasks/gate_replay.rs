@@ -101,8 +101,9 @@ pub fn run(
             (
                 p.file_name()
                     .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-                // Judged as the gate judges now (runs recorded before the rule, or
-                // under an earlier form of it, settled undecided ones otherwise).
+                // A likely regression recorded under an earlier form of the rule is
+                // judged again as the gate judges now; every other verdict stays as
+                // recorded.
                 c.benchmarks
                     .iter()
                     .filter(|b| {
@@ -147,7 +148,7 @@ pub fn run(
 /// The machines the runs were measured on, with how many runs each and, for runs
 /// that measured it, the spread of the machine's own noise loop: "Intel(R) Xeon(R)
 /// Processor, 2 cores, OpenBLAS 0.3.34, SkylakeX core: 4 runs; …".
-fn machines<'a>(runs: impl Iterator<Item = &'a Comparison>) -> String {
+pub(crate) fn machines<'a>(runs: impl Iterator<Item = &'a Comparison>) -> String {
     let mut seen = std::collections::BTreeMap::<String, (usize, Vec<f64>)>::new();
     for c in runs {
         let e = &c.environment;

@@ -254,26 +254,52 @@ pub fn run(
     Ok(())
 }
 
-/// Renders `out` again from the runs the latest calibration kept in reports/.
+/// Renders `out` again from every calibration kept in reports/, newest first.
 pub fn rerender(workspace: &Path, args: &CompareArgs, out: &Path) -> Result<()> {
     let thresholds = GateThresholds::load(&workspace.join(&args.thresholds))?;
-    let trials = record::recorded(workspace)?;
-    let knob_text = trials
-        .iter()
-        .filter(|t| t.slowdown > 0.0)
-        .flat_map(|t| &t.comparison.notes)
-        .find_map(|n| n.strip_prefix("candidate-only environment: "))
-        .unwrap_or("?")
-        .to_string();
-    let lead = format!(
-        "Rendered by `cargo xtask gate-calibration --from-recorded` from the {} runs the \
-         latest calibration kept in reports/gate-aa/ and reports/gate-injected/, at the \
-         thresholds they recorded.",
-        trials.len()
-    );
-    write_if_changed(out, &render(&trials, &lead, &knob_text, &thresholds))?;
+    let calibrations = record::recorded(workspace)?;
+    write_if_changed(out, &render_kept(&calibrations, &thresholds))?;
     print!("{}", std::fs::read_to_string(out).unwrap_or_default());
     Ok(())
+}
+
+/// The document of every kept calibration (`calibrations`, newest first): a section
+/// each, headed by its baseline revision and the machine it ran on. Calibrations on
+/// two machines are not pooled: each machine's noise is its own.
+fn render_kept(calibrations: &[Vec<Trial>], thresholds: &GateThresholds) -> String {
+    let runs: usize = calibrations.iter().map(Vec::len).sum();
+    let mut s = format!(
+        "# Regression gate calibration\n\nRendered by `cargo xtask gate-calibration \
+         --from-recorded` from the {runs} runs of the {} calibrations kept in \
+         reports/gate-aa/ and reports/gate-injected/ (a calibration: the injected runs of \
+         one baseline revision and the A/A runs of that revision), newest first, each at \
+         the thresholds its runs recorded.\n",
+        calibrations.len()
+    );
+    for trials in calibrations {
+        let knob_text = trials
+            .iter()
+            .filter(|t| t.slowdown > 0.0)
+            .flat_map(|t| &t.comparison.notes)
+            .find_map(|n| n.strip_prefix("candidate-only environment: "))
+            .unwrap_or("?");
+        let revision = trials
+            .first()
+            .and_then(|t| t.comparison.baseline.commit.clone())
+            .unwrap_or_default();
+        let started = trials
+            .first()
+            .map_or("", |t| t.comparison.provenance.created_utc.as_str());
+        let _ = write!(
+            s,
+            "\n## At `{}` ({}), on {}\n\n",
+            &revision[..revision.len().min(7)],
+            started.get(..10).unwrap_or(started),
+            crate::tasks::gate_replay::machines(trials.iter().map(|t| &t.comparison))
+        );
+        s.push_str(&body(trials, knob_text, thresholds, "###"));
+    }
+    s
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -289,8 +315,16 @@ fn kind_label(slowdown: f64) -> String {
     }
 }
 
-/// The document: `lead` says how it was made.
+/// The document of one calibration: `lead` says how it was made.
 fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds) -> String {
+    format!(
+        "# Regression gate calibration\n\n{lead} {}",
+        body(trials, knobs, thresholds, "##")
+    )
+}
+
+/// One calibration's text and tables, its sub-headings at the level `heading` marks.
+fn body(trials: &[Trial], knobs: &str, thresholds: &GateThresholds, heading: &str) -> String {
     let mut s = String::new();
     let revision = trials
         .first()
@@ -298,7 +332,7 @@ fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds
         .unwrap_or_default();
     let _ = writeln!(
         s,
-        "# Regression gate calibration\n\n{lead} Each round runs the A/B gate in quick mode against \
+        "Each round runs the A/B gate in quick mode against \
          the baseline revision `{}` (built separately from the candidate: two builds of the \
          same source): once with unchanged code (A/A), and once per slowdown with every \
          guarded path made that much slower in the candidate only, through the test-only \
@@ -408,8 +442,8 @@ fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds
         }
         paths.row(row);
     }
-    let _ = write!(s, "\n## Detection per path\n\n{}", paths.render());
-    s.push_str(&validation(trials, &kinds, thresholds));
+    let _ = write!(s, "\n{heading} Detection per path\n\n{}", paths.render());
+    s.push_str(&validation(trials, &kinds, thresholds, heading));
     let mut every = MarkdownTable::new(["#", "kind", "seconds", "failing benchmarks"]);
     for (i, t) in trials.iter().enumerate() {
         let f = t.failing();
@@ -429,7 +463,7 @@ fn render(trials: &[Trial], lead: &str, knobs: &str, thresholds: &GateThresholds
             },
         ]);
     }
-    let _ = write!(s, "\n## Every run\n\n{}", every.render());
+    let _ = write!(s, "\n{heading} Every run\n\n{}", every.render());
     s
 }
 

@@ -65,10 +65,11 @@ pub(super) fn record(workspace: &Path, trial: &mut Trial) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The runs of the latest calibration kept under `workspace`'s reports/: the injected
-/// runs of the baseline revision the newest injected run names, and the A/A runs of
-/// that revision, in the order they ran.
-pub(super) fn recorded(workspace: &Path) -> Result<Vec<Trial>> {
+/// The calibrations kept under `workspace`'s reports/, newest first: for each baseline
+/// revision that injected runs name, those runs and the A/A runs of that revision, in
+/// the order they ran. A/A runs of a revision no injected run names (CI's gate, a
+/// replay's input) belong to no calibration.
+pub(super) fn recorded(workspace: &Path) -> Result<Vec<Vec<Trial>>> {
     let read_dir = |name: &str| -> Result<Vec<(PathBuf, Comparison)>> {
         let dir = workspace.join("reports").join(name);
         if !dir.is_dir() {
@@ -80,19 +81,28 @@ pub(super) fn recorded(workspace: &Path) -> Result<Vec<Trial>> {
             .collect()
     };
     let injected = read_dir("gate-injected")?;
-    let latest = injected
+    let mut revisions: Vec<String> = injected
         .iter()
-        .max_by(|a, b| a.1.provenance.created_utc.cmp(&b.1.provenance.created_utc))
-        .and_then(|(_, c)| c.baseline.commit.clone())
-        .ok_or_else(|| TaskError::Integrity {
+        .filter_map(|(_, c)| c.baseline.commit.clone())
+        .collect();
+    revisions.sort();
+    revisions.dedup();
+    if revisions.is_empty() {
+        return Err(TaskError::Integrity {
             what: "no injected calibration runs in reports/gate-injected/".into(),
             remedy: "run `cargo xtask gate-calibration` first".into(),
-        })?;
-    let mut trials: Vec<Trial> = Vec::new();
+        });
+    }
+    let mut calibrations: Vec<Vec<Trial>> = revisions.iter().map(|_| Vec::new()).collect();
     for (path, c) in injected.into_iter().chain(read_dir("gate-aa")?) {
-        if c.baseline.commit.as_deref() != Some(latest.as_str()) {
+        let Some(i) = c
+            .baseline
+            .commit
+            .as_ref()
+            .and_then(|r| revisions.iter().position(|x| x == r))
+        else {
             continue;
-        }
+        };
         let slowdown = slowdown_of(&path).ok_or_else(|| TaskError::Integrity {
             what: format!("{}: no slowdown in its name", path.display()),
             remedy: "keep the names `cargo xtask gate-calibration` wrote".into(),
@@ -104,13 +114,13 @@ pub(super) fn recorded(workspace: &Path) -> Result<Vec<Trial>> {
                 .parse::<f64>()
                 .ok()
         });
-        trials.push(Trial::new(slowdown, seconds, c));
+        calibrations[i].push(Trial::new(slowdown, seconds, c));
     }
-    trials.sort_by(|a, b| {
-        a.comparison
-            .provenance
-            .created_utc
-            .cmp(&b.comparison.provenance.created_utc)
-    });
-    Ok(trials)
+    let created = |t: &Trial| t.comparison.provenance.created_utc.clone();
+    for trials in &mut calibrations {
+        trials.sort_by_key(created);
+    }
+    // Newest first: by the time its last run was made.
+    calibrations.sort_by_key(|trials| std::cmp::Reverse(trials.last().map(created)));
+    Ok(calibrations)
 }

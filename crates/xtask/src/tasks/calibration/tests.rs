@@ -72,7 +72,7 @@ fn the_replay_is_set_beside_what_the_injected_runs_did() {
         "thresholds.toml",
     )
     .unwrap();
-    let text = validation(&t, &[0.05], &thresholds);
+    let text = validation(&t, &[0.05], &thresholds, "##");
     assert!(text.contains("this calibration's 3 A/A runs"), "{text}");
     assert!(
         text.contains("the real A/A runs failed **0 of 3**"),
@@ -122,21 +122,44 @@ fn kept_runs_render_the_document_again() {
     );
     assert_eq!(replay::recorded([&back]).len(), 2);
     // Read back: the same runs, kinds and times, in the order they ran.
-    let again = recorded(dir.path()).unwrap();
+    let kept = recorded(dir.path()).unwrap();
+    assert_eq!(kept.len(), 1);
+    let again = &kept[0];
     let kinds: Vec<(f64, Option<f64>)> = again.iter().map(|t| (t.slowdown, t.seconds)).collect();
     let want: Vec<(f64, Option<f64>)> = t.iter().map(|t| (t.slowdown, t.seconds)).collect();
     assert_eq!(kinds, want);
     let thresholds = GateThresholds::default();
     assert_eq!(
-        render(&again, "Lead.", "K=1", &thresholds),
+        render(again, "Lead.", "K=1", &thresholds),
         render(&t, "Lead.", "K=1", &thresholds)
     );
-    // A run of another baseline revision (an older calibration) is left out.
+    // An A/A run of a revision no injected run names belongs to no calibration.
     let mut other = trials().remove(0);
     other.comparison.baseline.commit = Some("1111111".into());
     other.comparison.provenance = Provenance::fixed("2026-12-01T00:00:00Z");
     record(dir.path(), &mut other).unwrap();
-    assert_eq!(recorded(dir.path()).unwrap().len(), 6);
+    let kept = recorded(dir.path()).unwrap();
+    assert_eq!((kept.len(), kept[0].len()), (1, 6));
+    // With an injected run of that revision it is an older calibration: listed after,
+    // in a section of its own.
+    let mut older = trials().remove(1);
+    older.comparison.baseline.commit = Some("1111111".into());
+    older.comparison.provenance = Provenance::fixed("2026-12-01T00:05:00Z");
+    record(dir.path(), &mut older).unwrap();
+    let kept = recorded(dir.path()).unwrap();
+    let sizes: Vec<usize> = kept.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [6, 2]);
+    let doc = render_kept(&kept, &thresholds);
+    assert!(doc.contains("the 8 runs of the 2 calibrations"), "{doc}");
+    let newer = doc
+        .find("## At `abcdef0` (2026-12-04)")
+        .expect("the newer section");
+    let older = doc
+        .find("## At `1111111` (2026-12-01)")
+        .expect("the older section");
+    assert!(newer < older, "{doc}");
+    assert_eq!(doc.matches("### Detection per path").count(), 2, "{doc}");
+    assert!(!doc.contains("\n## Detection per path"), "{doc}");
 }
 
 #[test]

@@ -12,7 +12,12 @@ use super::{REPLAY_GATES, TARGETS, Trial, pct, sorted_changes};
 /// by what its injected runs measured beyond its A/A runs (medians), predicts how
 /// often the gate fails the target on its time; beside it, how often the real runs
 /// failed it, and on what.
-pub(super) fn validation(trials: &[Trial], kinds: &[f64], thresholds: &GateThresholds) -> String {
+pub(super) fn validation(
+    trials: &[Trial],
+    kinds: &[f64],
+    thresholds: &GateThresholds,
+    heading: &str,
+) -> String {
     let aa: Vec<&Comparison> = trials
         .iter()
         .filter(|t| t.slowdown == 0.0)
@@ -66,7 +71,7 @@ pub(super) fn validation(trials: &[Trial], kinds: &[f64], thresholds: &GateThres
         },
     );
     let mut s = format!(
-        "\n## The replay against the real runs\n\nThe replay (`cargo xtask gate-replay`'s \
+        "\n{heading} The replay against the real runs\n\nThe replay (`cargo xtask gate-replay`'s \
          simulation, here on this calibration's {} A/A runs as recorded: the same two \
          builds, not mirrored, each benchmark at the threshold the runs recorded) predicts suite-wide false alarms in **{:.1} %** of \
          {REPLAY_GATES} simulated gates ({:.1} % with the likely-regression rule); the real \
