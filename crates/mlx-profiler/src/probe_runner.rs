@@ -62,11 +62,13 @@ pub trait ProbeRunner {
 /// see [`die_with_runner`].
 pub const RUNNER_PID_ENV: &str = "COLDSTART_PROBE_RUNNER_PID";
 
-/// Called first thing by a probe: on Linux, when [`RUNNER_PID_ENV`] names its parent,
-/// asks the kernel to kill this process when that parent goes (a probe runs in a
-/// process group of its own, where the terminal's Ctrl-C does not reach it), and
-/// exits at once if the parent has already gone. Elsewhere, or without the variable
-/// (a probe started by hand), does nothing.
+/// Called first thing by a probe: on Linux, when [`RUNNER_PID_ENV`] is set, asks the
+/// kernel to kill this process when its parent goes (a probe runs in a process group
+/// of its own, where the terminal's Ctrl-C does not reach it), and exits at once (1)
+/// if the runner it names is already gone. A wrapper between the two (a script in
+/// `COLDSTART_PROBE` that does not `exec`) is the parent then: the probe dies with
+/// it, and goes on while the runner lives. Elsewhere, or without the variable (a
+/// probe started by hand), does nothing.
 ///
 /// ```
 /// // Not started by a runner: nothing happens, and this process goes on.
@@ -81,12 +83,16 @@ pub fn die_with_runner() {
         else {
             return;
         };
-        // SAFETY: prctl sets this process's parent-death signal; getppid reads its
-        // parent. Neither touches memory of ours.
+        // SAFETY: prctl sets this process's parent-death signal, getppid reads its
+        // parent, kill with signal 0 only asks whether a process exists. None touches
+        // memory of ours.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             // The runner may have gone before the prctl: then no signal will come.
-            if libc::getppid() != runner {
+            if libc::getppid() != runner
+                && libc::kill(runner, 0) != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+            {
                 libc::_exit(i32::from(crate::exit::FAILED));
             }
         }
@@ -513,7 +519,8 @@ mod tests {
     }
 
     /// In a child process: `die_with_runner` returns when the variable names its
-    /// parent, and ends the process (exit 1) when it names another.
+    /// parent, or a live process that is not (a wrapper between them), and ends the
+    /// process (exit 1) when it names one that is gone.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_probe_whose_runner_is_gone_exits() {
@@ -523,11 +530,19 @@ mod tests {
             return;
         }
         let name = "a_probe_whose_runner_is_gone_exits";
+        let went_on = |out: &std::process::Output| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("went on")
+        };
         let own = std::process::id().to_string();
         let kept = alone(name, &[(RUNNER_PID_ENV, &own)]);
-        assert!(kept.status.success(), "{kept:?}");
-        assert!(String::from_utf8_lossy(&kept.stdout).contains("went on"));
-        // A pid no process has: the parent is not that one.
+        assert!(went_on(&kept), "{kept:?}");
+        // A live process that is not the parent: the runner behind a wrapper.
+        let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+        let wrapped = alone(name, &[(RUNNER_PID_ENV, &other.id().to_string())]);
+        let _ = other.kill();
+        let _ = other.wait();
+        assert!(went_on(&wrapped), "{wrapped:?}");
+        // A pid no process has: the runner is gone.
         let gone = alone(name, &[(RUNNER_PID_ENV, "2147483646")]);
         assert_eq!(
             gone.status.code(),
