@@ -93,6 +93,7 @@ pub fn die_with_runner() {
                 && libc::kill(runner, 0) != 0
                 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
             {
+                eprintln!("mlx-probe: the runner that started it (pid {runner}) is gone");
                 libc::_exit(i32::from(crate::exit::FAILED));
             }
         }
@@ -550,6 +551,10 @@ mod tests {
             "{gone:?}"
         );
         assert!(!String::from_utf8_lossy(&gone.stdout).contains("went on"));
+        assert!(
+            String::from_utf8_lossy(&gone.stderr).contains("(pid 2147483646) is gone"),
+            "{gone:?}"
+        );
     }
 
     #[test]

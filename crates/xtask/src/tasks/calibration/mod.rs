@@ -250,6 +250,11 @@ pub fn run(
             write_if_changed(out, &render(&trials, &lead, &knob_text, &thresholds))?;
         }
     }
+    // Done: the document holds every kept calibration again, this one first.
+    write_if_changed(
+        out,
+        &render_kept(&record::recorded(workspace)?, &thresholds),
+    )?;
     print!("{}", std::fs::read_to_string(out).unwrap_or_default());
     Ok(())
 }

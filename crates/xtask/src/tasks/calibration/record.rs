@@ -10,7 +10,7 @@ use mlx_profiler::gate::verdict::{Comparison, threshold_label};
 use super::Trial;
 use crate::atomic::write_if_changed;
 use crate::error::{Result, TaskError};
-use crate::tasks::gate_replay::{json_files, read_comparison};
+use crate::tasks::gate_replay::{json_files, read_comparison, reused_one_build};
 
 /// The note a kept run carries its wall time and kind in (the comparison has no field
 /// for them).
@@ -66,9 +66,10 @@ pub(super) fn record(workspace: &Path, trial: &mut Trial) -> Result<PathBuf> {
 }
 
 /// The calibrations kept under `workspace`'s reports/, newest first: for each baseline
-/// revision that injected runs name, those runs and the A/A runs of that revision, in
-/// the order they ran. A/A runs of a revision no injected run names (CI's gate, a
-/// replay's input) belong to no calibration.
+/// revision that injected runs name, those runs and the A/A runs of that revision
+/// built apart (as a calibration builds them), in the order they ran. Other A/A runs
+/// (CI's gate, which reuses one build; a revision no injected run names) belong to
+/// no calibration.
 pub(super) fn recorded(workspace: &Path) -> Result<Vec<Vec<Trial>>> {
     let read_dir = |name: &str| -> Result<Vec<(PathBuf, Comparison)>> {
         let dir = workspace.join("reports").join(name);
@@ -94,7 +95,10 @@ pub(super) fn recorded(workspace: &Path) -> Result<Vec<Vec<Trial>>> {
         });
     }
     let mut calibrations: Vec<Vec<Trial>> = revisions.iter().map(|_| Vec::new()).collect();
-    for (path, c) in injected.into_iter().chain(read_dir("gate-aa")?) {
+    let aa = read_dir("gate-aa")?
+        .into_iter()
+        .filter(|(_, c)| !reused_one_build(c));
+    for (path, c) in injected.into_iter().chain(aa) {
         let Some(i) = c
             .baseline
             .commit

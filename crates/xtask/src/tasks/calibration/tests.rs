@@ -149,6 +149,17 @@ fn kept_runs_render_the_document_again() {
     let kept = recorded(dir.path()).unwrap();
     let sizes: Vec<usize> = kept.iter().map(Vec::len).collect();
     assert_eq!(sizes, [6, 2]);
+    // CI's A/A run of the same revision reused one build: not one of the calibration's.
+    let mut ci = trials().remove(0);
+    ci.comparison.provenance = Provenance::fixed("2026-12-05T00:00:00Z");
+    ci.comparison.notes.push(
+        "reused the candidate's binaries as the baseline abcdef0: nothing changed (an A/A run)"
+            .into(),
+    );
+    record(dir.path(), &mut ci).unwrap();
+    let kept = recorded(dir.path()).unwrap();
+    let sizes: Vec<usize> = kept.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [6, 2]);
     let doc = render_kept(&kept, &thresholds);
     assert!(doc.contains("the 8 runs of the 2 calibrations"), "{doc}");
     let newer = doc
