@@ -299,7 +299,43 @@ pub struct Comparison {
     pub machine_noise: Vec<NoiseFloor>,
 }
 
+/// How an A/B run's note about its baseline ends when the baseline ran the
+/// candidate's own binaries (no input changed: an A/A run of one build).
+pub const REUSED_NOTE_SUFFIX: &str = " (an A/A run)";
+
 impl Comparison {
+    /// Whether the baseline ran the candidate's own binaries (one build, so no offset
+    /// between two builds is in the run): the gate notes it with
+    /// [`REUSED_NOTE_SUFFIX`].
+    ///
+    /// ```
+    /// use mlx_profiler::gate::verdict::*;
+    /// use mlx_profiler::provenance::Provenance;
+    /// let mut c = Comparison {
+    ///     schema_version: COMPARISON_SCHEMA_VERSION,
+    ///     method: Method::Paired,
+    ///     provenance: Provenance::fixed("2026-12-06T00:00:00Z"),
+    ///     environment: serde_json::from_value(serde_json::json!({
+    ///         "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
+    ///         "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
+    ///         "fixture_weights": "00ff", "mode": "quick",
+    ///     })).unwrap(),
+    ///     baseline: BaselineRef::default(),
+    ///     environment_differences: Vec::new(),
+    ///     suite_confidence: 0.99,
+    ///     benchmarks: Vec::new(),
+    ///     notes: vec!["built the baseline abcdef0: --no-reuse".into()],
+    ///     machine_noise: Vec::new(),
+    /// };
+    /// assert!(!c.reused_one_build());
+    /// c.notes = vec![format!("reused the candidate's binaries as the baseline abcdef0: \
+    ///                         no input changed{REUSED_NOTE_SUFFIX}")];
+    /// assert!(c.reused_one_build());
+    /// ```
+    pub fn reused_one_build(&self) -> bool {
+        self.notes.iter().any(|n| n.ends_with(REUSED_NOTE_SUFFIX))
+    }
+
     /// Benchmarks with verdict `v`.
     pub fn count(&self, v: Verdict) -> usize {
         self.benchmarks.iter().filter(|b| b.verdict == v).count()

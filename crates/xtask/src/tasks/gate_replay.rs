@@ -118,7 +118,7 @@ pub fn run(
     let source = if from_default {
         {
             // A run that reused one build says so in its notes.
-            let reused = runs.iter().filter(|(_, c)| reused_one_build(c)).count();
+            let reused = runs.iter().filter(|(_, c)| c.reused_one_build()).count();
             format!(
                 "reports/gate-aa/: comparison JSONs of real A/A runs of the gate, {} with the \
                  baseline built apart from the same source, {reused} with one build reused",
@@ -140,12 +140,6 @@ pub fn run(
     write_if_changed(out, &text)?;
     eprintln!("written: {}", out.display());
     Ok(())
-}
-
-/// Whether `c` is a run that reused the candidate's build as the baseline (the gate
-/// says so in a note): one build, so no offset between builds is in it.
-pub(crate) fn reused_one_build(c: &Comparison) -> bool {
-    c.notes.iter().any(|n| n.contains("(an A/A run)"))
 }
 
 /// The machines the runs were measured on, with how many runs each and, for runs

@@ -42,8 +42,8 @@ use crate::gate::noise_floor;
 use crate::gate::statistics::{self, median};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
-    BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence, Method, Verdict,
-    judge,
+    BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence, Method,
+    REUSED_NOTE_SUFFIX, Verdict, judge,
 };
 use crate::provenance::Provenance;
 
@@ -247,7 +247,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     let base_bins = match &decision {
         Reuse::Proven(line) => {
             eprintln!("==> {line}");
-            notes.push(format!("{line} (an A/A run)"));
+            notes.push(format!("{line}{REUSED_NOTE_SUFFIX}"));
             Binaries {
                 label: format!("baseline {short}"),
                 commit: Some(commit.clone()),

@@ -10,7 +10,7 @@ use mlx_profiler::gate::verdict::{Comparison, threshold_label};
 use super::Trial;
 use crate::atomic::write_if_changed;
 use crate::error::{Result, TaskError};
-use crate::tasks::gate_replay::{json_files, read_comparison, reused_one_build};
+use crate::tasks::gate_replay::{json_files, read_comparison};
 
 /// The note a kept run carries its wall time and kind in (the comparison has no field
 /// for them).
@@ -97,7 +97,7 @@ pub(super) fn recorded(workspace: &Path) -> Result<Vec<Vec<Trial>>> {
     let mut calibrations: Vec<Vec<Trial>> = revisions.iter().map(|_| Vec::new()).collect();
     let aa = read_dir("gate-aa")?
         .into_iter()
-        .filter(|(_, c)| !reused_one_build(c));
+        .filter(|(_, c)| !c.reused_one_build());
     for (path, c) in injected.into_iter().chain(aa) {
         let Some(i) = c
             .baseline
