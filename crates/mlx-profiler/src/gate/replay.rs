@@ -3,35 +3,41 @@
 //! real runs.
 //!
 //! Every A/B comparison keeps each benchmark's round log-ratios (`rounds` in the
-//! comparison JSON). Given A/A runs (the two sides built from one source), a simulated
-//! gate draws, for every benchmark, one of the recorded runs and then rounds from it
-//! with replacement (a two-stage bootstrap: a run's own offset, the noise of the
-//! machine that day, is kept, not averaged away). The run is taken as recorded or
-//! mirrored (every round negated), at even odds: in an A/A run which side is the
-//! candidate is arbitrary, and an offset two builds showed in one direction (the
+//! comparison JSON). Given A/A runs (the two sides from one source), a simulated gate
+//! draws, for every benchmark, the noise of one recorded run (its rounds about their
+//! centre) and rounds from it with replacement, each with a random sign, and adds an
+//! offset between two builds drawn apart from the runs that had two builds (see
+//! [`model`]: a recorded centre is offset plus error, and the error is drawn again
+//! with the rounds). A run that reused one build gives noise but no offset. The
+//! offset is taken as recorded or mirrored, at even odds: in an A/A run which side is
+//! the candidate is arbitrary, and an offset two builds showed in one direction (the
 //! candidate of `cold/process_ready` read 1.3-3.6 % faster in four of five, while the
-//! probe runner's own threads still ran on the probe's CPU) is as likely the other way
-//! for two other builds, where it would be a false alarm, not a missed regression. Then it adds an injected shift `ln(1 + s)`
-//! to every round where power is measured, and judges the rounds exactly as the gate
-//! does: the thresholds' first `rounds`, then extensions by half as many again while
-//! the verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
-//! of the suite's error budget ([`GateThresholds::looks`]), Student's t on round
-//! medians ([`clustered`]) and [`decide`]. A benchmark whose simulated
-//! gate ends undecided with its estimate and its median round beyond the threshold
-//! ([`likely_regression`]) is counted both ways,
-//! passing and failing ("likely regression", the rule the A/B gate applies to pinned
-//! benchmarks that got all their rounds: counted for pinned ones only, as in the
-//! gate), so that the rule's cost is measured.
+//! probe runner's own threads still ran on the probe's CPU) is as likely the other
+//! way for two other builds, where it would be a false alarm, not a missed
+//! regression. Then it adds an injected shift `ln(1 + s)` to every round where power
+//! is measured, and judges the rounds exactly as the gate does: the thresholds' first
+//! `rounds`, then extensions by half as many again while the verdict is inconclusive,
+//! up to `max_rounds`, each look at the benchmark's share of the suite's error budget
+//! ([`GateThresholds::looks`]), Student's t on round medians ([`clustered`]) and
+//! [`decide`]. A benchmark whose simulated gate ends undecided with its estimate and
+//! its median round beyond the threshold ([`likely_regression`]) is counted both
+//! ways, passing and failing ("likely regression", the rule the A/B gate applies to
+//! pinned benchmarks that got all their rounds: counted for pinned ones only, as in
+//! the gate), so that the rule's cost is measured.
 //!
 //! ```
-//! use mlx_profiler::gate::replay::{replay, RecordedBench, ReplayOptions};
+//! use mlx_profiler::gate::replay::{replay, RecordedBench, RecordedRun, ReplayOptions};
 //! use mlx_profiler::gate::thresholds::GateThresholds;
 //! use std::collections::BTreeMap;
 //! // One benchmark, two recorded A/A runs of 32 rounds with ±1 % noise.
 //! let run = |offset: f64| -> Vec<f64> {
 //!     (0..32).map(|i| offset + 0.01 * ((i * 7 % 11) as f64 / 5.0 - 1.0)).collect()
 //! };
-//! let bench = RecordedBench { runs: vec![run(0.0), run(0.002)], statistical_metrics: 0 };
+//! let runs = vec![
+//!     RecordedRun { rounds: run(0.0), one_build: false },
+//!     RecordedRun { rounds: run(0.002), one_build: false },
+//! ];
+//! let bench = RecordedBench { runs, statistical_metrics: 0 };
 //! let recorded = BTreeMap::from([("warm/a".to_string(), bench)]);
 //! let options = ReplayOptions { gates: 500, shifts: vec![0.10], seed: 7, mirror: true };
 //! let r = replay(&recorded, &GateThresholds::default(), &options);
@@ -39,19 +45,33 @@
 //! assert!(r.benchmarks[0].power[0].1 > 0.99); // +10 % is found
 //! ```
 
+pub mod model;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use model::{Model, ModelCheck};
 
 use super::statistics::{Shift, clustered, minimum_detectable, round_interval, t_quantile};
 use super::thresholds::GateThresholds;
 use super::verdict::{Comparison, Method, Verdict, decide, likely_regression};
 
+/// One recorded A/A run of one benchmark.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordedRun {
+    /// Its rounds' median log-ratios.
+    pub rounds: Vec<f64>,
+    /// Whether the run reused one build for both sides
+    /// ([`Comparison::reused_one_build`]): its true offset is zero.
+    pub one_build: bool,
+}
+
 /// One benchmark's recorded A/A runs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecordedBench {
-    /// Per run, its rounds' median log-ratios.
-    pub runs: Vec<Vec<f64>>,
+    /// The runs.
+    pub runs: Vec<RecordedRun>,
     /// Metrics judged statistically beside its time: each takes an equal share of the
     /// benchmark's error budget in the gate, so the replayed time gets only its share.
     pub statistical_metrics: usize,
@@ -65,10 +85,14 @@ pub type Recorded = BTreeMap<String, RecordedBench>;
 pub fn recorded<'a>(runs: impl IntoIterator<Item = &'a Comparison>) -> Recorded {
     let mut out = Recorded::new();
     for c in runs.into_iter().filter(|c| c.method == Method::Paired) {
+        let one_build = c.reused_one_build();
         for b in &c.benchmarks {
             if b.rounds.len() >= 2 {
                 let r = out.entry(b.id.clone()).or_default();
-                r.runs.push(b.rounds.clone());
+                r.runs.push(RecordedRun {
+                    rounds: b.rounds.clone(),
+                    one_build,
+                });
                 let statistical = b.metrics.iter().filter(|m| m.shift.is_some()).count();
                 r.statistical_metrics = r.statistical_metrics.max(statistical);
             }
@@ -86,10 +110,9 @@ pub struct ReplayOptions {
     pub shifts: Vec<f64>,
     /// Seed of the resampling (a replay is reproducible).
     pub seed: u64,
-    /// Take each recorded run mirrored (its rounds negated) half the time: for
-    /// predictions about other builds than the recorded ones, where an offset between
-    /// two builds may go either way. `false` to predict the recorded builds
-    /// themselves.
+    /// Take the offset between builds mirrored (negated) half the time: for
+    /// predictions about other builds than the recorded ones, where an offset may go
+    /// either way. `false` to predict the recorded builds themselves.
     pub mirror: bool,
 }
 
@@ -104,6 +127,9 @@ pub struct BenchReplay {
     pub rounds: usize,
     /// The threshold it is judged at.
     pub threshold: f64,
+    /// The spread of offsets between two builds beyond their errors, as a relative
+    /// change ([`model`]).
+    pub between_builds: f64,
     /// A/A: the share of gates it fails (regressed).
     pub false_alarm: f64,
     /// A/A: the share of gates it ends undecided with its estimate and median round beyond the
@@ -129,6 +155,8 @@ pub struct ReplayReport {
     pub suite_false_alarm: f64,
     /// The same with the likely regressions failing.
     pub suite_false_alarm_with_rule: f64,
+    /// Whether the rounds behave as the replay assumes.
+    pub model: ModelCheck,
     /// Per benchmark.
     pub benchmarks: Vec<BenchReplay>,
 }
@@ -154,13 +182,17 @@ pub fn replay(
         confidence: thresholds.per_benchmark_confidence(recorded.len()),
         mirror: options.mirror,
     };
+    let models: BTreeMap<&str, Model> = recorded
+        .iter()
+        .map(|(id, bench)| (id.as_str(), Model::of(bench)))
+        .collect();
     let mut any_fail = 0usize;
     let mut any_fail_rule = 0usize;
     let mut per: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
     for _ in 0..options.gates {
         let (mut fail, mut fail_rule) = (false, false);
         for (id, bench) in recorded {
-            let o = one_gate(id, bench, 0.0, &how, &mut rng, &mut q);
+            let o = one_gate(id, bench, &models[id.as_str()], 0.0, &how, &mut rng, &mut q);
             // An advisory benchmark's time never fails the gate.
             let counts = !thresholds.advisory(id);
             fail |= counts && o.verdict == Verdict::Regressed;
@@ -181,7 +213,8 @@ pub fn replay(
             for &shift in &options.shifts {
                 let (mut hit, mut hit_rule) = (0, 0);
                 for _ in 0..options.gates {
-                    let o = one_gate(id, bench, shift, &how, &mut rng, &mut q);
+                    let model = &models[id.as_str()];
+                    let o = one_gate(id, bench, model, shift, &how, &mut rng, &mut q);
                     hit += usize::from(o.verdict == Verdict::Regressed);
                     hit_rule += usize::from(o.verdict == Verdict::Regressed || o.beyond);
                 }
@@ -191,8 +224,9 @@ pub fn replay(
             BenchReplay {
                 id: id.clone(),
                 runs: bench.runs.len(),
-                rounds: bench.runs.iter().map(Vec::len).sum(),
+                rounds: bench.runs.iter().map(|r| r.rounds.len()).sum(),
                 threshold: thresholds.time_threshold(id),
+                between_builds: models[id.as_str()].between_builds.exp_m1(),
                 false_alarm: share(
                     aa.iter()
                         .filter(|o| o.verdict == Verdict::Regressed)
@@ -217,12 +251,11 @@ pub fn replay(
         gates: options.gates,
         suite_false_alarm: share(any_fail),
         suite_false_alarm_with_rule: share(any_fail_rule),
+        model: ModelCheck::of(recorded.values()),
         benchmarks,
     }
 }
 
-/// One simulated gate of benchmark `id`: a recorded run drawn, rounds drawn from it
-/// with replacement, `shift` added, judged as the A/B gate judges.
 /// How every simulated gate judges.
 struct Judging<'a> {
     t: &'a GateThresholds,
@@ -232,17 +265,23 @@ struct Judging<'a> {
     mirror: bool,
 }
 
+/// One simulated gate of benchmark `id`: a recorded run's noise drawn, rounds drawn
+/// from it with replacement, an offset between builds and `shift` added, judged as
+/// the A/B gate judges.
 fn one_gate(
     id: &str,
     bench: &RecordedBench,
+    model: &Model,
     shift: f64,
     how: &Judging,
     rng: &mut fastrand::Rng,
     quantiles: &mut Quantiles,
 ) -> Outcome {
     let (t, confidence) = (how.t, how.confidence);
-    let run = &bench.runs[rng.usize(..bench.runs.len())];
-    let sign = if how.mirror && rng.bool() { -1.0 } else { 1.0 };
+    let noise = &model.noise[rng.usize(..model.noise.len())];
+    let mirrored = how.mirror && rng.bool();
+    let offset = model.offsets[rng.usize(..model.offsets.len())];
+    let offset = if mirrored { -offset } else { offset };
     let first = t.rounds(id);
     let max = t.max_rounds(id);
     let step = (first / 2).max(1);
@@ -251,12 +290,14 @@ fn one_gate(
     let shares = t.looks(id) * (1 + bench.statistical_metrics);
     let each = 1.0 - (1.0 - confidence) / shares as f64;
     let threshold = t.time_threshold(id);
-    let add = shift.ln_1p();
+    let add = shift.ln_1p() + offset;
     let mut rounds: Vec<f64> = Vec::with_capacity(max);
     let mut want = first;
     loop {
         while rounds.len() < want {
-            rounds.push(sign * run[rng.usize(..run.len())] + add);
+            // A round is as likely either side of its centre (see [`model`]).
+            let round = noise[rng.usize(..noise.len())];
+            rounds.push(if rng.bool() { round } else { -round } + add);
         }
         let s = quantiles.clustered(&rounds, each);
         let (verdict, _) = decide(&s, threshold);
@@ -306,7 +347,10 @@ mod tests {
         Recorded::from([(
             id.to_string(),
             RecordedBench {
-                runs: vec![rounds],
+                runs: vec![RecordedRun {
+                    rounds,
+                    one_build: false,
+                }],
                 statistical_metrics: 0,
             },
         )])
@@ -337,14 +381,23 @@ mod tests {
         // The recorded builds themselves: their candidate is faster, nothing fails.
         let same = ReplayOptions {
             mirror: false,
-            ..options
+            ..options.clone()
         };
         assert_eq!(replay(&recorded, &t, &same).suite_false_alarm, 0.0);
+        // The same rounds from one build reused: no offset between builds is drawn,
+        // and the rounds spread either side of zero.
+        let mut one_build = recorded.clone();
+        one_build.get_mut("cold/a").unwrap().runs[0].one_build = true;
+        let r = replay(&one_build, &t, &options);
+        assert!(r.suite_false_alarm < 0.05, "{r:?}");
+        assert_eq!(r.benchmarks[0].between_builds, 0.0);
+        assert_eq!(r.model.one_build_runs, 1);
     }
 
     #[test]
     fn the_likely_regression_rule_is_replayed_where_the_gate_applies_it_pinned_only() {
-        // +3 % with rounds 20 % apart: undecided, its estimate often beyond 2 %.
+        // Rounds ±20 % (the +3 % is within their error): undecided, and by chance the
+        // estimate and median round are often beyond 2 %.
         let run: Vec<f64> = (0..16)
             .map(|i| 0.03f64.ln_1p() + if i % 2 == 0 { 0.2 } else { -0.2 })
             .collect();
