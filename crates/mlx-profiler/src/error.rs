@@ -16,6 +16,12 @@ pub enum ProfileError {
         #[source]
         source: std::io::Error,
     },
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run; what it had started was
+    /// stopped with it.
+    #[error(
+        "interrupted: the program it was running and everything that program started were stopped; no report was written"
+    )]
+    Interrupted,
     /// The probe could not be started.
     #[error(
         "could not start the probe {exe}: {source}; build it with `cargo build --release -p mlx-coldstart --bin mlx-probe` or pass --probe"
@@ -131,6 +137,7 @@ impl ProfileError {
             | ProfileError::CommandMalformed { .. } => crate::exit::PROGRAM,
             ProfileError::Io { .. } => crate::exit::WRITE,
             ProfileError::KernelCache(e) => e.exit_code(),
+            ProfileError::Interrupted => crate::exit::INTERRUPTED,
         }
     }
 }

@@ -31,8 +31,12 @@ pub const BUILD: u8 = 11;
 /// backend, MLX version, compiler, CPU extensions or GPU compute capability differ.
 pub const MISMATCH: u8 = 12;
 
+/// Interrupted (Ctrl-C, SIGTERM, SIGHUP): the programs it had started were stopped
+/// (128 + SIGINT, as shells report a command that a Ctrl-C ended).
+pub const INTERRUPTED: u8 = 130;
+
 /// The table, code and meaning, for documentation and the tidy test.
-pub const TABLE: [(u8, &str); 13] = [
+pub const TABLE: [(u8, &str); 14] = [
     (OK, "success"),
     (
         FAILED,
@@ -69,5 +73,9 @@ pub const TABLE: [(u8, &str); 13] = [
     (
         MISMATCH,
         "an artifact was made for another machine (kernel archive: arch, backend, MLX version, compiler, CPU extensions, compute capability)",
+    ),
+    (
+        INTERRUPTED,
+        "interrupted (Ctrl-C, SIGTERM, SIGHUP); the programs it had started were stopped",
     ),
 ];

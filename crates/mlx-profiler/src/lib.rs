@@ -23,6 +23,7 @@ pub mod bench;
 pub mod exit;
 pub mod exporter;
 pub mod gate;
+pub mod interrupt;
 pub mod program;
 pub mod provenance;
 pub mod table;

@@ -144,6 +144,9 @@ impl ProbeRunner for ProcessProbe {
             sample,
             detail,
         };
+        if crate::interrupt::interrupted() {
+            return Err(ProfileError::Interrupted);
+        }
         // The probe writes into files, not pipes, and this process sleeps in one
         // wait while it starts: threads draining pipes and a polling loop ran on the
         // probe's CPU during the start they were timing (the gate pins both to one).
@@ -178,6 +181,8 @@ impl ProbeRunner for ProcessProbe {
             exe: self.exe.display().to_string(),
             source,
         })?;
+        // Stopped, with its group on Linux, if this process is interrupted meanwhile.
+        let _started = crate::interrupt::started(child.id(), cfg!(target_os = "linux"));
         // One wait with a timeout (a few system calls, then asleep until SIGCHLD);
         // `cmd` and its file handles are dropped after it, not while the probe starts.
         let status = match child
@@ -203,6 +208,9 @@ impl ProbeRunner for ProcessProbe {
             }
         };
         let exited_ns = monotonic_ns();
+        if crate::interrupt::interrupted() {
+            return Err(ProfileError::Interrupted);
+        }
         // A stream that cannot be read reads as empty, so that the exit status and the
         // other stream still reach the error.
         let out = read_back(&stdout).unwrap_or_default();

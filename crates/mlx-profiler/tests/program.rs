@@ -266,3 +266,71 @@ fn the_grade_floor_is_applied_on_the_named_state() {
         .stderr(predicate::str::contains("add it to --states"));
     assert_eq!(files(none.path()), 0);
 }
+
+/// Ctrl-C on `mlx-profile run`: the program runs in a process group of its own, out
+/// of the terminal's reach, so the profiler itself must stop it and whatever it
+/// started, then exit 130 with its temporary files gone and no report written.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_run_stops_the_program_and_what_it_started() {
+    use std::time::{Duration, Instant};
+    let out = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pidfile = out.path().join("grandchild.pid");
+    // A program that starts a grandchild, says its pid, and waits for it.
+    let script = format!(
+        "sleep 300 & echo $! > {p}.part && mv {p}.part {p}; wait",
+        p = pidfile.display()
+    );
+    let report_dir = out.path().join("reports");
+    let mut profiler = std::process::Command::new(env!("CARGO_BIN_EXE_mlx-profile"))
+        .args(["run", "--samples", "1", "--states", "warm", "--out"])
+        .arg(&report_dir)
+        .args(["--", "sh", "-c", &script])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A handshake, not a timing: the grandchild's pid appears once it runs.
+    let started = Instant::now();
+    let grandchild: i32 = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile) {
+            break text.trim().parse().unwrap();
+        }
+        assert!(
+            profiler.try_wait().unwrap().is_none(),
+            "mlx-profile ended before its program started"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the program never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // SAFETY: a signal to the child this test spawned.
+    unsafe {
+        libc::kill(profiler.id() as i32, libc::SIGINT);
+    }
+    let output = profiler.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // The grandchild got its group's SIGKILL: gone, or a zombie until init reaps it.
+    let gone = (0..2000).any(|_| {
+        let dead = match std::fs::read_to_string(format!("/proc/{grandchild}/stat")) {
+            Err(_) => true,
+            Ok(s) => s.contains(") Z ") || !s.contains("(sleep)"),
+        };
+        if !dead {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        dead
+    });
+    assert!(
+        gone,
+        "the program's child {grandchild} outlived the interrupted run"
+    );
+    assert_eq!(files(&report_dir), 0, "a report was written");
+    assert_eq!(files(tmp.path()), 0, "temporary files were left behind");
+}

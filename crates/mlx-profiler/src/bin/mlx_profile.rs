@@ -128,6 +128,14 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     mlx_manager::kernel_cache::warn_if_compile_disabled();
+    // The programs it runs are in process groups of their own, out of reach of the
+    // terminal's Ctrl-C: the handler stops them, then this returns through the error
+    // path (temporary directories removed), or exits after 5 s regardless.
+    if let Err(e) = mlx_profiler::interrupt::install(std::time::Duration::from_secs(5)) {
+        eprintln!(
+            "warning: no Ctrl-C handler ({e}): an interrupted run may leave its program running"
+        );
+    }
     match run(Cli::parse()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -163,6 +163,9 @@ impl ProbeRunner for CommandRunner {
         sample: usize,
         env: &Prepared,
     ) -> Result<ProbeSample, ProfileError> {
+        if crate::interrupt::interrupted() {
+            return Err(ProfileError::Interrupted);
+        }
         let n = self.runs.get();
         self.runs.set(n + 1);
         let marks_path = self.scratch.join(format!("marks-{n}.jsonl"));
@@ -186,6 +189,8 @@ impl ProbeRunner for CommandRunner {
             source,
         })?;
         let pid = child.id();
+        // Stopped, with its group, if this process is interrupted while it runs.
+        let _started = crate::interrupt::started(pid, cfg!(unix));
         let out = drain(child.stdout.take());
         let err = drain(child.stderr.take());
         let started = Instant::now();
@@ -197,6 +202,11 @@ impl ProbeRunner for CommandRunner {
                 .map_err(|e| self.failed(state, sample, e.to_string()))?
             {
                 break status;
+            }
+            if crate::interrupt::interrupted() {
+                // The handler killed its group; reap it.
+                let _ = child.wait();
+                return Err(ProfileError::Interrupted);
             }
             if let Some(rss_bytes) = procfs::rss_bytes(pid) {
                 timeline.push(MemorySample {
@@ -230,6 +240,10 @@ impl ProbeRunner for CommandRunner {
             std::thread::sleep(Duration::from_millis(1));
         };
         let exited_ns = monotonic_ns();
+        if crate::interrupt::interrupted() {
+            // Killed by the handler, not failed on its own.
+            return Err(ProfileError::Interrupted);
+        }
         let (_stdout, stderr) = (
             out.join().unwrap_or_default(),
             err.join().unwrap_or_default(),
