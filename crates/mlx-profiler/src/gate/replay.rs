@@ -4,26 +4,27 @@
 //!
 //! Every A/B comparison keeps each benchmark's round log-ratios (`rounds` in the
 //! comparison JSON). Given A/A runs (the two sides from one source), a simulated gate
-//! draws, for every benchmark, the noise of one recorded run (its rounds about their
-//! centre) and rounds from it with replacement, each with a random sign, and adds an
+//! draws, for every benchmark, the noise of one recorded run (its rounds about its
+//! location) in consecutive pairs with replacement (each pair with a random sign for
+//! a run that reused one build; a run of two builds mirrored whole), and adds an
 //! offset between two builds drawn apart from the runs that had two builds (see
-//! [`model`]: a recorded centre is offset plus error, and the error is drawn again
-//! with the rounds). A run that reused one build gives noise but no offset. The
-//! offset is taken as recorded or mirrored, at even odds: in an A/A run which side is
-//! the candidate is arbitrary, and an offset two builds showed in one direction (the
-//! candidate of `cold/process_ready` read 1.3-3.6 % faster in four of five, while the
-//! probe runner's own threads still ran on the probe's CPU) is as likely the other
-//! way for two other builds, where it would be a false alarm, not a missed
-//! regression. Then it adds an injected shift `ln(1 + s)` to every round where power
-//! is measured, and judges the rounds exactly as the gate does: the thresholds' first
-//! `rounds`, then extensions by half as many again while the verdict is inconclusive,
-//! up to `max_rounds`, each look at the benchmark's share of the suite's error budget
-//! ([`GateThresholds::looks`]), Student's t on round medians ([`clustered`]) and
-//! [`decide`]. A benchmark whose simulated gate ends undecided with its estimate and
-//! its median round beyond the threshold ([`likely_regression`]) is counted both
-//! ways, passing and failing ("likely regression", the rule the A/B gate applies to
-//! pinned benchmarks that got all their rounds: counted for pinned ones only, as in
-//! the gate), so that the rule's cost is measured.
+//! [`model`]: a recorded location is offset plus error, and the error is drawn again
+//! with the rounds). The offset is taken as drawn or mirrored, at even odds: in an
+//! A/A run which side is the candidate is arbitrary, and an offset two builds showed
+//! in one direction (the candidate of `cold/process_ready` read 1.3-3.6 % faster in
+//! four of five, while the probe runner's own threads still ran on the probe's CPU)
+//! is as likely the other way for two other builds, where it would be a false alarm,
+//! not a missed regression. Then it adds an injected shift `ln(1 + s)` to every
+//! round where power is measured, and judges the rounds exactly as the gate does:
+//! the thresholds' first `rounds`, then extensions by half as many again while the
+//! verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
+//! of the suite's error budget ([`GateThresholds::looks`]), Student's t on round
+//! medians ([`clustered`]) and [`decide`]. A benchmark whose simulated gate ends
+//! undecided with its estimate and its median round beyond the threshold
+//! ([`likely_regression`]) is counted both ways, passing and failing ("likely
+//! regression", the rule the A/B gate applies to pinned benchmarks that got all
+//! their rounds: counted for pinned ones only, as in the gate), so that the rule's
+//! cost is measured.
 //!
 //! ```
 //! use mlx_profiler::gate::replay::{replay, RecordedBench, RecordedRun, ReplayOptions};
@@ -110,9 +111,10 @@ pub struct ReplayOptions {
     pub shifts: Vec<f64>,
     /// Seed of the resampling (a replay is reproducible).
     pub seed: u64,
-    /// Take the offset between builds mirrored (negated) half the time: for
-    /// predictions about other builds than the recorded ones, where an offset may go
-    /// either way. `false` to predict the recorded builds themselves.
+    /// Draw offsets between builds apart from the day's noise, mirrored (negated)
+    /// half the time: for predictions about other builds than the recorded ones,
+    /// where an offset may go either way. `false` to predict the recorded builds
+    /// themselves: each run keeps its own mean.
     pub mirror: bool,
 }
 
@@ -251,7 +253,7 @@ pub fn replay(
         gates: options.gates,
         suite_false_alarm: share(any_fail),
         suite_false_alarm_with_rule: share(any_fail_rule),
-        model: ModelCheck::of(recorded.values()),
+        model: ModelCheck::of(recorded.iter()),
         benchmarks,
     }
 }
@@ -278,10 +280,23 @@ fn one_gate(
     quantiles: &mut Quantiles,
 ) -> Outcome {
     let (t, confidence) = (how.t, how.confidence);
-    let noise = &model.noise[rng.usize(..model.noise.len())];
-    let mirrored = how.mirror && rng.bool();
-    let offset = model.offsets[rng.usize(..model.offsets.len())];
-    let offset = if mirrored { -offset } else { offset };
+    let run = rng.usize(..model.noise.len());
+    let noise = &model.noise[run];
+    let symmetric = model.symmetric[run];
+    // A run of two builds is mirrored whole (which build is the candidate).
+    let whole = if !symmetric && how.mirror && rng.bool() {
+        -1.0
+    } else {
+        1.0
+    };
+    // Other builds: an offset drawn apart, either way; the recorded builds: the
+    // run's own (see [`model`]).
+    let offset = if how.mirror {
+        let o = model.offsets[rng.usize(..model.offsets.len())];
+        if rng.bool() { -o } else { o }
+    } else {
+        model.recorded[run]
+    };
     let first = t.rounds(id);
     let max = t.max_rounds(id);
     let step = (first / 2).max(1);
@@ -295,9 +310,13 @@ fn one_gate(
     let mut want = first;
     loop {
         while rounds.len() < want {
-            // A round is as likely either side of its centre (see [`model`]).
-            let round = noise[rng.usize(..noise.len())];
-            rounds.push(if rng.bool() { round } else { -round } + add);
+            // Consecutive rounds in pairs; one build's as likely either side of zero
+            // (see [`model`]).
+            let pair = noise[rng.usize(..noise.len())];
+            let sign = if symmetric && rng.bool() { -1.0 } else { whole };
+            for round in pair.into_iter().take(want - rounds.len()) {
+                rounds.push(sign * round + add);
+            }
         }
         let s = quantiles.clustered(&rounds, each);
         let (verdict, _) = decide(&s, threshold);
@@ -384,12 +403,17 @@ mod tests {
             ..options.clone()
         };
         assert_eq!(replay(&recorded, &t, &same).suite_false_alarm, 0.0);
-        // The same rounds from one build reused: no offset between builds is drawn,
-        // and the rounds spread either side of zero.
+        // The same rounds the other way (+3 %) from one build reused: no offset
+        // between builds is drawn, and the rounds are drawn either side of zero.
         let mut one_build = recorded.clone();
-        one_build.get_mut("cold/a").unwrap().runs[0].one_build = true;
+        let run = &mut one_build.get_mut("cold/a").unwrap().runs[0];
+        run.one_build = true;
+        run.rounds.iter_mut().for_each(|r| *r = -*r);
         let r = replay(&one_build, &t, &options);
-        assert!(r.suite_false_alarm < 0.05, "{r:?}");
+        // Taken as it came, every gate would fail; either way round, 8 pairs at ±3 %
+        // pass 2 % only when 7 or 8 agree (about 4 % of gates, a few more with
+        // extensions).
+        assert!(r.suite_false_alarm < 0.1, "{r:?}");
         assert_eq!(r.benchmarks[0].between_builds, 0.0);
         assert_eq!(r.model.one_build_runs, 1);
     }
@@ -422,6 +446,29 @@ mod tests {
             unpinned.suite_false_alarm_with_rule,
             unpinned.suite_false_alarm
         );
+    }
+
+    #[test]
+    fn rounds_that_alternate_are_drawn_in_pairs_as_the_gate_takes_them() {
+        // One build, rounds alternating ±5 % (the side that takes a process's first
+        // sample alternates): any even number of them has a mean of exactly zero, so
+        // the estimate never passes 2 %. Drawn one by one, it often would, and with
+        // the median round beyond too, fail as a likely regression.
+        let run: Vec<f64> = (0..16)
+            .map(|i| if i % 2 == 0 { 0.05 } else { -0.05 })
+            .collect();
+        let mut recorded = one_run("cold/a", run);
+        recorded.get_mut("cold/a").unwrap().runs[0].one_build = true;
+        let t = GateThresholds::parse("[defaults]\nthreshold = 0.02\n", "t.toml").unwrap();
+        let options = ReplayOptions {
+            gates: 400,
+            shifts: vec![],
+            seed: 9,
+            mirror: true,
+        };
+        let r = replay(&recorded, &t, &options);
+        assert_eq!(r.suite_false_alarm_with_rule, 0.0, "{r:?}");
+        assert!(r.model.rounds_lag1 < -0.8, "{r:?}");
     }
 
     #[test]
