@@ -1,15 +1,20 @@
 //! Stopping what this process started when it is interrupted (Ctrl-C, SIGTERM,
 //! SIGHUP).
 //!
-//! A profiled program (and, on Linux, a probe) runs in a process group of its own,
-//! so that a timeout also stops whatever it started (a compiler, a worker). Out of
-//! the terminal's group, it never receives the terminal's Ctrl-C: without this
-//! module `mlx-profile` would die of the signal and leave it running, with its
+//! A profiled program and a probe run in a process group of their own, so that a
+//! timeout also stops whatever they started (a compiler, a worker). Out of the
+//! terminal's group, they never receive the terminal's Ctrl-C: without this module
+//! `mlx-profile` would die of the signal and leave them running, with their
 //! children. Every runner registers what it started ([`started`]) until it has
 //! reaped it; the binaries [`install`] a handler that stops everything registered
 //! and lets the main thread end through its own error path (exit
-//! [`crate::exit::INTERRUPTED`], temporary directories removed), or exits at once on
-//! a second signal or after a grace period.
+//! [`crate::exit::INTERRUPTED`], temporary directories removed), or ends the process
+//! on a second signal or after a grace period.
+//!
+//! A measured child's group is killed at once (its measurement is void anyway). A
+//! wrapped program that shares the terminal's group (`cache run`) is asked to stop
+//! with SIGTERM, so that it can end as it would on the terminal's Ctrl-C (which
+//! reached it too), and is killed only when the grace period is over.
 //!
 //! ```
 //! use mlx_profiler::interrupt::Registry;
@@ -18,7 +23,7 @@
 //! let guard = registry.started(child.id(), false);
 //! assert_eq!(registry.stop_all(), 1);
 //! assert!(registry.interrupted());
-//! assert!(!child.wait().unwrap().success()); // killed
+//! assert!(!child.wait().unwrap().success()); // asked to stop: SIGTERM
 //! drop(guard);
 //! ```
 
@@ -51,16 +56,32 @@ impl Drop for Started<'_> {
     }
 }
 
-/// SIGKILL to `target` (a pid, or a process group as `-pgid`).
-fn kill(target: i32) {
+/// `signal` to `target` (a pid, or a process group as `-pgid`).
+fn kill(target: i32, signal: i32) {
     #[cfg(unix)]
     // SAFETY: a signal to a child (or its group) this process started and has not
     // yet forgotten; kill(2) has no memory effects on this process.
     unsafe {
-        libc::kill(target, libc::SIGKILL);
+        libc::kill(target, signal);
     }
     #[cfg(not(unix))]
-    let _ = target;
+    let _ = (target, signal);
+}
+
+/// How a child is first asked to stop: its group killed, or (sharing the terminal's
+/// group) SIGTERM to it alone.
+fn first_signal(target: i32) -> i32 {
+    #[cfg(unix)]
+    return if target < 0 {
+        libc::SIGKILL
+    } else {
+        libc::SIGTERM
+    };
+    #[cfg(not(unix))]
+    {
+        let _ = target;
+        9
+    }
 }
 
 impl Registry {
@@ -89,7 +110,7 @@ impl Registry {
             self.live().insert(t);
             // After the insert: either `stop_all` saw it, or this sees its flag.
             if self.interrupted() {
-                kill(t);
+                kill(t, first_signal(t));
             }
         }
         Started {
@@ -104,15 +125,26 @@ impl Registry {
         self.interrupted.load(Ordering::SeqCst)
     }
 
-    /// Marks the registry interrupted and kills every registered child (with its
-    /// group); returns how many.
+    /// Marks the registry interrupted and stops every registered child: a group of
+    /// its own killed, a lone process sent SIGTERM; returns how many.
     pub fn stop_all(&self) -> usize {
         self.interrupted.store(true, Ordering::SeqCst);
         let live = self.live();
         for t in live.iter() {
-            kill(*t);
+            kill(*t, first_signal(*t));
         }
         live.len()
+    }
+
+    /// Kills whatever is still registered (after [`stop_all`](Self::stop_all)'s
+    /// grace).
+    pub fn kill_remaining(&self) {
+        for t in self.live().iter() {
+            #[cfg(unix)]
+            kill(*t, libc::SIGKILL);
+            #[cfg(not(unix))]
+            kill(*t, 9);
+        }
     }
 }
 
@@ -131,19 +163,27 @@ pub fn interrupted() -> bool {
 
 /// Installs the process's handler of SIGINT, SIGTERM and SIGHUP (once per process;
 /// for binaries, never from a library call). On the first signal it stops every
-/// registered child and gives the main thread `grace` to return; on a second signal,
-/// or once `grace` is over, it exits with [`crate::exit::INTERRUPTED`].
+/// registered child ([`Registry::stop_all`]) and gives the main thread `grace` to
+/// return; on a second signal, or once `grace` is over, it kills what is left and
+/// ends the process with [`crate::exit::INTERRUPTED`].
 #[cfg(feature = "mlx")]
 pub fn install(grace: Duration) -> Result<(), ctrlc::Error> {
+    // `_exit`, not `exit`: the main thread may be inside MLX, whose static
+    // destructors `exit` would run beside it.
+    fn end() -> ! {
+        PROCESS.kill_remaining();
+        // SAFETY: ends the process at once; nothing of it runs afterwards.
+        unsafe { libc::_exit(i32::from(crate::exit::INTERRUPTED)) }
+    }
     ctrlc::set_handler(move || {
         if PROCESS.interrupted() {
-            std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            end();
         }
         PROCESS.stop_all();
         // The handler runs on a thread of its own: this sleep blocks only it.
         std::thread::spawn(move || {
             std::thread::sleep(grace);
-            std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            end();
         });
     })
 }
@@ -202,6 +242,22 @@ mod tests {
         assert_eq!(registry.stop_all(), 0);
         let mut child = Command::new("sleep").arg("60").spawn().unwrap();
         let _guard = registry.started(child.id(), false);
-        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+        // A lone process (the terminal's group) is asked to stop.
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
+        // One that ignores the request is killed once the grace is over.
+        let mut stubborn = Command::new("sh")
+            .args(["-c", "trap '' TERM; echo ready; exec sleep 60"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(stubborn.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        let _guard = registry.started(stubborn.id(), false);
+        registry.kill_remaining();
+        assert_eq!(stubborn.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
 }

@@ -164,25 +164,26 @@ impl ProbeRunner for ProcessProbe {
         .stdin(Stdio::null())
         .stdout(clone_file(&stdout)?)
         .stderr(clone_file(&stderr)?);
-        // Linux: its own process group, so that a timeout also stops the compilers MLX
-        // started (g++); out of the terminal's group, it asks to die with this process
-        // itself (`die_with_runner`, told who that is). No `pre_exec` here: one makes
-        // the standard library fork instead of posix_spawn, and a fork's copy of this
-        // process's page tables counted in every probe's start (+12 % on
-        // `cold/process_ready`, the A/B gate's figure; `child` has the first such
-        // measurement).
+        // Its own process group, so that a timeout or an interrupt (`interrupt`) also
+        // stops the compilers MLX started (g++), and so that the terminal's Ctrl-C
+        // reaches this process, which then stops the probe, rather than the probe
+        // first (its death would read as a failed probe). Linux: it also asks to die
+        // with this process itself (`die_with_runner`, told who that is). No
+        // `pre_exec` here: one makes the standard library fork instead of
+        // posix_spawn, and a fork's copy of this process's page tables counted in
+        // every probe's start (+12 % on `cold/process_ready`, the A/B gate's figure;
+        // `child` has the first such measurement).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         #[cfg(target_os = "linux")]
-        {
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            cmd.env(RUNNER_PID_ENV, std::process::id().to_string());
-        }
+        cmd.env(RUNNER_PID_ENV, std::process::id().to_string());
         let spawned_ns = monotonic_ns();
         let mut child = cmd.spawn().map_err(|source| ProfileError::ProbeMissing {
             exe: self.exe.display().to_string(),
             source,
         })?;
-        // Stopped, with its group on Linux, if this process is interrupted meanwhile.
-        let _started = crate::interrupt::started(child.id(), cfg!(target_os = "linux"));
+        // Stopped, with its group, if this process is interrupted meanwhile.
+        let _started = crate::interrupt::started(child.id(), cfg!(unix));
         // One wait with a timeout (a few system calls, then asleep until SIGCHLD);
         // `cmd` and its file handles are dropped after it, not while the probe starts.
         let status = match child
@@ -191,7 +192,7 @@ impl ProbeRunner for ProcessProbe {
         {
             Some(status) => status,
             None => {
-                #[cfg(target_os = "linux")]
+                #[cfg(unix)]
                 if let Ok(pgid) = i32::try_from(child.id()) {
                     // SAFETY: a signal to the process group created for the probe.
                     unsafe {

@@ -198,6 +198,64 @@ fn the_wrapped_programs_exit_code_is_passed_on() {
     assert_eq!(status.code(), Some(7));
 }
 
+/// SIGTERM to `cache run` alone (a CI runner cancelling the job): the wrapped
+/// program shares the terminal's group, so only the handler can reach it. It is asked
+/// to stop (it ends as it would on the terminal's Ctrl-C), what it compiled is not
+/// published, and the run exits 130.
+#[test]
+fn a_signal_to_cache_run_stops_the_program_and_publishes_nothing() {
+    let s = Setup::new();
+    let program = s.path("slow.sh");
+    let ready = s.path("ready");
+    let stopped = s.path("stopped");
+    let script = r#"#!/bin/sh
+trap 'touch STOPPED; exit 0' TERM
+mkdir -p "$TMPDIR/mlx/0.32.2/cpu"
+cat "$WHOLE" > "$TMPDIR/mlx/0.32.2/cpu/libk.so"
+touch READY
+while :; do sleep 0.05; done
+"#
+    .replace("STOPPED", &stopped.display().to_string())
+    .replace("READY", &ready.display().to_string());
+    std::fs::write(&program, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut wrapper = Command::new(env!("CARGO_BIN_EXE_mlx-profile"))
+        .args(["cache", "run", "--dir"])
+        .arg(s.path("shared"))
+        .arg("--")
+        .arg(&program)
+        .env("WHOLE", s.path("whole"))
+        .spawn()
+        .unwrap();
+    // A handshake: the kernel is written and the program waits.
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(
+            wrapper.try_wait().unwrap().is_none(),
+            "cache run ended early"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the program never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a signal to the child this test spawned.
+    unsafe {
+        libc::kill(wrapper.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(wrapper.wait().unwrap().code(), Some(130));
+    assert!(stopped.exists(), "the program was not asked to stop");
+    assert!(
+        files_under(&s.path("shared"))
+            .iter()
+            .all(|f| !f.ends_with("libk.so")),
+        "an interrupted run published {:?}",
+        files_under(&s.path("shared"))
+    );
+}
+
 /// Another whole library than the stand-in's own: a kernel it "cannot load".
 fn other_library() -> Vec<u8> {
     let mut other = whole_library();

@@ -234,6 +234,10 @@ fn finish(
         eprintln!("nothing was graded, so the floor cannot be checked");
         return Ok(mlx_profiler::exit::FAILED);
     }
+    // A signal after the last process: the run was stopped, so no report.
+    if mlx_profiler::interrupt::interrupted() {
+        return Err(ProfileError::Interrupted);
+    }
     let exporters: [&dyn Exporter<mlx_profiler::report::Profile>; 2] = [&Json, &Markdown];
     let written = export::write_all(&c.out, profile, &exporters)?;
     if json {

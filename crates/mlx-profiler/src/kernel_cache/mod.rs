@@ -112,6 +112,12 @@ pub enum CacheError {
     /// This machine or its cache directory could not be determined.
     #[error(transparent)]
     Machine(#[from] KernelCacheError),
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the program; nothing was published.
+    #[error("interrupted: `{command}` was stopped and nothing was published")]
+    Interrupted {
+        /// The command line.
+        command: String,
+    },
 }
 
 impl From<mlx_manager::kernel_cache::ShareError> for CacheError {
@@ -144,6 +150,7 @@ impl CacheError {
             CacheError::CommandMissing { .. } | CacheError::CommandFailed { .. } => exit::PROGRAM,
             CacheError::Machine(KernelCacheError::Create { .. }) => exit::WRITE,
             CacheError::Machine(_) => exit::INPUT,
+            CacheError::Interrupted { .. } => exit::INTERRUPTED,
         }
     }
 }

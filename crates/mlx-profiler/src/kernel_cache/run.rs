@@ -64,15 +64,29 @@ fn run_confined(argv: &[OsString], private: &Path) -> Result<ExitStatus, CacheEr
     };
     let mut cmd = Command::new(program);
     crate::child::spawn_by_fork(&mut cmd);
-    cmd.args(args)
+    let mut child = cmd
+        .args(args)
         .envs(variables_for(private))
         // The wrapper decides where kernels go; a manager inside must not move them.
         .env_remove(KERNEL_CACHE_ENV)
-        .status()
+        .spawn()
         .map_err(|source| CacheError::CommandMissing {
             command: command_line(argv),
             source,
-        })
+        })?;
+    // In the terminal's group, a Ctrl-C reaches it directly; a SIGTERM or SIGHUP sent
+    // to this process alone reaches it through the handler.
+    let _started = crate::interrupt::started(child.id(), false);
+    let status = child
+        .wait()
+        .map_err(|e| CacheError::io("wait for", Path::new(program), e))?;
+    if crate::interrupt::interrupted() {
+        // Stopped by a signal, not failed on its own: nothing of it is published.
+        return Err(CacheError::Interrupted {
+            command: command_line(argv),
+        });
+    }
+    Ok(status)
 }
 
 /// Runs `argv` once with an empty private kernel cache and, if it succeeds,

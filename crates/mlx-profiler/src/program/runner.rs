@@ -197,10 +197,13 @@ impl ProbeRunner for CommandRunner {
         let mut timeline = Vec::new();
         let mut polls = 0u64;
         let status = loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| self.failed(state, sample, e.to_string()))?
-            {
+            let waited = child.try_wait().map_err(|e| {
+                // Not left running: stop it (and its group) before reporting.
+                let _ = child.kill();
+                let _ = child.wait();
+                self.failed(state, sample, e.to_string())
+            });
+            if let Some(status) = waited? {
                 break status;
             }
             if crate::interrupt::interrupted() {
