@@ -30,6 +30,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(all(feature = "mlx", unix))]
 use std::time::Duration;
 
 /// What a process has started and not yet reaped, and whether it was interrupted.
@@ -148,6 +149,20 @@ impl Registry {
     }
 }
 
+/// Kills `child` and, when it leads a process group of its own (`own_group`), that
+/// group (what it started); then reaps it. For a timeout, or an error while waiting
+/// that would otherwise leave it running.
+pub fn kill_and_reap(child: &mut std::process::Child, own_group: bool) {
+    #[cfg(unix)]
+    if own_group && let Ok(pgid) = i32::try_from(child.id()) {
+        kill(-pgid, libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = own_group;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The process's registry, which the runners and [`install`]'s handler share.
 static PROCESS: Registry = Registry::new();
 
@@ -161,13 +176,16 @@ pub fn interrupted() -> bool {
     PROCESS.interrupted()
 }
 
-/// Installs the process's handler of SIGINT, SIGTERM and SIGHUP (once per process;
-/// for binaries, never from a library call). On the first signal it stops every
-/// registered child ([`Registry::stop_all`]) and gives the main thread `grace` to
-/// return; on a second signal, or once `grace` is over, it kills what is left and
-/// ends the process with [`crate::exit::INTERRUPTED`].
-#[cfg(feature = "mlx")]
-pub fn install(grace: Duration) -> Result<(), ctrlc::Error> {
+/// Installs the process's handling of SIGINT, SIGTERM and SIGHUP (once per
+/// process; for binaries, never from a library call). The signal handler itself
+/// only marks the process interrupted, so that a runner reaping a child that the
+/// same Ctrl-C killed already knows why it died; a thread of its own then stops
+/// every registered child ([`Registry::stop_all`]) and gives the main thread
+/// `grace` to return. On a second signal, or once `grace` is over, it kills what is
+/// left and ends the process with [`crate::exit::INTERRUPTED`].
+#[cfg(all(feature = "mlx", unix))]
+pub fn install(grace: Duration) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     // `_exit`, not `exit`: the main thread may be inside MLX, whose static
     // destructors `exit` would run beside it.
     fn end() -> ! {
@@ -175,17 +193,32 @@ pub fn install(grace: Duration) -> Result<(), ctrlc::Error> {
         // SAFETY: ends the process at once; nothing of it runs afterwards.
         unsafe { libc::_exit(i32::from(crate::exit::INTERRUPTED)) }
     }
-    ctrlc::set_handler(move || {
-        if PROCESS.interrupted() {
-            end();
+    const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
+    for signal in SIGNALS {
+        // SAFETY: the action is one atomic store, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(signal, || {
+                PROCESS.interrupted.store(true, Ordering::SeqCst)
+            })?;
         }
-        PROCESS.stop_all();
-        // The handler runs on a thread of its own: this sleep blocks only it.
-        std::thread::spawn(move || {
-            std::thread::sleep(grace);
-            end();
-        });
-    })
+    }
+    let mut signals = signal_hook::iterator::Signals::new(SIGNALS)?;
+    std::thread::spawn(move || {
+        let mut first = true;
+        for _ in signals.forever() {
+            if !first {
+                end();
+            }
+            first = false;
+            PROCESS.stop_all();
+            // This thread waits for the next signal; another ends the grace.
+            std::thread::spawn(move || {
+                std::thread::sleep(grace);
+                end();
+            });
+        }
+    });
+    Ok(())
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -193,6 +226,7 @@ mod tests {
     use super::*;
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::process::Command;
+    use std::time::Duration;
 
     #[test]
     fn a_group_is_stopped_whole_and_a_reaped_child_is_forgotten() {
@@ -241,9 +275,11 @@ mod tests {
         let registry = Registry::new();
         assert_eq!(registry.stop_all(), 0);
         let mut child = Command::new("sleep").arg("60").spawn().unwrap();
-        let _guard = registry.started(child.id(), false);
+        let guard = registry.started(child.id(), false);
         // A lone process (the terminal's group) is asked to stop.
         assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
+        // Reaped, so forgotten: its pid may be another process's now.
+        drop(guard);
         // One that ignores the request is killed once the grace is over.
         let mut stubborn = Command::new("sh")
             .args(["-c", "trap '' TERM; echo ready; exec sleep 60"])

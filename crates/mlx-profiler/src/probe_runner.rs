@@ -183,24 +183,18 @@ impl ProbeRunner for ProcessProbe {
             source,
         })?;
         // Stopped, with its group, if this process is interrupted meanwhile.
-        let _started = crate::interrupt::started(child.id(), cfg!(unix));
+        let registered = crate::interrupt::started(child.id(), cfg!(unix));
         // One wait with a timeout (a few system calls, then asleep until SIGCHLD);
         // `cmd` and its file handles are dropped after it, not while the probe starts.
-        let status = match child
-            .wait_timeout(self.timeout)
-            .map_err(|e| failed(e.to_string()))?
-        {
+        let waited = child.wait_timeout(self.timeout).map_err(|e| {
+            // Not left running: stop it and its group before reporting.
+            crate::interrupt::kill_and_reap(&mut child, cfg!(unix));
+            failed(e.to_string())
+        });
+        let status = match waited? {
             Some(status) => status,
             None => {
-                #[cfg(unix)]
-                if let Ok(pgid) = i32::try_from(child.id()) {
-                    // SAFETY: a signal to the process group created for the probe.
-                    unsafe {
-                        libc::kill(-pgid, libc::SIGKILL);
-                    }
-                }
-                let _ = child.kill();
-                let _ = child.wait();
+                crate::interrupt::kill_and_reap(&mut child, cfg!(unix));
                 return Err(failed(format!(
                     "no result within {:?}; killed (raise --timeout if the machine is slow); stderr: {}",
                     self.timeout,
@@ -209,6 +203,8 @@ impl ProbeRunner for ProcessProbe {
             }
         };
         let exited_ns = monotonic_ns();
+        // Reaped: forgotten, since its pid may be another process's from now on.
+        drop(registered);
         if crate::interrupt::interrupted() {
             return Err(ProfileError::Interrupted);
         }

@@ -213,7 +213,8 @@ trap 'touch STOPPED; exit 0' TERM
 mkdir -p "$TMPDIR/mlx/0.32.2/cpu"
 cat "$WHOLE" > "$TMPDIR/mlx/0.32.2/cpu/libk.so"
 touch READY
-while :; do sleep 0.05; done
+i=0
+while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 "#
     .replace("STOPPED", &stopped.display().to_string())
     .replace("READY", &ready.display().to_string());

@@ -130,13 +130,21 @@ fn main() -> ExitCode {
     mlx_manager::kernel_cache::warn_if_compile_disabled();
     // The programs it runs are in process groups of their own, out of reach of the
     // terminal's Ctrl-C: the handler stops them, then this returns through the error
-    // path (temporary directories removed), or exits after 5 s regardless.
+    // path (temporary directories removed), or the process ends after 5 s regardless.
+    #[cfg(unix)]
     if let Err(e) = mlx_profiler::interrupt::install(std::time::Duration::from_secs(5)) {
         eprintln!(
             "warning: no Ctrl-C handler ({e}): an interrupted run may leave its program running"
         );
     }
-    match run(Cli::parse()) {
+    let outcome = run(Cli::parse());
+    // Whatever the run made of it (a failed program, a floor not checked), a signal
+    // stopped it.
+    if mlx_profiler::interrupt::interrupted() {
+        eprintln!("error: {}", ProfileError::Interrupted);
+        return ExitCode::from(mlx_profiler::exit::INTERRUPTED);
+    }
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -230,13 +238,13 @@ fn finish(
         }
         None => profile,
     };
-    if floor.is_some() && profile.overall.is_none() {
-        eprintln!("nothing was graded, so the floor cannot be checked");
-        return Ok(mlx_profiler::exit::FAILED);
-    }
     // A signal after the last process: the run was stopped, so no report.
     if mlx_profiler::interrupt::interrupted() {
         return Err(ProfileError::Interrupted);
+    }
+    if floor.is_some() && profile.overall.is_none() {
+        eprintln!("nothing was graded, so the floor cannot be checked");
+        return Ok(mlx_profiler::exit::FAILED);
     }
     let exporters: [&dyn Exporter<mlx_profiler::report::Profile>; 2] = [&Json, &Markdown];
     let written = export::write_all(&c.out, profile, &exporters)?;

@@ -76,10 +76,15 @@ fn run_confined(argv: &[OsString], private: &Path) -> Result<ExitStatus, CacheEr
         })?;
     // In the terminal's group, a Ctrl-C reaches it directly; a SIGTERM or SIGHUP sent
     // to this process alone reaches it through the handler.
-    let _started = crate::interrupt::started(child.id(), false);
-    let status = child
-        .wait()
-        .map_err(|e| CacheError::io("wait for", Path::new(program), e))?;
+    let registered = crate::interrupt::started(child.id(), false);
+    let waited = child.wait().map_err(|e| {
+        // Not left running: stop it before reporting.
+        crate::interrupt::kill_and_reap(&mut child, false);
+        CacheError::io("wait for", Path::new(program), e)
+    });
+    // Reaped (or killed): forgotten, since its pid may be another process's now.
+    drop(registered);
+    let status = waited?;
     if crate::interrupt::interrupted() {
         // Stopped by a signal, not failed on its own: nothing of it is published.
         return Err(CacheError::Interrupted {

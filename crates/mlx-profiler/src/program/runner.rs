@@ -190,7 +190,7 @@ impl ProbeRunner for CommandRunner {
         })?;
         let pid = child.id();
         // Stopped, with its group, if this process is interrupted while it runs.
-        let _started = crate::interrupt::started(pid, cfg!(unix));
+        let registered = crate::interrupt::started(pid, cfg!(unix));
         let out = drain(child.stdout.take());
         let err = drain(child.stderr.take());
         let started = Instant::now();
@@ -198,9 +198,8 @@ impl ProbeRunner for CommandRunner {
         let mut polls = 0u64;
         let status = loop {
             let waited = child.try_wait().map_err(|e| {
-                // Not left running: stop it (and its group) before reporting.
-                let _ = child.kill();
-                let _ = child.wait();
+                // Not left running: stop it and its group before reporting.
+                crate::interrupt::kill_and_reap(&mut child, cfg!(unix));
                 self.failed(state, sample, e.to_string())
             });
             if let Some(status) = waited? {
@@ -222,15 +221,7 @@ impl ProbeRunner for CommandRunner {
             }
             polls += 1;
             if started.elapsed() > self.timeout {
-                #[cfg(unix)]
-                if let Ok(pgid) = i32::try_from(pid) {
-                    // SAFETY: a signal to the process group we created for the child.
-                    unsafe {
-                        libc::kill(-pgid, libc::SIGKILL);
-                    }
-                }
-                let _ = child.kill();
-                let _ = child.wait();
+                crate::interrupt::kill_and_reap(&mut child, cfg!(unix));
                 return Err(self.failed(
                     state,
                     sample,
@@ -243,6 +234,8 @@ impl ProbeRunner for CommandRunner {
             std::thread::sleep(Duration::from_millis(1));
         };
         let exited_ns = monotonic_ns();
+        // Reaped: forgotten, since its pid may be another process's from now on.
+        drop(registered);
         if crate::interrupt::interrupted() {
             // Killed by the handler, not failed on its own.
             return Err(ProfileError::Interrupted);
