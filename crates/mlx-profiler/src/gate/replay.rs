@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use model::{Model, ModelCheck};
+use model::{Draw, Model, ModelCheck};
 
 use super::statistics::{Shift, clustered, minimum_detectable, round_interval, t_quantile};
 use super::thresholds::GateThresholds;
@@ -82,13 +82,14 @@ pub struct RecordedBench {
 pub type Recorded = BTreeMap<String, RecordedBench>;
 
 /// The rounds of the paired comparisons `runs` (stored comparisons have none),
-/// per benchmark; runs with fewer than two rounds of a benchmark are left out.
+/// per benchmark; runs with fewer than four rounds of a benchmark (two pairs, see
+/// [`model`]) are left out.
 pub fn recorded<'a>(runs: impl IntoIterator<Item = &'a Comparison>) -> Recorded {
     let mut out = Recorded::new();
     for c in runs.into_iter().filter(|c| c.method == Method::Paired) {
         let one_build = c.reused_one_build();
         for b in &c.benchmarks {
-            if b.rounds.len() >= 2 {
+            if b.rounds.len() >= 4 {
                 let r = out.entry(b.id.clone()).or_default();
                 r.runs.push(RecordedRun {
                     rounds: b.rounds.clone(),
@@ -281,14 +282,7 @@ fn one_gate(
 ) -> Outcome {
     let (t, confidence) = (how.t, how.confidence);
     let run = rng.usize(..model.noise.len());
-    let noise = &model.noise[run];
-    let symmetric = model.symmetric[run];
-    // A run of two builds is mirrored whole (which build is the candidate).
-    let whole = if !symmetric && how.mirror && rng.bool() {
-        -1.0
-    } else {
-        1.0
-    };
+    let mut draw = Draw::new(model, run, how.mirror, rng);
     // Other builds: an offset drawn apart, either way; the recorded builds: the
     // run's own (see [`model`]).
     let offset = if how.mirror {
@@ -310,13 +304,7 @@ fn one_gate(
     let mut want = first;
     loop {
         while rounds.len() < want {
-            // Consecutive rounds in pairs; one build's as likely either side of zero
-            // (see [`model`]).
-            let pair = noise[rng.usize(..noise.len())];
-            let sign = if symmetric && rng.bool() { -1.0 } else { whole };
-            for round in pair.into_iter().take(want - rounds.len()) {
-                rounds.push(sign * round + add);
-            }
+            rounds.push(draw.next(rng) + add);
         }
         let s = quantiles.clustered(&rounds, each);
         let (verdict, _) = decide(&s, threshold);

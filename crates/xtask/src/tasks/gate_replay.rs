@@ -227,8 +227,8 @@ fn render(
          (its sides are exchangeable); a run of two builds gives its rounds about its \
          location (the median of its pairs' means), its shape kept and mirrored whole at \
          even odds. It adds an offset between two builds drawn apart from those locations \
-         (shrunk towards zero by what their own error explains, so that no error is \
-         counted twice; a run that reused one build gives none), as drawn or mirrored \
+         (shrunk towards zero by what their own error explains, so that a location's \
+         error is not counted twice; a run that reused one build gives none), as drawn or mirrored \
          (which side is the candidate is arbitrary in an A/A run, so an offset two builds \
          showed one way may go the other way for two other builds). It adds the \
          injected shift and judges the rounds as the gate does ({thresholds}: first \
@@ -295,8 +295,13 @@ fn render(
     let _ = writeln!(
         out,
         "\nWhat this does not replay: metrics judged statistically (their rounds are not \
-         recorded; each still takes its share of a benchmark's budget here), and noise that \
-         differs between two builds where a run reused one. The runs were measured on {machines}; \
+         recorded; each still takes its share of a benchmark's budget here), noise that \
+         differs between two builds where a run reused one, and rounds a recorded run never \
+         took: a run the gate decided at its first look stopped there, so the noise drawn \
+         leans to days the gate could decide early (understating the noise a first look \
+         meets). A two-build run's noise keeps the gap between its mean and its median: a \
+         one-sided disturbance, or sampling error counted a second time if the noise is in \
+         truth symmetric (overstating it). The runs were measured on {machines}; \
          {} runs are a small sample of those machines' days: the rates hold for noise like \
          theirs.",
         real.len()

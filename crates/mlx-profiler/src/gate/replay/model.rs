@@ -101,7 +101,7 @@ fn lag1(v: &[f64]) -> Option<f64> {
 }
 
 impl Model {
-    /// The model of `bench` (every run has two or more rounds).
+    /// The model of `bench` (every run has two pairs of rounds or more).
     pub(super) fn of(bench: &RecordedBench) -> Model {
         let recorded: Vec<f64> = bench
             .runs
@@ -168,6 +168,51 @@ impl Model {
             offsets,
             between_builds: tau2.sqrt(),
         }
+    }
+}
+
+/// The rounds of one simulated gate from one recorded run's noise: pairs drawn with
+/// replacement, a one-build run's each with a random sign, a two-build run's all
+/// with one (mirrored at even odds when `mirror`); a pair split by a look is
+/// finished at the next, so pairs stay aligned as the gate's rounds are.
+pub(super) struct Draw<'a> {
+    pairs: &'a [[f64; 2]],
+    symmetric: bool,
+    whole: f64,
+    pending: Option<f64>,
+}
+
+impl<'a> Draw<'a> {
+    /// Draws from run `run` of `model`.
+    pub(super) fn new(model: &'a Model, run: usize, mirror: bool, rng: &mut fastrand::Rng) -> Self {
+        let symmetric = model.symmetric[run];
+        Draw {
+            pairs: &model.noise[run],
+            symmetric,
+            whole: if !symmetric && mirror && rng.bool() {
+                -1.0
+            } else {
+                1.0
+            },
+            pending: None,
+        }
+    }
+
+    /// The next round (noise only: offset and shift are the caller's).
+    pub(super) fn next(&mut self, rng: &mut fastrand::Rng) -> f64 {
+        if let Some(second) = self.pending.take() {
+            return second;
+        }
+        let pair = self.pairs[rng.usize(..self.pairs.len())];
+        let sign = if self.symmetric && rng.bool() {
+            -1.0
+        } else if self.symmetric {
+            1.0
+        } else {
+            self.whole
+        };
+        self.pending = Some(sign * pair[1]);
+        sign * pair[0]
     }
 }
 
@@ -318,6 +363,53 @@ mod tests {
         let flat: Vec<f64> = m.noise[0].iter().flatten().copied().collect();
         assert_eq!(flat.iter().filter(|x| **x > 0.3).count(), 2);
         assert!(flat.iter().all(|x| *x >= 0.0));
+    }
+
+    #[test]
+    fn a_two_build_run_is_drawn_one_way_round_a_gate_and_a_one_build_run_both_ways() {
+        // Noise with a one-sided tail: two pairs of eight at +0.1, the rest at 0
+        // (its location).
+        let tail: Vec<f64> = (0..16)
+            .map(|i| if (i / 2) % 4 == 0 { 0.1 } else { 0.0 })
+            .collect();
+        let mut rng = fastrand::Rng::with_seed(4);
+        let (mut up, mut down) = (0, 0);
+        let two = Model::of(&bench(vec![(tail.clone(), false)]));
+        for _ in 0..200 {
+            let mut d = Draw::new(&two, 0, true, &mut rng);
+            let drawn: Vec<f64> = (0..32).map(|_| d.next(&mut rng)).collect();
+            // One orientation a gate: never both signs.
+            assert!(!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0)));
+            up += usize::from(drawn.iter().any(|x| *x > 0.0));
+            down += usize::from(drawn.iter().any(|x| *x < 0.0));
+        }
+        // Mirrored whole at even odds.
+        assert!(up > 60 && down > 60, "{up} {down}");
+        // Not mirrored: the recorded orientation only.
+        let mut d = Draw::new(&two, 0, false, &mut rng);
+        assert!((0..64).all(|_| d.next(&mut rng) >= 0.0));
+        // One build: both signs within one gate.
+        let one = Model::of(&bench(vec![(tail, true)]));
+        let mut d = Draw::new(&one, 0, true, &mut rng);
+        let drawn: Vec<f64> = (0..64).map(|_| d.next(&mut rng)).collect();
+        assert!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0));
+    }
+
+    #[test]
+    fn pairs_split_by_a_look_stay_aligned() {
+        // Rounds alternating ±5 %: any draw of an even count sums to zero, however
+        // the looks split it (3 then 5, as an odd first look would).
+        let alternating: Vec<f64> = (0..16)
+            .map(|i| if i % 2 == 0 { 0.05 } else { -0.05 })
+            .collect();
+        let m = Model::of(&bench(vec![(alternating, true)]));
+        let mut rng = fastrand::Rng::with_seed(5);
+        for _ in 0..50 {
+            let mut d = Draw::new(&m, 0, true, &mut rng);
+            let first: f64 = (0..3).map(|_| d.next(&mut rng)).sum();
+            let rest: f64 = (0..5).map(|_| d.next(&mut rng)).sum();
+            assert!((first + rest).abs() < 1e-12);
+        }
     }
 
     #[test]
