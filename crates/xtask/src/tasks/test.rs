@@ -29,6 +29,25 @@ const STEPS: &[(&str, &[&str], &str)] = &[
         ],
         "fix the lints clippy printed above",
     ),
+    // The profiler as xtask builds it (the gate alone, no MLX): the workspace pass
+    // above unifies features, so code compiled only without `mlx` went unlinted (an
+    // unused import there once warned only in xtask's own build).
+    (
+        "clippy (the gate alone, as xtask builds it)",
+        &[
+            "clippy",
+            "--package",
+            "mlx-profiler",
+            "--no-default-features",
+            "--lib",
+            "--config",
+            XTASK_RUSTFLAGS,
+            "--",
+            "-D",
+            "warnings",
+        ],
+        "fix the lints clippy printed above (they show only without the `mlx` feature)",
+    ),
     // --all-targets includes the Criterion benches, run once each in test mode.
     (
         "tests",
