@@ -69,20 +69,18 @@ fn kill(target: i32, signal: i32) {
     let _ = (target, signal);
 }
 
+/// The two signals children get (the numbers, where `libc` has no names for them).
+#[cfg(unix)]
+use libc::{SIGKILL, SIGTERM};
+#[cfg(not(unix))]
+const SIGKILL: i32 = 9;
+#[cfg(not(unix))]
+const SIGTERM: i32 = 15;
+
 /// How a child is first asked to stop: its group killed, or (sharing the terminal's
 /// group) SIGTERM to it alone.
 fn first_signal(target: i32) -> i32 {
-    #[cfg(unix)]
-    return if target < 0 {
-        libc::SIGKILL
-    } else {
-        libc::SIGTERM
-    };
-    #[cfg(not(unix))]
-    {
-        let _ = target;
-        9
-    }
+    if target < 0 { SIGKILL } else { SIGTERM }
 }
 
 impl Registry {
@@ -120,8 +118,9 @@ impl Registry {
         }
     }
 
-    /// Whether [`stop_all`](Self::stop_all) has run: a runner returns
-    /// `ProfileError::Interrupted` instead of judging a child that was stopped.
+    /// Whether the process was interrupted ([`stop_all`](Self::stop_all), or
+    /// [`install`]'s signal handler): a runner returns `ProfileError::Interrupted`
+    /// instead of judging a child that was stopped.
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
@@ -141,10 +140,7 @@ impl Registry {
     /// grace).
     pub fn kill_remaining(&self) {
         for t in self.live().iter() {
-            #[cfg(unix)]
-            kill(*t, libc::SIGKILL);
-            #[cfg(not(unix))]
-            kill(*t, 9);
+            kill(*t, SIGKILL);
         }
     }
 }
@@ -153,12 +149,9 @@ impl Registry {
 /// group (what it started); then reaps it. For a timeout, or an error while waiting
 /// that would otherwise leave it running.
 pub fn kill_and_reap(child: &mut std::process::Child, own_group: bool) {
-    #[cfg(unix)]
     if own_group && let Ok(pgid) = i32::try_from(child.id()) {
-        kill(-pgid, libc::SIGKILL);
+        kill(-pgid, SIGKILL);
     }
-    #[cfg(not(unix))]
-    let _ = own_group;
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -205,11 +205,6 @@ impl ProbeRunner for CommandRunner {
             if let Some(status) = waited? {
                 break status;
             }
-            if crate::interrupt::interrupted() {
-                // The handler killed its group; reap it.
-                let _ = child.wait();
-                return Err(ProfileError::Interrupted);
-            }
             if let Some(rss_bytes) = procfs::rss_bytes(pid) {
                 timeline.push(MemorySample {
                     at_ns: monotonic_ns(),
