@@ -468,6 +468,43 @@ fn a_spent_budget_stops_extensions_and_says_so() {
     )
     .unwrap();
 
+    // --all-rounds measures every round up to max_rounds whatever the verdict, judges
+    // at the first look that decides (a wide threshold decides most runs early), and
+    // keeps the rest unjudged: however the noise falls, eight rounds in all.
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nthreshold = 1.0\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",
+    )
+    .unwrap();
+    let mut a = args(p, &commit);
+    a.all_rounds = true;
+    let all = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap();
+    assert!(all.measured_all_rounds(), "{:?}", all.notes);
+    let b = &all.benchmarks[0];
+    assert_eq!(b.rounds.len() + b.unjudged_rounds.len(), 8, "{b:#?}");
+    assert!(
+        [4, 6, 8].contains(&b.rounds.len()),
+        "judged at a look: {b:#?}"
+    );
+    assert_eq!(b.shift.unwrap().n, b.rounds.len());
+    if b.rounds.len() < 8 {
+        assert_ne!(b.verdict, Verdict::Inconclusive, "{b:#?}");
+    }
+    // Without it, a decided benchmark stops where it was decided.
+    let early = run(None);
+    assert!(!early.measured_all_rounds());
+    let b = &early.benchmarks[0];
+    assert!(b.unjudged_rounds.is_empty(), "{b:#?}");
+    assert!([4, 6, 8].contains(&b.rounds.len()), "{b:#?}");
+    if b.rounds.len() < 8 {
+        assert_ne!(b.verdict, Verdict::Inconclusive, "{b:#?}");
+    }
+    std::fs::write(
+        p.join("thresholds.toml"),
+        "[defaults]\nthreshold = 0.000001\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",
+    )
+    .unwrap();
+
     let spent = run(Some(0));
     let b = &spent.benchmarks[0];
     assert_eq!(b.rounds.len(), 4, "no extension once the budget is spent");

@@ -179,7 +179,7 @@ pub enum Task {
         #[arg(long, value_name = "FILE")]
         from: Vec<PathBuf>,
         /// Simulated gates per condition.
-        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, default_value_t = 20000, value_parser = clap::value_parser!(u32).range(1..))]
         gates: u32,
         /// The thresholds the simulated gates judge by, as the gate reads them.
         #[arg(

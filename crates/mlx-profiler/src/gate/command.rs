@@ -71,6 +71,12 @@ pub struct CompareArgs {
     /// reported as such (they pass), with the budget named in the notes.
     #[arg(long, value_name = "SECS", env = "COLDSTART_GATE_BUDGET")]
     pub budget: Option<u64>,
+    /// A/B: measure every benchmark to its `max_rounds`, for recording A/A runs the
+    /// replay draws from (docs/gate-replay.md). Each is judged at the look where the
+    /// gate would have stopped; the rounds after it are kept unjudged in the JSON
+    /// (`unjudged_rounds`). Slower; the verdicts are the gate's.
+    #[arg(long, conflicts_with = "stored")]
+    pub all_rounds: bool,
     /// Stored: without a baseline for this environment, compare with the nearest one
     /// (every line of the output says so) instead of exiting with 3.
     #[arg(long)]
@@ -270,6 +276,7 @@ pub fn compare(
         ]),
         timeout: Duration::from_secs(args.timeout),
         budget: args.budget.map(Duration::from_secs),
+        all_rounds: args.all_rounds,
         progress,
     };
     ab::run(&opts, provenance)

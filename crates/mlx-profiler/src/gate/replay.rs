@@ -89,12 +89,12 @@ pub fn recorded<'a>(runs: impl IntoIterator<Item = &'a Comparison>) -> Recorded 
     for c in runs.into_iter().filter(|c| c.method == Method::Paired) {
         let one_build = c.reused_one_build();
         for b in &c.benchmarks {
-            if b.rounds.len() >= 4 {
+            // A run recorded with --all-rounds kept the rounds after its verdict: the
+            // day's noise is all of them.
+            let rounds: Vec<f64> = b.rounds.iter().chain(&b.unjudged_rounds).copied().collect();
+            if rounds.len() >= 4 {
                 let r = out.entry(b.id.clone()).or_default();
-                r.runs.push(RecordedRun {
-                    rounds: b.rounds.clone(),
-                    one_build,
-                });
+                r.runs.push(RecordedRun { rounds, one_build });
                 let statistical = b.metrics.iter().filter(|m| m.shift.is_some()).count();
                 r.statistical_metrics = r.statistical_metrics.max(statistical);
             }
@@ -291,24 +291,21 @@ fn one_gate(
     } else {
         model.recorded[run]
     };
-    let first = t.rounds(id);
-    let max = t.max_rounds(id);
-    let step = (first / 2).max(1);
     // The time's share of the budget, as in the gate (metrics' rounds are not
     // recorded, so their own false alarms are not replayed).
     let shares = t.looks(id) * (1 + bench.statistical_metrics);
     let each = 1.0 - (1.0 - confidence) / shares as f64;
     let threshold = t.time_threshold(id);
     let add = shift.ln_1p() + offset;
-    let mut rounds: Vec<f64> = Vec::with_capacity(max);
-    let mut want = first;
-    loop {
-        while rounds.len() < want {
+    let looks = t.look_rounds(id);
+    let mut rounds: Vec<f64> = Vec::with_capacity(t.max_rounds(id));
+    for (k, want) in looks.iter().enumerate() {
+        while rounds.len() < *want {
             rounds.push(draw.next(rng) + add);
         }
         let s = quantiles.clustered(&rounds, each);
         let (verdict, _) = decide(&s, threshold);
-        if verdict != Verdict::Inconclusive || want >= max {
+        if verdict != Verdict::Inconclusive || k + 1 == looks.len() {
             return Outcome {
                 verdict,
                 // The gate applies the rule to pinned benchmarks only.
@@ -318,8 +315,8 @@ fn one_gate(
                 detectable: minimum_detectable(s.ci_low, s.ci_high, each),
             };
         }
-        want = (want + step).min(max);
     }
+    unreachable!("the last look returns")
 }
 
 /// [`clustered`] on single-observation rounds with Student's t quantiles kept per
@@ -361,6 +358,50 @@ mod tests {
                 statistical_metrics: 0,
             },
         )])
+    }
+
+    #[test]
+    fn a_run_of_every_round_gives_the_replay_its_unjudged_rounds_too() {
+        let bench = |id: &str, rounds: Vec<f64>, unjudged: Vec<f64>| {
+            serde_json::from_value::<super::super::verdict::BenchComparison>(serde_json::json!({
+                "id": id, "verdict": "unchanged", "unit": "nanoseconds",
+                "baseline_median": 1.0, "candidate_median": 1.0, "shift": null,
+                "threshold": 0.05, "metrics": [], "advisory": false, "reason": "",
+                "rounds": rounds, "unjudged_rounds": unjudged,
+            }))
+            .unwrap()
+        };
+        let mut c = Comparison {
+            schema_version: super::super::verdict::COMPARISON_SCHEMA_VERSION,
+            method: Method::Paired,
+            provenance: crate::provenance::Provenance::fixed("2026-12-06T00:00:00Z"),
+            environment: serde_json::from_value(serde_json::json!({
+                "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
+                "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
+                "fixture_weights": "00ff", "mode": "quick",
+            }))
+            .unwrap(),
+            baseline: Default::default(),
+            environment_differences: Vec::new(),
+            suite_confidence: 0.99,
+            benchmarks: Vec::new(),
+            notes: Vec::new(),
+            machine_noise: Vec::new(),
+        };
+        c.benchmarks = vec![
+            bench("g/a", vec![0.01; 4], vec![0.02; 4]),
+            // Fewer than four rounds judged, but eight in all: kept.
+            bench("g/b", vec![0.01; 2], vec![0.03; 6]),
+            bench("g/c", vec![0.01; 3], Vec::new()),
+        ];
+        let r = recorded([&c]);
+        let rounds = |id: &str| r[id].runs[0].rounds.clone();
+        assert_eq!(
+            rounds("g/a"),
+            [0.01, 0.01, 0.01, 0.01, 0.02, 0.02, 0.02, 0.02]
+        );
+        assert_eq!(rounds("g/b").len(), 8);
+        assert!(!r.contains_key("g/c"), "three rounds are too few to replay");
     }
 
     #[test]

@@ -417,6 +417,24 @@ impl GateThresholds {
         looks(self.rounds(id), self.max_rounds(id))
     }
 
+    /// The rounds benchmark `id` has taken at each of its [`looks`](Self::looks), in
+    /// order: its `rounds`, then half as many again at a time, the last capped at its
+    /// [`max_rounds`](Self::max_rounds).
+    ///
+    /// ```
+    /// let t = mlx_profiler::gate::thresholds::GateThresholds::default();
+    /// assert_eq!(t.look_rounds("warm/forward_tiny"), [10, 15, 20]);
+    /// ```
+    pub fn look_rounds(&self, id: &str) -> Vec<usize> {
+        let (first, max) = (self.rounds(id), self.max_rounds(id));
+        let step = (first / 2).max(1);
+        let mut at = vec![first];
+        while at[at.len() - 1] < max {
+            at.push((at[at.len() - 1] + step).min(max));
+        }
+        at
+    }
+
     /// [`looks`](Self::looks) of a benchmark the file says nothing of.
     ///
     /// ```
@@ -504,6 +522,22 @@ mod tests {
             );
         }
         assert!(GateThresholds::parse("", "t.toml").is_ok());
+    }
+
+    #[test]
+    fn each_look_is_counted_once_and_the_last_takes_max_rounds() {
+        for (first, max, want) in [
+            (16, 32, vec![16, 24, 32]),
+            (12, 32, vec![12, 18, 24, 30, 32]),
+            (16, 64, vec![16, 24, 32, 40, 48, 56, 64]),
+            (4, 4, vec![4]),
+            (5, 6, vec![5, 6]),
+        ] {
+            let text = format!("[benchmarks.\"warm/a\"]\nrounds = {first}\nmax_rounds = {max}\n");
+            let t = GateThresholds::parse(&text, "t.toml").unwrap();
+            assert_eq!(t.look_rounds("warm/a"), want, "{first}..{max}");
+            assert_eq!(t.looks("warm/a"), want.len(), "{first}..{max}");
+        }
     }
 
     #[test]

@@ -128,6 +128,12 @@ pub struct BenchComparison {
     /// the interval is drawn from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<f64>,
+    /// A/B with `--all-rounds`: the rounds measured after the look the verdict was
+    /// given at, up to the benchmark's `max_rounds`, in order. Not judged: kept so
+    /// that the replay draws from every round a day offered, not only from those a
+    /// gate that stopped early would have seen (docs/gate-replay.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unjudged_rounds: Vec<f64>,
 }
 
 impl BenchComparison {
@@ -303,6 +309,10 @@ pub struct Comparison {
 /// candidate's own binaries (no input changed: an A/A run of one build).
 pub const REUSED_NOTE_SUFFIX: &str = " (an A/A run)";
 
+/// How the note of an A/B run recorded with `--all-rounds` starts
+/// ([`Comparison::measured_all_rounds`]).
+pub const ALL_ROUNDS_NOTE: &str = "--all-rounds:";
+
 impl Comparison {
     /// Whether the baseline ran the candidate's own binaries (one build, so no offset
     /// between two builds is in the run): the gate notes it with
@@ -334,6 +344,12 @@ impl Comparison {
     /// ```
     pub fn reused_one_build(&self) -> bool {
         self.notes.iter().any(|n| n.ends_with(REUSED_NOTE_SUFFIX))
+    }
+
+    /// Whether the run measured every benchmark to its `max_rounds` (`--all-rounds`):
+    /// a note starting with [`ALL_ROUNDS_NOTE`] says so.
+    pub fn measured_all_rounds(&self) -> bool {
+        self.notes.iter().any(|n| n.starts_with(ALL_ROUNDS_NOTE))
     }
 
     /// Benchmarks with verdict `v`.
@@ -579,6 +595,7 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
         advisory: thresholds.advisory(id),
         reason,
         rounds: evidence.rounds,
+        unjudged_rounds: Vec::new(),
     }
 }
 

@@ -120,9 +120,12 @@ pub fn run(
         {
             // A run that reused one build says so in its notes.
             let reused = runs.iter().filter(|(_, c)| c.reused_one_build()).count();
+            let all = runs.iter().filter(|(_, c)| c.measured_all_rounds()).count();
             format!(
                 "reports/gate-aa/: comparison JSONs of real A/A runs of the gate, {} with the \
-                 baseline built apart from the same source, {reused} with one build reused",
+                 baseline built apart from the same source, {reused} with one build reused; \
+                 {all} measured every benchmark to its max_rounds (--all-rounds), the others \
+                 stopped where the gate decided",
                 runs.len() - reused
             )
         }
@@ -199,6 +202,16 @@ fn model_check(m: &ModelCheck) -> String {
     )
 }
 
+/// `x` as a percentage with two decimals (a simulation's standard error).
+fn pct2(x: f64) -> String {
+    format!("{:.2} %", x * 100.0)
+}
+
+/// The binomial standard error of a rate `p` estimated from `gates` simulated gates.
+fn simulation_error(p: f64, gates: usize) -> f64 {
+    (p * (1.0 - p) / gates.max(1) as f64).sqrt()
+}
+
 fn pct(x: f64) -> String {
     if x.is_finite() {
         format!("{:.1} %", x * 100.0)
@@ -243,9 +256,14 @@ fn render(
     let _ = writeln!(
         out,
         "- Suite-wide false alarms (any gated benchmark fails in an A/A), with the rule \
-         (applied, as in the gate, to pinned benchmarks that end their last look undecided): **{}** of {gates} simulated gates; without it: **{}**.",
+         (applied, as in the gate, to pinned benchmarks that end their last look undecided): \
+         **{}** of {gates} simulated gates; without it: **{}** (the simulation's own \
+         standard errors: ±{} and ±{}; the recorded runs' sampling error is larger and \
+         not in them).",
         pct(r.suite_false_alarm_with_rule),
-        pct(r.suite_false_alarm)
+        pct(r.suite_false_alarm),
+        pct2(simulation_error(r.suite_false_alarm_with_rule, gates)),
+        pct2(simulation_error(r.suite_false_alarm, gates)),
     );
     let _ = writeln!(out, "- {}", model_check(&r.model));
     let _ = writeln!(
@@ -297,9 +315,9 @@ fn render(
         "\nWhat this does not replay: metrics judged statistically (their rounds are not \
          recorded; each still takes its share of a benchmark's budget here), noise that \
          differs between two builds where a run reused one, and rounds a recorded run never \
-         took: a run the gate decided at its first look stopped there, so the noise drawn \
-         leans to days the gate could decide early (understating the noise a first look \
-         meets). A two-build run's noise keeps the gap between its mean and its median: a \
+         took: a run recorded without --all-rounds stopped each benchmark where the gate \
+         decided it, many at their first look, so its noise leans to days the gate could \
+         decide early (understating the noise a first look meets). A two-build run's noise keeps the gap between its mean and its median: a \
          one-sided disturbance, or sampling error counted a second time if the noise is in \
          truth symmetric (overstating it). The runs were measured on {machines}; \
          {} runs are a small sample of those machines' days: the rates hold for noise like \

@@ -35,6 +35,7 @@ pub fn bench(id: &str, change: f64, verdict: Verdict, instructions_grew: bool) -
         advisory: false,
         reason: String::new(),
         rounds,
+        unjudged_rounds: Vec::new(),
     }
 }
 

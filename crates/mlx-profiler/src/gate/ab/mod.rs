@@ -42,8 +42,8 @@ use crate::gate::noise_floor;
 use crate::gate::statistics::{self, median};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
-    BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence, Method,
-    REUSED_NOTE_SUFFIX, Verdict, judge,
+    ALL_ROUNDS_NOTE, BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence,
+    Method, REUSED_NOTE_SUFFIX, Verdict, judge,
 };
 use crate::provenance::Provenance;
 
@@ -104,6 +104,11 @@ pub struct AbOptions {
     pub timeout: Duration,
     /// Measuring time after which no benchmark is extended (`None`: no limit).
     pub budget: Option<Duration>,
+    /// Measure every benchmark to its `max_rounds`, judging each at the look where
+    /// the gate would have stopped (its first deciding look) and keeping the later
+    /// rounds unjudged: A/A runs recorded so are free of the early stopping that
+    /// otherwise shapes the rounds the replay draws from.
+    pub all_rounds: bool,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -452,27 +457,33 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 .filter(|i| done(&samples, &i.id) < want[&i.id])
                 .collect();
             if active.is_empty() {
-                // Benchmarks the rounds so far cannot decide get more, up to the cap.
-                let undecided: Vec<String> = want
+                // Benchmarks the rounds so far cannot decide get more, up to the cap
+                // (with --all-rounds, every one).
+                let undecided = |id: &str| {
+                    judge_sequentially(id, &samples[id], confidence, opts).verdict
+                        == Verdict::Inconclusive
+                };
+                let extended: Vec<String> = want
                     .keys()
                     .filter(|id| {
-                        done(&samples, id) < t.max_rounds(id)
-                            && judge_one(id, &samples[*id], confidence, opts).verdict
-                                == Verdict::Inconclusive
+                        done(&samples, id) < t.max_rounds(id) && (opts.all_rounds || undecided(id))
                     })
                     .cloned()
                     .collect();
-                if undecided.is_empty() {
+                if extended.is_empty() {
                     break;
                 }
                 if opts.budget.is_some_and(|b| measuring.elapsed() >= b) {
-                    cut.extend(undecided);
+                    cut.extend(extended.into_iter().filter(|id| undecided(id)));
                     break;
                 }
-                for id in undecided {
-                    let more = (t.rounds(&id) / 2).max(1);
+                for id in extended {
                     let n = want.get_mut(&id).expect("wanted");
-                    let to = (*n + more).min(t.max_rounds(&id));
+                    let to = t
+                        .look_rounds(&id)
+                        .into_iter()
+                        .find(|r| r > n)
+                        .expect("below max_rounds, so a later look");
                     bar.inc_length(((to - *n) * t.pairs_per_round(&id)) as u64);
                     *n = to;
                 }
@@ -569,6 +580,14 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         ));
     }
 
+    if opts.all_rounds {
+        notes.push(format!(
+            "{ALL_ROUNDS_NOTE} every benchmark measured to its max_rounds, each judged at the \
+             look where the gate would have stopped; the rounds after it are kept unjudged \
+             (unjudged_rounds), for the replay"
+        ));
+    }
+
     let counted: Vec<String> = measured
         .keys()
         .filter(|id| t.counts_instructions(id))
@@ -596,7 +615,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 // while it was undecided). The likely-regression rule was calibrated
                 // on pinned servers that got all their rounds: only those are
                 // settled; the others stay inconclusive, named in a note.
-                let mut b = judge_one(id, s, confidence, opts);
+                let mut b = judge_sequentially(id, s, confidence, opts);
                 let calibrated = cpu.is_some() && t.pinned(id) && !cut.contains(id);
                 if calibrated {
                     b.settle_undecided();
@@ -775,6 +794,35 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
     )
 }
 
+/// The verdict of a gate that stops at the first look deciding `s`: the first of
+/// [`GateThresholds::look_rounds`] before the rounds taken whose verdict is not
+/// inconclusive, with the rounds after it kept as `unjudged_rounds`; else the verdict
+/// on every round taken. Without `--all-rounds` a benchmark gets more rounds only
+/// while undecided, so this is the verdict on all of them.
+fn judge_sequentially(
+    id: &str,
+    s: &PairedSamples,
+    confidence: f64,
+    opts: &AbOptions,
+) -> BenchComparison {
+    let taken = s.rounds.len();
+    for n in opts.thresholds.look_rounds(id) {
+        if n >= taken {
+            break;
+        }
+        let mut b = judge_one(id, &s.first_rounds(n), confidence, opts);
+        if b.verdict != Verdict::Inconclusive {
+            b.unjudged_rounds = s.rounds[n..]
+                .iter()
+                .filter(|r| !r.is_empty())
+                .map(|r| median(r))
+                .collect();
+            return b;
+        }
+    }
+    judge_one(id, s, confidence, opts)
+}
+
 /// The default cache of the A/B gate: `<target dir>/coldstart-ab`.
 pub fn default_cache(workspace: &std::path::Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -785,6 +833,97 @@ pub fn default_cache(workspace: &std::path::Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn options(thresholds: &str, all_rounds: bool) -> AbOptions {
+        AbOptions {
+            build: BuildSpec {
+                workspace: PathBuf::from("."),
+                package: "p".into(),
+                benches: vec!["b".into()],
+                cache: PathBuf::from("cache"),
+                cargo: "cargo".into(),
+            },
+            against: "HEAD".into(),
+            mode: BenchMode::Quick,
+            thresholds: GateThresholds::parse(thresholds, "t.toml").unwrap(),
+            only: Only(Vec::new()),
+            candidate_env: Vec::new(),
+            reuse_identical: true,
+            gate_files: inputs::GateFiles(Vec::new()),
+            timeout: Duration::from_secs(1),
+            budget: None,
+            all_rounds,
+            progress: false,
+        }
+    }
+
+    /// Rounds of two pairs each at `log_ratios` (one value a round), with two samples
+    /// a side a pair.
+    fn samples(log_ratios: &[f64]) -> PairedSamples {
+        let mut s = PairedSamples::default();
+        for (i, r) in log_ratios.iter().enumerate() {
+            // Two pairs a round either side of the round's value, so its median is it.
+            s.rounds
+                .push(vec![r - 0.001 * (i % 3) as f64, r + 0.001 * (i % 3) as f64]);
+            for _ in 0..4 {
+                s.baseline_ns.push(100.0);
+                s.candidate_ns.push(100.0 * r.exp());
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn a_run_of_every_round_is_judged_where_the_gate_would_have_stopped() {
+        let opts = options(
+            "[defaults]\nthreshold = 0.05\nrounds = 4\nmax_rounds = 8\n",
+            true,
+        );
+        // Steady at no change for four rounds (decided there), then +40 %: the verdict
+        // is the first look's, and the rounds after it are kept unjudged.
+        let s = samples(&[0.0, 0.002, -0.002, 0.001, 0.4, 0.4, 0.4, 0.4]);
+        let b = judge_sequentially("g/a", &s, 0.999, &opts);
+        assert_eq!(b.verdict, Verdict::Unchanged, "{b:#?}");
+        assert_eq!(b.shift.unwrap().n, 4);
+        assert_eq!(b.rounds.len(), 4);
+        assert_eq!(b.unjudged_rounds, [0.4; 4]);
+        // The medians are the judged rounds' (every round's would be about 124).
+        assert!(b.candidate_median.unwrap() < 100.2, "{b:#?}");
+        // Every round at once says otherwise: the unjudged rounds would have moved it.
+        assert_ne!(
+            judge_one("g/a", &s, 0.999, &opts).verdict,
+            Verdict::Unchanged
+        );
+
+        // Undecided at every earlier look: judged on all eight, nothing unjudged.
+        let s = samples(&[0.3, -0.3, 0.3, -0.3, 0.0, 0.3, -0.3, 0.0]);
+        let b = judge_sequentially("g/a", &s, 0.999, &opts);
+        assert_eq!(b.verdict, Verdict::Inconclusive, "{b:#?}");
+        assert_eq!((b.rounds.len(), b.unjudged_rounds.len()), (8, 0));
+
+        // Decided at the middle look (six rounds): two unjudged.
+        let s = samples(&[0.01, -0.01, 0.01, -0.01, 0.0, 0.0, 0.5, 0.5]);
+        assert_eq!(opts.thresholds.look_rounds("g/a"), [4, 6, 8]);
+        let at = |n: usize| judge_one("g/a", &s.first_rounds(n), 0.999, &opts).verdict;
+        assert_eq!((at(4), at(6)), (Verdict::Inconclusive, Verdict::Unchanged));
+        let b = judge_sequentially("g/a", &s, 0.999, &opts);
+        assert_eq!((b.rounds.len(), b.unjudged_rounds.len()), (6, 2));
+        assert_eq!(b.verdict, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn the_first_rounds_keep_their_samples_and_metric_rounds() {
+        let mut s = samples(&[0.1, 0.2, 0.3]);
+        s.metric_rounds.insert(
+            "m".into(),
+            vec![vec![1.0, 1.0], vec![2.0, 2.0], vec![3.0, 3.0]],
+        );
+        let f = s.first_rounds(2);
+        assert_eq!(f.rounds.len(), 2);
+        assert_eq!((f.baseline_ns.len(), f.candidate_ns.len()), (8, 8));
+        assert_eq!(f.metric_rounds["m"], [vec![1.0, 1.0], vec![2.0, 2.0]]);
+        assert_eq!(s.first_rounds(9), s, "more rounds than taken: all of them");
+    }
 
     #[test]
     fn the_noise_loop_rounds_are_a_count_zero_or_the_default() {

@@ -55,6 +55,26 @@ impl PairedSamples {
     pub fn pairs(&self) -> usize {
         self.rounds.iter().map(Vec::len).sum()
     }
+
+    /// What the first `n` rounds measured: their pairs, samples (two a side a pair)
+    /// and metric rounds. The metrics' last values are every round's (the smallest
+    /// over all processes, which more processes can only lower on both sides).
+    pub fn first_rounds(&self, n: usize) -> PairedSamples {
+        let rounds: Vec<Vec<f64>> = self.rounds.iter().take(n).cloned().collect();
+        let samples = 2 * rounds.iter().map(Vec::len).sum::<usize>();
+        let take = |v: &[f64]| v[..samples.min(v.len())].to_vec();
+        PairedSamples {
+            baseline_ns: take(&self.baseline_ns),
+            candidate_ns: take(&self.candidate_ns),
+            metric_rounds: self
+                .metric_rounds
+                .iter()
+                .map(|(k, r)| (k.clone(), r.iter().take(n).cloned().collect()))
+                .collect(),
+            rounds,
+            ..self.clone()
+        }
+    }
 }
 
 /// One round of a group: its two servers, and the samples of every round so far.
