@@ -10,7 +10,8 @@ use std::process::Command;
 use mlx_profiler::bench::protocol::BenchMode;
 use mlx_profiler::exit;
 use mlx_profiler::gate::command::{self, CompareArgs, Target};
-use mlx_profiler::gate::verdict::Verdict;
+use mlx_profiler::gate::statistics::clustered;
+use mlx_profiler::gate::verdict::{Verdict, decide};
 
 const BENCH: &str = include_str!("ab_fixture/bench.rs");
 
@@ -414,8 +415,10 @@ fn a_shallow_clone_says_how_to_fetch_the_baseline() {
 /// `--budget`: once it is spent, no benchmark gets more rounds; those still undecided
 /// stand as they are, and the notes say so. A threshold far below the noise keeps an
 /// A/A run undecided, so without a budget the benchmark is extended to `max_rounds`.
+/// `--all-rounds` takes every round whatever the verdict, and judges at the look the
+/// gate would have stopped at.
 #[test]
-fn a_spent_budget_stops_extensions_and_says_so() {
+fn a_spent_budget_stops_extensions_and_all_rounds_takes_every_round() {
     let (dir, commit) = project();
     let p = dir.path();
     std::fs::write(
@@ -468,12 +471,14 @@ fn a_spent_budget_stops_extensions_and_says_so() {
     )
     .unwrap();
 
-    // --all-rounds measures every round up to max_rounds whatever the verdict, judges
-    // at the first look that decides (a wide threshold decides most runs early), and
-    // keeps the rest unjudged: however the noise falls, eight rounds in all.
+    // --all-rounds measures every round up to max_rounds whatever the verdict, and
+    // judges each benchmark at its first deciding look, as the gate that stops would:
+    // with one pair a round, the rounds in the JSON are the pairs, so that look and
+    // its interval can be recomputed from them, however the noise fell. A wide
+    // threshold decides most runs before the last look.
     std::fs::write(
         p.join("thresholds.toml"),
-        "[defaults]\nthreshold = 1.0\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",
+        "[defaults]\nthreshold = 1.0\nrounds = 4\npairs_per_round = 1\nmax_rounds = 8\n",
     )
     .unwrap();
     let mut a = args(p, &commit);
@@ -481,24 +486,32 @@ fn a_spent_budget_stops_extensions_and_says_so() {
     let all = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap();
     assert!(all.measured_all_rounds(), "{:?}", all.notes);
     let b = &all.benchmarks[0];
-    assert_eq!(b.rounds.len() + b.unjudged_rounds.len(), 8, "{b:#?}");
-    assert!(
-        [4, 6, 8].contains(&b.rounds.len()),
-        "judged at a look: {b:#?}"
-    );
-    assert_eq!(b.shift.unwrap().n, b.rounds.len());
-    if b.rounds.len() < 8 {
-        assert_ne!(b.verdict, Verdict::Inconclusive, "{b:#?}");
-    }
-    // Without it, a decided benchmark stops where it was decided.
-    let early = run(None);
+    let every: Vec<f64> = b.rounds.iter().chain(&b.unjudged_rounds).copied().collect();
+    assert_eq!(every.len(), 8, "{b:#?}");
+    let shift = b.shift.unwrap();
+    let at_look = [4, 6, 8]
+        .into_iter()
+        .map(|n| {
+            let rounds: Vec<Vec<f64>> = every[..n].iter().map(|r| vec![*r]).collect();
+            (n, clustered(&rounds, shift.confidence))
+        })
+        .find(|(n, s)| *n == 8 || decide(s, 1.0).0 != Verdict::Inconclusive)
+        .unwrap();
+    assert_eq!(b.rounds.len(), at_look.0, "{b:#?}");
+    assert!((shift.change - at_look.1.change).abs() < 1e-9, "{b:#?}");
+    // Without it, nothing is left unjudged.
+    let mut a = args(p, &commit);
+    a.all_rounds = false;
+    let early = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap();
     assert!(!early.measured_all_rounds());
-    let b = &early.benchmarks[0];
-    assert!(b.unjudged_rounds.is_empty(), "{b:#?}");
-    assert!([4, 6, 8].contains(&b.rounds.len()), "{b:#?}");
-    if b.rounds.len() < 8 {
-        assert_ne!(b.verdict, Verdict::Inconclusive, "{b:#?}");
-    }
+    assert!(early.benchmarks[0].unjudged_rounds.is_empty());
+    // A budget would cut rounds the replay needs: the two do not mix.
+    let mut a = args(p, &commit);
+    a.all_rounds = true;
+    a.budget = Some(600);
+    let e = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap_err();
+    assert_eq!(e.exit_code(), exit::INPUT, "{e}");
+    assert!(e.to_string().contains("--all-rounds"), "{e}");
     std::fs::write(
         p.join("thresholds.toml"),
         "[defaults]\nthreshold = 0.000001\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",

@@ -72,9 +72,10 @@ pub struct CompareArgs {
     #[arg(long, value_name = "SECS", env = "COLDSTART_GATE_BUDGET")]
     pub budget: Option<u64>,
     /// A/B: measure every benchmark to its `max_rounds`, for recording A/A runs the
-    /// replay draws from (docs/gate-replay.md). Each is judged at the look where the
-    /// gate would have stopped; the rounds after it are kept unjudged in the JSON
-    /// (`unjudged_rounds`). Slower; the verdicts are the gate's.
+    /// replay draws from (docs/gate-replay.md). Each is judged as it stood at the look
+    /// where the gate would have stopped; the rounds after it are kept unjudged in the
+    /// JSON (`unjudged_rounds`). Slower; the verdicts are the gate's. Not with
+    /// --budget.
     #[arg(long, conflicts_with = "stored")]
     pub all_rounds: bool,
     /// Stored: without a baseline for this environment, compare with the nearest one

@@ -104,10 +104,10 @@ pub struct AbOptions {
     pub timeout: Duration,
     /// Measuring time after which no benchmark is extended (`None`: no limit).
     pub budget: Option<Duration>,
-    /// Measure every benchmark to its `max_rounds`, judging each at the look where
-    /// the gate would have stopped (its first deciding look) and keeping the later
-    /// rounds unjudged: A/A runs recorded so are free of the early stopping that
-    /// otherwise shapes the rounds the replay draws from.
+    /// Measure every benchmark to its `max_rounds`, judging each as it stood at the
+    /// look where the gate would have stopped (its first deciding look) and keeping
+    /// the later rounds unjudged: A/A runs recorded so are free of the early stopping
+    /// that otherwise shapes the rounds the replay draws from. Not with `budget`.
     pub all_rounds: bool,
     /// Show a progress bar.
     pub progress: bool,
@@ -236,6 +236,14 @@ fn server_spec(
 
 /// Builds both sides, measures every group in alternation, and judges.
 pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateError> {
+    if opts.all_rounds && opts.budget.is_some() {
+        return Err(GateError::Usage {
+            problem: "--all-rounds with a measuring budget (--budget or COLDSTART_GATE_BUDGET): \
+                      the budget would cut the rounds --all-rounds is for"
+                .into(),
+            fix: "leave out one of them (unset COLDSTART_GATE_BUDGET to record every round)".into(),
+        });
+    }
     // A bad COLDSTART_GATE_CPU is an input error before anything is built.
     let cpu = server::pin_cpu()?;
     let noise_rounds = noise_rounds()?;
@@ -449,6 +457,8 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         let done = |samples: &BTreeMap<String, PairedSamples>, id: &str| {
             samples.get(id).map_or(0, |s| s.rounds.len())
         };
+        // --all-rounds: each benchmark as it stood at the look that decided it.
+        let mut decided: BTreeMap<String, PairedSamples> = BTreeMap::new();
         let mut pair = Some(first_pair);
         let mut round = 0;
         loop {
@@ -457,24 +467,35 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 .filter(|i| done(&samples, &i.id) < want[&i.id])
                 .collect();
             if active.is_empty() {
-                // Benchmarks the rounds so far cannot decide get more, up to the cap
-                // (with --all-rounds, every one).
-                let undecided = |id: &str| {
-                    judge_sequentially(id, &samples[id], confidence, opts).verdict
-                        == Verdict::Inconclusive
+                // A look: benchmarks the rounds so far cannot decide get more, up to
+                // the cap. With --all-rounds every one does, and one decided here is
+                // judged as it stands now (kept in `decided`), as the gate would.
+                let mut undecided: Vec<String> = Vec::new();
+                for (id, s) in &samples {
+                    if decided.contains_key(id) {
+                        continue;
+                    }
+                    if judge_one(id, s, confidence, opts).verdict == Verdict::Inconclusive {
+                        undecided.push(id.clone());
+                    } else if opts.all_rounds {
+                        decided.insert(id.clone(), s.clone());
+                    }
+                }
+                let below_cap = |id: &String| done(&samples, id) < t.max_rounds(id);
+                let extended: Vec<String> = if opts.all_rounds {
+                    want.keys().filter(|id| below_cap(id)).cloned().collect()
+                } else {
+                    undecided
+                        .iter()
+                        .filter(|id| below_cap(id))
+                        .cloned()
+                        .collect()
                 };
-                let extended: Vec<String> = want
-                    .keys()
-                    .filter(|id| {
-                        done(&samples, id) < t.max_rounds(id) && (opts.all_rounds || undecided(id))
-                    })
-                    .cloned()
-                    .collect();
                 if extended.is_empty() {
                     break;
                 }
                 if opts.budget.is_some_and(|b| measuring.elapsed() >= b) {
-                    cut.extend(extended.into_iter().filter(|id| undecided(id)));
+                    cut.extend(undecided.into_iter().filter(below_cap));
                     break;
                 }
                 for id in extended {
@@ -541,6 +562,10 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             round += 1;
         }
         let pairs: usize = samples.values().map(PairedSamples::pairs).sum();
+        for (id, mut judged) in decided {
+            judged.unjudged = samples[&id].rounds[judged.rounds.len()..].to_vec();
+            samples.insert(id, judged);
+        }
         measured.extend(samples);
         if opts.progress {
             bar.suspend(|| {
@@ -615,7 +640,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 // while it was undecided). The likely-regression rule was calibrated
                 // on pinned servers that got all their rounds: only those are
                 // settled; the others stay inconclusive, named in a note.
-                let mut b = judge_sequentially(id, s, confidence, opts);
+                let mut b = judge_one(id, s, confidence, opts);
                 let calibrated = cpu.is_some() && t.pinned(id) && !cut.contains(id);
                 if calibrated {
                     b.settle_undecided();
@@ -764,7 +789,7 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
         .collect();
     let shares = (t.looks(id) * (1 + statistical.len())) as f64;
     let each = 1.0 - (1.0 - confidence) / shares;
-    judge(
+    let mut b = judge(
         id,
         Evidence {
             unit: s.unit,
@@ -774,12 +799,7 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
             baseline_metrics: Some(s.baseline_metrics.clone()),
             candidate_metrics: Some(s.candidate_metrics.clone()),
             skipped: false,
-            rounds: s
-                .rounds
-                .iter()
-                .filter(|r| !r.is_empty())
-                .map(|r| median(r))
-                .collect(),
+            rounds: round_medians(&s.rounds),
             metric_shifts: statistical
                 .into_iter()
                 .map(|name| {
@@ -791,36 +811,18 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
                 .collect(),
         },
         t,
-    )
+    );
+    b.unjudged_rounds = round_medians(&s.unjudged);
+    b
 }
 
-/// The verdict of a gate that stops at the first look deciding `s`: the first of
-/// [`GateThresholds::look_rounds`] before the rounds taken whose verdict is not
-/// inconclusive, with the rounds after it kept as `unjudged_rounds`; else the verdict
-/// on every round taken. Without `--all-rounds` a benchmark gets more rounds only
-/// while undecided, so this is the verdict on all of them.
-fn judge_sequentially(
-    id: &str,
-    s: &PairedSamples,
-    confidence: f64,
-    opts: &AbOptions,
-) -> BenchComparison {
-    let taken = s.rounds.len();
-    for n in opts.thresholds.look_rounds(id) {
-        if n >= taken {
-            break;
-        }
-        let mut b = judge_one(id, &s.first_rounds(n), confidence, opts);
-        if b.verdict != Verdict::Inconclusive {
-            b.unjudged_rounds = s.rounds[n..]
-                .iter()
-                .filter(|r| !r.is_empty())
-                .map(|r| median(r))
-                .collect();
-            return b;
-        }
-    }
-    judge_one(id, s, confidence, opts)
+/// Each round's median log-ratio (rounds without pairs left out).
+fn round_medians(rounds: &[Vec<f64>]) -> Vec<f64> {
+    rounds
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| median(r))
+        .collect()
 }
 
 /// The default cache of the A/B gate: `<target dir>/coldstart-ab`.
@@ -874,55 +876,30 @@ mod tests {
     }
 
     #[test]
-    fn a_run_of_every_round_is_judged_where_the_gate_would_have_stopped() {
+    fn rounds_after_the_deciding_look_are_reported_but_not_judged() {
         let opts = options(
             "[defaults]\nthreshold = 0.05\nrounds = 4\nmax_rounds = 8\n",
             true,
         );
-        // Steady at no change for four rounds (decided there), then +40 %: the verdict
-        // is the first look's, and the rounds after it are kept unjudged.
-        let s = samples(&[0.0, 0.002, -0.002, 0.001, 0.4, 0.4, 0.4, 0.4]);
-        let b = judge_sequentially("g/a", &s, 0.999, &opts);
+        // Decided at four rounds of no change; four rounds of +40 % came after.
+        let mut s = samples(&[0.0, 0.002, -0.002, 0.001]);
+        s.unjudged = vec![vec![0.4, 0.4]; 4];
+        let b = judge_one("g/a", &s, 0.999, &opts);
         assert_eq!(b.verdict, Verdict::Unchanged, "{b:#?}");
-        assert_eq!(b.shift.unwrap().n, 4);
-        assert_eq!(b.rounds.len(), 4);
+        assert_eq!((b.shift.unwrap().n, b.rounds.len()), (4, 4));
         assert_eq!(b.unjudged_rounds, [0.4; 4]);
-        // The medians are the judged rounds' (every round's would be about 124).
-        assert!(b.candidate_median.unwrap() < 100.2, "{b:#?}");
-        // Every round at once says otherwise: the unjudged rounds would have moved it.
+        // Judged with them, the same rounds would not pass as unchanged.
+        let mut all = samples(&[0.0, 0.002, -0.002, 0.001, 0.4, 0.4, 0.4, 0.4]);
         assert_ne!(
-            judge_one("g/a", &s, 0.999, &opts).verdict,
+            judge_one("g/a", &all, 0.999, &opts).verdict,
             Verdict::Unchanged
         );
-
-        // Undecided at every earlier look: judged on all eight, nothing unjudged.
-        let s = samples(&[0.3, -0.3, 0.3, -0.3, 0.0, 0.3, -0.3, 0.0]);
-        let b = judge_sequentially("g/a", &s, 0.999, &opts);
-        assert_eq!(b.verdict, Verdict::Inconclusive, "{b:#?}");
-        assert_eq!((b.rounds.len(), b.unjudged_rounds.len()), (8, 0));
-
-        // Decided at the middle look (six rounds): two unjudged.
-        let s = samples(&[0.01, -0.01, 0.01, -0.01, 0.0, 0.0, 0.5, 0.5]);
-        assert_eq!(opts.thresholds.look_rounds("g/a"), [4, 6, 8]);
-        let at = |n: usize| judge_one("g/a", &s.first_rounds(n), 0.999, &opts).verdict;
-        assert_eq!((at(4), at(6)), (Verdict::Inconclusive, Verdict::Unchanged));
-        let b = judge_sequentially("g/a", &s, 0.999, &opts);
-        assert_eq!((b.rounds.len(), b.unjudged_rounds.len()), (6, 2));
-        assert_eq!(b.verdict, Verdict::Unchanged);
-    }
-
-    #[test]
-    fn the_first_rounds_keep_their_samples_and_metric_rounds() {
-        let mut s = samples(&[0.1, 0.2, 0.3]);
-        s.metric_rounds.insert(
-            "m".into(),
-            vec![vec![1.0, 1.0], vec![2.0, 2.0], vec![3.0, 3.0]],
+        all.unjudged.clear();
+        assert!(
+            judge_one("g/a", &all, 0.999, &opts)
+                .unjudged_rounds
+                .is_empty()
         );
-        let f = s.first_rounds(2);
-        assert_eq!(f.rounds.len(), 2);
-        assert_eq!((f.baseline_ns.len(), f.candidate_ns.len()), (8, 8));
-        assert_eq!(f.metric_rounds["m"], [vec![1.0, 1.0], vec![2.0, 2.0]]);
-        assert_eq!(s.first_rounds(9), s, "more rounds than taken: all of them");
     }
 
     #[test]

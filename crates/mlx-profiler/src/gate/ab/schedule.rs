@@ -43,6 +43,10 @@ pub struct PairedSamples {
     /// Per metric, ln((candidate + 1) / (baseline + 1)) of each pair's mean values,
     /// grouped by round like `rounds`: what a statistically judged metric is judged on.
     pub metric_rounds: BTreeMap<String, Vec<Vec<f64>>>,
+    /// `--all-rounds`: the log-ratios of the rounds measured after the look that
+    /// decided the benchmark, grouped by round; the other fields hold what that look
+    /// saw. Never judged.
+    pub unjudged: Vec<Vec<f64>>,
 }
 
 impl PairedSamples {
@@ -54,26 +58,6 @@ impl PairedSamples {
     /// Pairs taken so far.
     pub fn pairs(&self) -> usize {
         self.rounds.iter().map(Vec::len).sum()
-    }
-
-    /// What the first `n` rounds measured: their pairs, samples (two a side a pair)
-    /// and metric rounds. The metrics' last values are every round's (the smallest
-    /// over all processes, which more processes can only lower on both sides).
-    pub fn first_rounds(&self, n: usize) -> PairedSamples {
-        let rounds: Vec<Vec<f64>> = self.rounds.iter().take(n).cloned().collect();
-        let samples = 2 * rounds.iter().map(Vec::len).sum::<usize>();
-        let take = |v: &[f64]| v[..samples.min(v.len())].to_vec();
-        PairedSamples {
-            baseline_ns: take(&self.baseline_ns),
-            candidate_ns: take(&self.candidate_ns),
-            metric_rounds: self
-                .metric_rounds
-                .iter()
-                .map(|(k, r)| (k.clone(), r.iter().take(n).cloned().collect()))
-                .collect(),
-            rounds,
-            ..self.clone()
-        }
     }
 }
 
