@@ -96,6 +96,17 @@ pub fn run(
         runs.len()
     );
     let report = replay::replay(&recorded, &thresholds, &options);
+    // The runs that took every round, alone: free of the early stopping that shapes
+    // the others' noise (a smaller sample of days).
+    let full: Vec<&Comparison> = runs
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.measured_all_rounds())
+        .collect();
+    let full_report = (!full.is_empty() && full.len() < runs.len()).then(|| {
+        let recorded = replay::recorded(full.iter().copied());
+        (full.len(), replay::replay(&recorded, &thresholds, &options))
+    });
     let real: Vec<(String, usize)> = runs
         .iter()
         .map(|(p, c)| {
@@ -134,6 +145,7 @@ pub fn run(
     };
     let text = render(
         &report,
+        full_report.as_ref().map(|(n, r)| (*n, r)),
         &real,
         &machines(runs.iter().map(|(_, c)| c)),
         gates,
@@ -222,6 +234,7 @@ fn pct(x: f64) -> String {
 
 fn render(
     r: &ReplayReport,
+    full: Option<(usize, &ReplayReport)>,
     real: &[(String, usize)],
     machines: &str,
     gates: usize,
@@ -265,6 +278,35 @@ fn render(
         pct2(simulation_error(r.suite_false_alarm_with_rule, gates)),
         pct2(simulation_error(r.suite_false_alarm, gates)),
     );
+    if let Some((n, f)) = full {
+        let mut rule: Vec<(f64, &str)> = f
+            .benchmarks
+            .iter()
+            .filter(|b| b.likely_regression > 0.0)
+            .map(|b| (b.likely_regression, b.id.as_str()))
+            .collect();
+        rule.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let named: Vec<String> = rule
+            .iter()
+            .take(3)
+            .map(|(p, id)| format!("`{id}` {}", pct(*p)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- From the {n} runs measured to every round (--all-rounds) alone, free of the early \
+             stopping but fewer days: **{}** with the rule, **{}** without{}.",
+            pct(f.suite_false_alarm_with_rule),
+            pct(f.suite_false_alarm),
+            if named.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the rule's failures there come most from {}",
+                    named.join(", ")
+                )
+            }
+        );
+    }
     let _ = writeln!(out, "- {}", model_check(&r.model));
     let _ = writeln!(
         out,
@@ -332,6 +374,52 @@ mod tests {
     use super::*;
     use crate::tasks::test_support::{bench, comparison};
     use mlx_profiler::gate::verdict::Verdict;
+
+    #[test]
+    fn runs_measured_to_every_round_are_also_replayed_alone() {
+        let ws = tempfile::tempdir().unwrap();
+        let aa = ws.path().join("reports").join("gate-aa");
+        std::fs::create_dir_all(&aa).unwrap();
+        let write = |name: &str, change: f64, all_rounds: bool| {
+            let mut c = comparison(
+                "2026-12-05T00:00:00Z",
+                vec![bench(
+                    "cold/process_ready",
+                    change,
+                    Verdict::Unchanged,
+                    false,
+                )],
+            );
+            if all_rounds {
+                c.notes.push(format!(
+                    "{} every benchmark measured to its max_rounds",
+                    mlx_profiler::gate::verdict::ALL_ROUNDS_NOTE
+                ));
+            }
+            std::fs::write(aa.join(name), serde_json::to_string(&c).unwrap()).unwrap();
+        };
+        write("a.json", 0.0, false);
+        let out = ws.path().join("replay.md");
+        let thresholds = ws.path().join("t.toml");
+        std::fs::write(&thresholds, "[defaults]\nthreshold = 0.01\n").unwrap();
+        run(ws.path(), &[], &thresholds, 200, &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("measured to every round"), "{text}");
+        // A run 3 % off, measured to every round: replayed alone it fails most gates
+        // at a 1 % threshold, with the other run beside it fewer.
+        write("b.json", 0.03, true);
+        run(ws.path(), &[], &thresholds, 200, &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains("1 measured every benchmark to its max_rounds"),
+            "{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("- From the 1 runs measured to every round"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(!line.contains("**0.0 %** with the rule"), "{line}");
+    }
 
     #[test]
     fn the_replay_judges_by_the_thresholds_file_it_is_given_and_names_it() {
