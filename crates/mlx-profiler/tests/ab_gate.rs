@@ -512,6 +512,13 @@ fn a_spent_budget_stops_extensions_and_all_rounds_takes_every_round() {
     let e = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap_err();
     assert_eq!(e.exit_code(), exit::INPUT, "{e}");
     assert!(e.to_string().contains("--all-rounds"), "{e}");
+    // Nor does the stored comparison, which has no rounds (whether --stored came from
+    // the command line or COLDSTART_GATE_STORED).
+    a.budget = None;
+    a.stored = true;
+    let e = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap_err();
+    assert_eq!(e.exit_code(), exit::INPUT, "{e}");
+    assert!(e.to_string().contains("COLDSTART_GATE_STORED"), "{e}");
     std::fs::write(
         p.join("thresholds.toml"),
         "[defaults]\nthreshold = 0.000001\nrounds = 4\npairs_per_round = 2\nmax_rounds = 8\n",

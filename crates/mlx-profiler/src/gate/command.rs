@@ -68,15 +68,16 @@ pub struct CompareArgs {
     pub timeout: u64,
     /// A/B: seconds of measuring after which no benchmark gets more rounds (a loaded
     /// machine): the rounds under way finish, and benchmarks still undecided are
-    /// reported as such (they pass), with the budget named in the notes.
+    /// reported as such (they pass), with the budget named in the notes. Not with
+    /// --all-rounds.
     #[arg(long, value_name = "SECS", env = "COLDSTART_GATE_BUDGET")]
     pub budget: Option<u64>,
     /// A/B: measure every benchmark to its `max_rounds`, for recording A/A runs the
     /// replay draws from (docs/gate-replay.md). Each is judged as it stood at the look
     /// where the gate would have stopped; the rounds after it are kept unjudged in the
     /// JSON (`unjudged_rounds`). Slower; the verdicts are the gate's. Not with
-    /// --budget.
-    #[arg(long, conflicts_with = "stored")]
+    /// --budget or --stored.
+    #[arg(long)]
     pub all_rounds: bool,
     /// Stored: without a baseline for this environment, compare with the nearest one
     /// (every line of the output says so) instead of exiting with 3.
@@ -198,6 +199,15 @@ pub fn compare(
     let thresholds_path = resolve(ws, &args.thresholds);
     let thresholds = GateThresholds::load(&thresholds_path)?;
     let provenance = Provenance::current();
+    if args.stored && args.all_rounds {
+        // Checked here, not by clap: clap counts COLDSTART_GATE_STORED=0 as given.
+        return Err(GateError::Usage {
+            problem: "--all-rounds measures the A/B gate's rounds, and --stored (or \
+                      COLDSTART_GATE_STORED) asks for the stored comparison, which has none"
+                .into(),
+            fix: "leave out --all-rounds, or --stored and COLDSTART_GATE_STORED".into(),
+        });
+    }
     if args.stored {
         let dir = args
             .criterion_dir

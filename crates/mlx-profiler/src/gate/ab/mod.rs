@@ -637,7 +637,8 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .map(|id| match measured.get(id) {
             Some(s) => {
                 // Every verdict here is the benchmark's last look (extensions ran
-                // while it was undecided). The likely-regression rule was calibrated
+                // while it was undecided), or with --all-rounds the look that decided
+                // it (its samples as they stood then). The likely-regression rule was calibrated
                 // on pinned servers that got all their rounds: only those are
                 // settled; the others stay inconclusive, named in a note.
                 let mut b = judge_one(id, s, confidence, opts);
