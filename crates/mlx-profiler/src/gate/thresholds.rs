@@ -414,7 +414,7 @@ impl GateThresholds {
     /// assert_eq!(t.looks("warm/forward_tiny"), 3);
     /// ```
     pub fn looks(&self, id: &str) -> usize {
-        looks(self.rounds(id), self.max_rounds(id))
+        self.look_rounds(id).len()
     }
 
     /// The rounds benchmark `id` has taken at each of its [`looks`](Self::looks), in
@@ -426,13 +426,7 @@ impl GateThresholds {
     /// assert_eq!(t.look_rounds("warm/forward_tiny"), [10, 15, 20]);
     /// ```
     pub fn look_rounds(&self, id: &str) -> Vec<usize> {
-        let (first, max) = (self.rounds(id), self.max_rounds(id));
-        let step = (first / 2).max(1);
-        let mut at = vec![first];
-        while at[at.len() - 1] < max {
-            at.push((at[at.len() - 1] + step).min(max));
-        }
-        at
+        look_rounds(self.rounds(id), self.max_rounds(id))
     }
 
     /// [`looks`](Self::looks) of a benchmark the file says nothing of.
@@ -442,7 +436,7 @@ impl GateThresholds {
     /// assert_eq!(t.default_looks(), 3);
     /// ```
     pub fn default_looks(&self) -> usize {
-        looks(self.defaults.rounds, self.defaults.max_rounds)
+        look_rounds(self.defaults.rounds, self.defaults.max_rounds).len()
     }
 
     /// The per-benchmark confidence when `m` benchmarks are judged together.
@@ -457,8 +451,15 @@ impl GateThresholds {
 }
 
 /// Looks from `first` rounds up to `max`, half as many again at a time.
-fn looks(first: usize, max: usize) -> usize {
-    1 + max.saturating_sub(first).div_ceil((first / 2).max(1))
+/// The rounds taken at each look from `first` rounds, half as many again at a time,
+/// the last capped at `max`.
+fn look_rounds(first: usize, max: usize) -> Vec<usize> {
+    let step = (first / 2).max(1);
+    let mut at = vec![first];
+    while at[at.len() - 1] < max {
+        at.push((at[at.len() - 1] + step).min(max));
+    }
+    at
 }
 
 /// The metric a counted benchmark's instructions per iteration are gated as.
