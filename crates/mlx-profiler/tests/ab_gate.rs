@@ -486,6 +486,11 @@ fn a_spent_budget_stops_extensions_and_all_rounds_takes_every_round() {
     let all = command::compare(&a, &target(p), BenchMode::Quick, vec![], false).unwrap();
     assert!(all.measured_all_rounds(), "{:?}", all.notes);
     let b = &all.benchmarks[0];
+    assert_eq!(
+        b.pairs_per_round,
+        Some(1),
+        "what the replay matches runs on"
+    );
     let every: Vec<f64> = b.rounds.iter().chain(&b.unjudged_rounds).copied().collect();
     assert_eq!(every.len(), 8, "{b:#?}");
     let shift = b.shift.unwrap();

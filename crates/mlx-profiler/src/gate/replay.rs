@@ -24,7 +24,9 @@
 //! ([`likely_regression`]) is counted both ways, passing and failing ("likely
 //! regression", the rule the A/B gate applies to pinned benchmarks that got all
 //! their rounds: counted for pinned ones only, as in the gate), so that the rule's
-//! cost is measured.
+//! cost is measured. A benchmark's noise comes only from runs that took as many pairs
+//! a round as the thresholds ask for now ([`recorded`]); one no run measured so is
+//! named in [`ReplayReport::not_replayed`] instead of simulated.
 //!
 //! ```
 //! use mlx_profiler::gate::replay::{replay, RecordedBench, RecordedRun, ReplayOptions};
@@ -38,7 +40,7 @@
 //!     RecordedRun { rounds: run(0.0), one_build: false },
 //!     RecordedRun { rounds: run(0.002), one_build: false },
 //! ];
-//! let bench = RecordedBench { runs, statistical_metrics: 0 };
+//! let bench = RecordedBench { runs, statistical_metrics: 0, left_out: 0 };
 //! let recorded = BTreeMap::from([("warm/a".to_string(), bench)]);
 //! let options = ReplayOptions { gates: 500, shifts: vec![0.10], seed: 7, mirror: true };
 //! let r = replay(&recorded, &GateThresholds::default(), &options);
@@ -76,6 +78,9 @@ pub struct RecordedBench {
     /// Metrics judged statistically beside its time: each takes an equal share of the
     /// benchmark's error budget in the gate, so the replayed time gets only its share.
     pub statistical_metrics: usize,
+    /// Runs left out because they took another number of pairs a round than the
+    /// thresholds file asks for now, or did not record it ([`recorded`]).
+    pub left_out: usize,
 }
 
 /// Per benchmark id, what was recorded.
@@ -83,8 +88,19 @@ pub type Recorded = BTreeMap<String, RecordedBench>;
 
 /// The rounds of the paired comparisons `runs` (stored comparisons have none),
 /// per benchmark; runs with fewer than four rounds of a benchmark (two pairs, see
-/// [`model`]) are left out.
-pub fn recorded<'a>(runs: impl IntoIterator<Item = &'a Comparison>) -> Recorded {
+/// [`model`]) are left out, and so are runs that measured a benchmark with another
+/// number of pairs a round than `thresholds` asks for (more pairs narrow the rounds,
+/// so their noise is not the gate's now) or that did not record it
+/// ([`BenchComparison::pairs_per_round`]): those count in
+/// [`RecordedBench::left_out`]. A benchmark every run of which was left out stays in
+/// the map with no runs, so that it counts in the suite's error budget and the
+/// report names it as not replayed.
+///
+/// [`BenchComparison::pairs_per_round`]: super::verdict::BenchComparison::pairs_per_round
+pub fn recorded<'a>(
+    runs: impl IntoIterator<Item = &'a Comparison>,
+    thresholds: &GateThresholds,
+) -> Recorded {
     let mut out = Recorded::new();
     for c in runs.into_iter().filter(|c| c.method == Method::Paired) {
         let one_build = c.reused_one_build();
@@ -92,12 +108,17 @@ pub fn recorded<'a>(runs: impl IntoIterator<Item = &'a Comparison>) -> Recorded 
             // A run recorded with --all-rounds kept the rounds after its verdict: the
             // day's noise is all of them.
             let rounds: Vec<f64> = b.rounds.iter().chain(&b.unjudged_rounds).copied().collect();
-            if rounds.len() >= 4 {
-                let r = out.entry(b.id.clone()).or_default();
-                r.runs.push(RecordedRun { rounds, one_build });
-                let statistical = b.metrics.iter().filter(|m| m.shift.is_some()).count();
-                r.statistical_metrics = r.statistical_metrics.max(statistical);
+            if rounds.len() < 4 {
+                continue;
             }
+            let r = out.entry(b.id.clone()).or_default();
+            if b.pairs_per_round != Some(thresholds.pairs_per_round(&b.id)) {
+                r.left_out += 1;
+                continue;
+            }
+            r.runs.push(RecordedRun { rounds, one_build });
+            let statistical = b.metrics.iter().filter(|m| m.shift.is_some()).count();
+            r.statistical_metrics = r.statistical_metrics.max(statistical);
         }
     }
     out
@@ -128,6 +149,9 @@ pub struct BenchReplay {
     pub runs: usize,
     /// See `runs`.
     pub rounds: usize,
+    /// Runs left out: measured with another number of pairs a round than the
+    /// thresholds ask for, or not recording it ([`recorded`]).
+    pub left_out: usize,
     /// The threshold it is judged at.
     pub threshold: f64,
     /// The spread of offsets between two builds beyond their errors, as a relative
@@ -162,6 +186,13 @@ pub struct ReplayReport {
     pub model: ModelCheck,
     /// Per benchmark.
     pub benchmarks: Vec<BenchReplay>,
+    /// Benchmarks with no run measured as the thresholds file measures them now: not
+    /// simulated, so the suite's figures leave them out (they still take their share
+    /// of the error budget).
+    pub not_replayed: Vec<String>,
+    /// Benchmark runs left out in all ([`RecordedBench::left_out`]), those of the
+    /// benchmarks not replayed included.
+    pub left_out: usize,
 }
 
 /// How one simulated gate ended for one benchmark.
@@ -185,6 +216,18 @@ pub fn replay(
         confidence: thresholds.per_benchmark_confidence(recorded.len()),
         mirror: options.mirror,
     };
+    let left_out = recorded.values().map(|b| b.left_out).sum();
+    let not_replayed: Vec<String> = recorded
+        .iter()
+        .filter(|(_, bench)| bench.runs.is_empty())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let recorded: Recorded = recorded
+        .iter()
+        .filter(|(_, bench)| !bench.runs.is_empty())
+        .map(|(id, bench)| (id.clone(), bench.clone()))
+        .collect();
+    let recorded = &recorded;
     let models: BTreeMap<&str, Model> = recorded
         .iter()
         .map(|(id, bench)| (id.as_str(), Model::of(bench)))
@@ -227,6 +270,7 @@ pub fn replay(
             BenchReplay {
                 id: id.clone(),
                 runs: bench.runs.len(),
+                left_out: bench.left_out,
                 rounds: bench.runs.iter().map(|r| r.rounds.len()).sum(),
                 threshold: thresholds.time_threshold(id),
                 between_builds: models[id.as_str()].between_builds.exp_m1(),
@@ -256,6 +300,8 @@ pub fn replay(
         suite_false_alarm_with_rule: share(any_fail_rule),
         model: ModelCheck::of(recorded.iter()),
         benchmarks,
+        not_replayed,
+        left_out,
     }
 }
 
@@ -356,6 +402,7 @@ mod tests {
                     one_build: false,
                 }],
                 statistical_metrics: 0,
+                left_out: 0,
             },
         )])
     }
@@ -367,7 +414,7 @@ mod tests {
                 "id": id, "verdict": "unchanged", "unit": "nanoseconds",
                 "baseline_median": 1.0, "candidate_median": 1.0, "shift": null,
                 "threshold": 0.05, "metrics": [], "advisory": false, "reason": "",
-                "rounds": rounds, "unjudged_rounds": unjudged,
+                "rounds": rounds, "unjudged_rounds": unjudged, "pairs_per_round": 2,
             }))
             .unwrap()
         };
@@ -394,7 +441,8 @@ mod tests {
             bench("g/b", vec![0.01; 2], vec![0.03; 6]),
             bench("g/c", vec![0.01; 3], Vec::new()),
         ];
-        let r = recorded([&c]);
+        let t = GateThresholds::parse("[defaults]\npairs_per_round = 2\n", "t.toml").unwrap();
+        let r = recorded([&c], &t);
         let rounds = |id: &str| r[id].runs[0].rounds.clone();
         assert_eq!(
             rounds("g/a"),
@@ -402,6 +450,36 @@ mod tests {
         );
         assert_eq!(rounds("g/b").len(), 8);
         assert!(!r.contains_key("g/c"), "three rounds are too few to replay");
+        assert!(r.values().all(|b| b.left_out == 0));
+
+        // Measured with another number of pairs a round, or not saying: left out,
+        // counted, and named by the replay instead of simulated.
+        let mut other = c.clone();
+        other.benchmarks[0].pairs_per_round = Some(4);
+        other.benchmarks[1].pairs_per_round = None;
+        let r = recorded([&c, &other], &t);
+        assert_eq!((r["g/a"].runs.len(), r["g/a"].left_out), (1, 1));
+        assert_eq!((r["g/b"].runs.len(), r["g/b"].left_out), (1, 1));
+        let r = recorded([&other], &t);
+        assert!(r["g/a"].runs.is_empty() && r["g/a"].left_out == 1);
+        let options = ReplayOptions {
+            gates: 50,
+            shifts: vec![0.1],
+            seed: 1,
+            mirror: true,
+        };
+        let report = replay(&r, &t, &options);
+        assert_eq!(report.not_replayed, ["g/a", "g/b"]);
+        assert_eq!(report.left_out, 2);
+        assert!(report.benchmarks.is_empty());
+        let t4 = GateThresholds::parse(
+            "[defaults]\npairs_per_round = 2\n[benchmarks.\"g/a\"]\npairs_per_round = 4\n",
+            "t.toml",
+        )
+        .unwrap();
+        let report = replay(&recorded([&other], &t4), &t4, &options);
+        assert_eq!(report.not_replayed, ["g/b"]);
+        assert_eq!(report.benchmarks[0].id, "g/a");
     }
 
     #[test]

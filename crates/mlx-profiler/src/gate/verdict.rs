@@ -134,6 +134,13 @@ pub struct BenchComparison {
     /// gate that stopped early would have seen (docs/gate-replay.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unjudged_rounds: Vec<f64>,
+    /// A/B: the pairs of samples each round took (the thresholds file's
+    /// `pairs_per_round` for the benchmark, as measured). The replay draws a
+    /// benchmark's noise only from runs measured as the thresholds file measures it
+    /// now, since more pairs a round narrow the rounds. Absent in stored comparisons
+    /// and in runs recorded before the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs_per_round: Option<usize>,
 }
 
 impl BenchComparison {
@@ -596,6 +603,7 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
         reason,
         rounds: evidence.rounds,
         unjudged_rounds: Vec::new(),
+        pairs_per_round: None,
     }
 }
 

@@ -40,6 +40,55 @@ pub fn read_comparison(path: &Path) -> Result<Comparison> {
     })
 }
 
+/// The thresholds file the gate reads by default, in the repository.
+const THRESHOLDS_IN_REPO: &str = "benches/thresholds.toml";
+
+/// A run kept in reports/gate-aa/ (measured with the repository's thresholds file,
+/// as `bench-compare` and `gate-calibration` read it by default) and recorded before
+/// the comparison JSON kept `pairs_per_round` took each benchmark's pairs a round as
+/// that file asked at its commit: the file, read with git in `workspace`, fills the
+/// key in (in memory; the JSON is left as recorded). Only a clean tree's commit
+/// (`provenance.git_commit`) proves what the file said then; a dirty tree, or a
+/// commit git cannot read, leaves the key absent, and the replay leaves those
+/// benchmarks' runs out. Runs given with --from are not filled: they may have been
+/// measured with another thresholds file.
+fn pairs_from_revision(workspace: &Path, c: &mut Comparison) {
+    if c.method != mlx_profiler::gate::verdict::Method::Paired
+        || !c
+            .benchmarks
+            .iter()
+            .any(|b| b.pairs_per_round.is_none() && !b.rounds.is_empty())
+    {
+        return;
+    }
+    let Some(commit) = c.provenance.git_commit.as_deref() else {
+        return;
+    };
+    if commit.is_empty() || !commit.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        return;
+    }
+    let Some(text) = crate::process::output_of(
+        std::process::Command::new("git")
+            .current_dir(workspace)
+            .arg("show")
+            .arg(format!("{commit}:{THRESHOLDS_IN_REPO}")),
+    ) else {
+        return;
+    };
+    let Ok(t) = GateThresholds::parse(&text, THRESHOLDS_IN_REPO) else {
+        return;
+    };
+    for b in c
+        .benchmarks
+        .iter_mut()
+        .filter(|b| b.pairs_per_round.is_none())
+    {
+        if !b.rounds.is_empty() {
+            b.pairs_per_round = Some(t.pairs_per_round(&b.id));
+        }
+    }
+}
+
 /// Reads the comparisons, replays them under the thresholds file `thresholds`
 /// (relative to `workspace` unless absolute), writes `out`.
 pub fn run(
@@ -57,7 +106,10 @@ pub fn run(
     };
     let mut runs = Vec::new();
     for path in &from {
-        let c = read_comparison(path)?;
+        let mut c = read_comparison(path)?;
+        if from_default {
+            pairs_from_revision(workspace, &mut c);
+        }
         // Only A/B runs carry rounds; a stored comparison is not a replayable A/A.
         if c.method != mlx_profiler::gate::verdict::Method::Paired {
             return Err(TaskError::Integrity {
@@ -70,19 +122,30 @@ pub fn run(
         }
         runs.push((path.clone(), c));
     }
-    let recorded = replay::recorded(runs.iter().map(|(_, c)| c));
-    if recorded.is_empty() {
-        return Err(TaskError::Integrity {
-            what: "no A/B rounds in the comparisons given".into(),
-            remedy: "give comparisons of A/B gate runs (not --stored ones)".into(),
-        });
-    }
     let thresholds_path = workspace.join(thresholds);
     let thresholds_label = thresholds.display().to_string();
     let thresholds = GateThresholds::load(&thresholds_path).map_err(|e| TaskError::Integrity {
         what: e.to_string(),
         remedy: format!("fix {thresholds_label}, or name another with --thresholds"),
     })?;
+    let recorded = replay::recorded(runs.iter().map(|(_, c)| c), &thresholds);
+    if recorded.is_empty() {
+        return Err(TaskError::Integrity {
+            what: "no A/B rounds in the comparisons given".into(),
+            remedy: "give comparisons of A/B gate runs (not --stored ones)".into(),
+        });
+    }
+    if recorded.values().all(|b| b.runs.is_empty()) {
+        return Err(TaskError::Integrity {
+            what: format!(
+                "no run given measured any benchmark with the pairs a round \
+                 {thresholds_label} asks for"
+            ),
+            remedy: "record A/A runs with this thresholds file (`cargo xtask bench-compare \
+                     --quick --against HEAD --no-reuse --all-rounds --json FILE`)"
+                .into(),
+        });
+    }
     let options = ReplayOptions {
         gates,
         shifts: SHIFTS.to_vec(),
@@ -92,7 +155,7 @@ pub fn run(
     };
     eprintln!(
         "==> replaying {gates} gates per condition on {} benchmarks from {} runs",
-        recorded.len(),
+        recorded.values().filter(|b| !b.runs.is_empty()).count(),
         runs.len()
     );
     let report = replay::replay(&recorded, &thresholds, &options);
@@ -103,9 +166,15 @@ pub fn run(
         .map(|(_, c)| c)
         .filter(|c| c.measured_all_rounds())
         .collect();
+    // Some((runs, their replay)) when some but not all runs took every round; the
+    // replay is None when none of them measured a benchmark as the thresholds do now.
     let full_report = (!full.is_empty() && full.len() < runs.len()).then(|| {
-        let recorded = replay::recorded(full.iter().copied());
-        (full.len(), replay::replay(&recorded, &thresholds, &options))
+        let recorded = replay::recorded(full.iter().copied(), &thresholds);
+        let any = recorded.values().any(|b| !b.runs.is_empty());
+        (
+            full.len(),
+            any.then(|| replay::replay(&recorded, &thresholds, &options)),
+        )
     });
     let real: Vec<(String, usize)> = runs
         .iter()
@@ -145,7 +214,7 @@ pub fn run(
     };
     let text = render(
         &report,
-        full_report.as_ref().map(|(n, r)| (*n, r)),
+        full_report.as_ref().map(|(n, r)| (*n, r.as_ref())),
         &real,
         &machines(runs.iter().map(|(_, c)| c)),
         gates,
@@ -234,7 +303,7 @@ fn pct(x: f64) -> String {
 
 fn render(
     r: &ReplayReport,
-    full: Option<(usize, &ReplayReport)>,
+    full: Option<(usize, Option<&ReplayReport>)>,
     real: &[(String, usize)],
     machines: &str,
     gates: usize,
@@ -272,13 +341,29 @@ fn render(
          (applied, as in the gate, to pinned benchmarks that end their last look undecided): \
          **{}** of {gates} simulated gates; without it: **{}** (the simulation's own \
          standard errors: ±{} and ±{}; the recorded runs' sampling error is larger and \
-         not in them).",
+         not in them){}.",
         pct(r.suite_false_alarm_with_rule),
         pct(r.suite_false_alarm),
         pct2(simulation_error(r.suite_false_alarm_with_rule, gates)),
         pct2(simulation_error(r.suite_false_alarm, gates)),
+        if r.not_replayed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; **{} of the suite's benchmarks not replayed** (below), so not in these \
+                 figures",
+                r.not_replayed.len()
+            )
+        },
     );
-    if let Some((n, f)) = full {
+    if let Some((n, None)) = full {
+        let _ = writeln!(
+            out,
+            "- None of the {n} runs measured to every round (--all-rounds) measured a \
+             benchmark as {thresholds} asks for now: they are not replayed alone."
+        );
+    }
+    if let Some((n, Some(f))) = full {
         let mut rule: Vec<(f64, &str)> = f
             .benchmarks
             .iter()
@@ -294,9 +379,17 @@ fn render(
         let _ = writeln!(
             out,
             "- From the {n} runs measured to every round (--all-rounds) alone, free of the early \
-             stopping but fewer days: **{}** with the rule, **{}** without{}.",
+             stopping but fewer days: **{}** with the rule, **{}** without{}{}.",
             pct(f.suite_false_alarm_with_rule),
             pct(f.suite_false_alarm),
+            if f.not_replayed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} benchmarks not replayed: none of these runs measured them as now)",
+                    f.not_replayed.len()
+                )
+            },
             if named.is_empty() {
                 String::new()
             } else {
@@ -307,6 +400,29 @@ fn render(
             }
         );
     }
+    let left_out = r.left_out;
+    let _ = writeln!(
+        out,
+        "- Each benchmark is replayed only from runs that took as many pairs a round as \
+         {thresholds} asks for now (more pairs narrow its rounds, so older runs' noise is \
+         not the gate's now). Runs recorded before the comparison JSON kept the number \
+         (`pairs_per_round`) took it from their revision's thresholds file, read with git; \
+         a run of a dirty tree cannot prove what that file said, and is left out like one \
+         measured otherwise. Left out: {left_out} benchmark runs{}.",
+        if r.not_replayed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; **not replayed at all** (no run measured as now, so the suite-wide \
+                 figures above leave them out): {}",
+                r.not_replayed
+                    .iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
     let _ = writeln!(out, "- {}", model_check(&r.model));
     let _ = writeln!(
         out,
@@ -336,7 +452,11 @@ fn render(
         let mut row = vec![
             format!("`{}`", b.id),
             pct(b.threshold),
-            format!("{} ({})", b.runs, b.rounds),
+            if b.left_out == 0 {
+                format!("{} ({})", b.runs, b.rounds)
+            } else {
+                format!("{} ({}); {} left out", b.runs, b.rounds, b.left_out)
+            },
             pct(b.between_builds),
             pct(b.false_alarm),
             pct(b.undecided),
@@ -401,7 +521,11 @@ mod tests {
         write("a.json", 0.0, false);
         let out = ws.path().join("replay.md");
         let thresholds = ws.path().join("t.toml");
-        std::fs::write(&thresholds, "[defaults]\nthreshold = 0.01\n").unwrap();
+        std::fs::write(
+            &thresholds,
+            "[defaults]\nthreshold = 0.01\npairs_per_round = 1\n",
+        )
+        .unwrap();
         run(ws.path(), &[], &thresholds, 200, &out).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(!text.contains("measured to every round"), "{text}");
@@ -450,7 +574,9 @@ mod tests {
         );
         std::fs::write(aa.join("a.json"), serde_json::to_string(&recorded).unwrap()).unwrap();
         let file = |name: &str, threshold: f64| {
-            let text = format!("[benchmarks.\"cold/process_ready\"]\nthreshold = {threshold}\n");
+            let text = format!(
+                "[benchmarks.\"cold/process_ready\"]\nthreshold = {threshold}\npairs_per_round = 1\n"
+            );
             std::fs::write(ws.path().join(name), text).unwrap();
         };
         file("strict.toml", 0.01);
@@ -488,5 +614,111 @@ mod tests {
             machines([&noisy].into_iter()),
             "Test CPU, 2 cores, OpenBLAS: 1 run (machine noise 0.6–3.0 % a round)"
         );
+    }
+
+    #[test]
+    fn runs_measured_with_other_pairs_a_round_are_left_out_and_legacy_runs_read_their_revision() {
+        let ws = tempfile::tempdir().unwrap();
+        let aa = ws.path().join("reports").join("gate-aa");
+        std::fs::create_dir_all(&aa).unwrap();
+        std::fs::create_dir_all(ws.path().join("benches")).unwrap();
+        // The revision the legacy runs were measured at asked for one pair a round of
+        // process_ready and four of page_warm.
+        std::fs::write(
+            ws.path().join(THRESHOLDS_IN_REPO),
+            "[defaults]\npairs_per_round = 4\n[benchmarks.\"cold/process_ready\"]\npairs_per_round = 1\n",
+        )
+        .unwrap();
+        // One commit of that file; the shell keeps the test to one process.
+        let out = std::process::Command::new("sh")
+            .current_dir(ws.path())
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .arg("-c")
+            .arg(
+                "git init -q && git add -A && git -c user.name=t -c user.email=t@t \
+                 -c commit.gpgsign=false commit -q -m thresholds && git rev-parse HEAD",
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let head = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let legacy = |commit: Option<&str>| {
+            let mut c = comparison(
+                "2026-12-05T00:00:00Z",
+                vec![
+                    bench("cold/process_ready", 0.0, Verdict::Unchanged, false),
+                    bench(
+                        "cold/weights_load/page_warm",
+                        0.0,
+                        Verdict::Unchanged,
+                        false,
+                    ),
+                ],
+            );
+            for b in &mut c.benchmarks {
+                b.pairs_per_round = None;
+            }
+            // A dirty tree's run has a revision ending in -dirty and no commit.
+            c.provenance.git_commit = commit.map(str::to_string);
+            c
+        };
+        let write = |name: &str, c: &Comparison| {
+            let path = aa.join(name);
+            std::fs::write(&path, serde_json::to_string(c).unwrap()).unwrap();
+            path
+        };
+        let clean = write("clean.json", &legacy(Some(&head)));
+        let dirty = write("dirty.json", &legacy(None));
+        let unknown = write(
+            "unknown.json",
+            &legacy(Some(&"0123456789ab".repeat(4)[..40])),
+        );
+        let pairs = |path: &Path| -> Vec<Option<usize>> {
+            let mut c = read_comparison(path).unwrap();
+            pairs_from_revision(ws.path(), &mut c);
+            c.benchmarks.iter().map(|b| b.pairs_per_round).collect()
+        };
+        assert_eq!(pairs(&clean), [Some(1), Some(4)]);
+        assert_eq!(pairs(&dirty), [None, None], "a dirty tree proves nothing");
+        assert_eq!(pairs(&unknown), [None, None]);
+        // The key as recorded wins over the revision's file.
+        let mut recorded = legacy(Some(&head));
+        recorded.benchmarks[0].pairs_per_round = Some(8);
+        let recorded = write("recorded.json", &recorded);
+        assert_eq!(pairs(&recorded), [Some(8), Some(4)]);
+
+        // Now the thresholds ask for one pair of both: page_warm's runs all took four,
+        // so it is named as not replayed; process_ready keeps the clean run only.
+        let now = ws.path().join("now.toml");
+        std::fs::write(&now, "[defaults]\npairs_per_round = 1\n").unwrap();
+        let out = ws.path().join("replay.md");
+        run(ws.path(), &[], &now, 100, &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("Left out: 7 benchmark runs"), "{text}");
+        assert!(
+            text.contains("**not replayed at all**")
+                && text.contains("`cold/weights_load/page_warm`"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| `cold/process_ready`"))
+            .unwrap();
+        assert!(row.contains("1 (16); 3 left out"), "{row}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("| `cold/weights_load/page_warm`"))
+        );
+        assert!(
+            text.contains("**1 of the suite's benchmarks not replayed**"),
+            "{text}"
+        );
+        // Given with --from, a legacy run may have had another thresholds file: not
+        // filled in, so nothing is left to replay, and the task says so.
+        let e = run(ws.path(), &[clean], &now, 100, &out).unwrap_err();
+        assert!(e.to_string().contains("no run given measured"), "{e}");
     }
 }

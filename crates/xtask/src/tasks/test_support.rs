@@ -36,6 +36,7 @@ pub fn bench(id: &str, change: f64, verdict: Verdict, instructions_grew: bool) -
         reason: String::new(),
         rounds,
         unjudged_rounds: Vec::new(),
+        pairs_per_round: Some(1),
     }
 }
 

@@ -814,6 +814,7 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
         t,
     );
     b.unjudged_rounds = round_medians(&s.unjudged);
+    b.pairs_per_round = s.rounds.iter().map(Vec::len).max();
     b
 }
 
@@ -889,6 +890,7 @@ mod tests {
         assert_eq!(b.verdict, Verdict::Unchanged, "{b:#?}");
         assert_eq!((b.shift.unwrap().n, b.rounds.len()), (4, 4));
         assert_eq!(b.unjudged_rounds, [0.4; 4]);
+        assert_eq!(b.pairs_per_round, Some(2), "the pairs each round took");
         // Judged with them, the same rounds would not pass as unchanged.
         let mut all = samples(&[0.0, 0.002, -0.002, 0.001, 0.4, 0.4, 0.4, 0.4]);
         assert_ne!(

@@ -289,6 +289,7 @@ mod tests {
                 .map(|(rounds, one_build)| RecordedRun { rounds, one_build })
                 .collect(),
             statistical_metrics: 0,
+            left_out: 0,
         }
     }
 

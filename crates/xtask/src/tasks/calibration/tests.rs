@@ -120,7 +120,10 @@ fn kept_runs_render_the_document_again() {
         back.benchmarks[0].rounds,
         t[0].comparison.benchmarks[0].rounds
     );
-    assert_eq!(replay::recorded([&back]).len(), 2);
+    let one_pair = GateThresholds::parse("[defaults]\npairs_per_round = 1\n", "t.toml").unwrap();
+    let r = replay::recorded([&back], &one_pair);
+    assert_eq!(r.len(), 2);
+    assert!(r.values().all(|b| b.runs.len() == 1 && b.left_out == 0));
     // Read back: the same runs, kinds and times, in the order they ran.
     let kept = recorded(dir.path()).unwrap();
     assert_eq!(kept.len(), 1);

@@ -18,15 +18,20 @@ pub(super) fn validation(
     thresholds: &GateThresholds,
     heading: &str,
 ) -> String {
-    let aa: Vec<&Comparison> = trials
+    // This calibration's own runs predict its own injected runs, measured alike: all
+    // are replayed, whatever pairs a round they took (the replay leaves out only runs
+    // whose pairs differ from the thresholds').
+    let aa: Vec<Comparison> = trials
         .iter()
         .filter(|t| t.slowdown == 0.0)
-        .map(|t| &t.comparison)
+        .map(|t| {
+            let mut c = t.comparison.clone();
+            for b in &mut c.benchmarks {
+                b.pairs_per_round = Some(thresholds.pairs_per_round(&b.id));
+            }
+            c
+        })
         .collect();
-    let recorded = replay::recorded(aa.iter().copied());
-    if recorded.is_empty() || kinds.is_empty() {
-        return String::new();
-    }
     // Judged at the thresholds the runs were judged at (they are recorded), so that a
     // threshold changed since does not make the prediction about another gate.
     let mut thresholds = thresholds.clone();
@@ -38,6 +43,10 @@ pub(super) fn validation(
             .threshold = Some(b.threshold);
     }
     let thresholds = &thresholds;
+    let recorded = replay::recorded(&aa, thresholds);
+    if recorded.is_empty() || kinds.is_empty() {
+        return String::new();
+    }
     let median_change = |runs: &[&Trial], id: &str| -> Option<f64> {
         let ch = sorted_changes(runs, id);
         (!ch.is_empty()).then(|| mlx_profiler::gate::statistics::median(&ch))
