@@ -58,7 +58,7 @@ use model::{Draw, Model, ModelCheck};
 
 use super::statistics::{Shift, clustered, minimum_detectable, round_interval, t_quantile};
 use super::thresholds::GateThresholds;
-use super::verdict::{Comparison, Method, Verdict, decide, likely_regression};
+use super::verdict::{BenchComparison, Comparison, Method, Verdict, decide, likely_regression};
 
 /// One recorded A/A run of one benchmark.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -112,7 +112,7 @@ pub fn recorded<'a>(
                 continue;
             }
             let r = out.entry(b.id.clone()).or_default();
-            if b.pairs_per_round != Some(thresholds.pairs_per_round(&b.id)) {
+            if !measured_as_now(b, thresholds) {
                 r.left_out += 1;
                 continue;
             }
@@ -122,6 +122,12 @@ pub fn recorded<'a>(
         }
     }
     out
+}
+
+/// Whether `bench` was measured with the pairs a round `thresholds` asks for (as
+/// recorded; a run that did not record it was not, as far as can be shown).
+pub fn measured_as_now(bench: &BenchComparison, thresholds: &GateThresholds) -> bool {
+    bench.pairs_per_round == Some(thresholds.pairs_per_round(&bench.id))
 }
 
 /// How to replay.

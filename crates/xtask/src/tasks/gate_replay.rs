@@ -166,14 +166,23 @@ pub fn run(
         .map(|(_, c)| c)
         .filter(|c| c.measured_all_rounds())
         .collect();
-    // Some((runs, their replay)) when some but not all runs took every round; the
-    // replay is None when none of them measured a benchmark as the thresholds do now.
+    // Some((runs, runs kept, their replay)) when some but not all runs took every
+    // round: a run is kept when it measured any benchmark as the thresholds do now,
+    // and the replay is None when none did.
     let full_report = (!full.is_empty() && full.len() < runs.len()).then(|| {
+        let kept = full
+            .iter()
+            .filter(|c| {
+                c.benchmarks
+                    .iter()
+                    .any(|b| replay::measured_as_now(b, &thresholds))
+            })
+            .count();
         let recorded = replay::recorded(full.iter().copied(), &thresholds);
-        let any = recorded.values().any(|b| !b.runs.is_empty());
         (
             full.len(),
-            any.then(|| replay::replay(&recorded, &thresholds, &options)),
+            kept,
+            (kept > 0).then(|| replay::replay(&recorded, &thresholds, &options)),
         )
     });
     let real: Vec<(String, usize)> = runs
@@ -214,7 +223,9 @@ pub fn run(
     };
     let text = render(
         &report,
-        full_report.as_ref().map(|(n, r)| (*n, r.as_ref())),
+        full_report
+            .as_ref()
+            .map(|(n, kept, r)| (*n, *kept, r.as_ref())),
         &real,
         &machines(runs.iter().map(|(_, c)| c)),
         gates,
@@ -303,7 +314,7 @@ fn pct(x: f64) -> String {
 
 fn render(
     r: &ReplayReport,
-    full: Option<(usize, Option<&ReplayReport>)>,
+    full: Option<(usize, usize, Option<&ReplayReport>)>,
     real: &[(String, usize)],
     machines: &str,
     gates: usize,
@@ -356,14 +367,14 @@ fn render(
             )
         },
     );
-    if let Some((n, None)) = full {
+    if let Some((n, _, None)) = full {
         let _ = writeln!(
             out,
             "- None of the {n} runs measured to every round (--all-rounds) measured a \
              benchmark as {thresholds} asks for now: they are not replayed alone."
         );
     }
-    if let Some((n, Some(f))) = full {
+    if let Some((n, kept, Some(f))) = full {
         let mut rule: Vec<(f64, &str)> = f
             .benchmarks
             .iter()
@@ -378,8 +389,16 @@ fn render(
             .collect();
         let _ = writeln!(
             out,
-            "- From the {n} runs measured to every round (--all-rounds) alone, free of the early \
-             stopping but fewer days: **{}** with the rule, **{}** without{}{}.",
+            "- From the {kept} runs measured to every round (--all-rounds) alone{}, free of the \
+             early stopping but fewer days: **{}** with the rule, **{}** without{}{}.",
+            if kept < n {
+                format!(
+                    " ({} more left out: none of its benchmarks measured as now)",
+                    n - kept
+                )
+            } else {
+                String::new()
+            },
             pct(f.suite_false_alarm_with_rule),
             pct(f.suite_false_alarm),
             if f.not_replayed.is_empty() {
@@ -555,6 +574,29 @@ mod tests {
             .unwrap_or_else(|| panic!("{text}"));
         assert!(figure(line) > figure(suite), "{line}\n{suite}");
         assert!(figure(line) > 20.0, "{line}");
+        assert!(!line.contains("left out"), "{line}");
+
+        // Another run measured to every round, but with two pairs a round: counted
+        // apart, not among the runs replayed alone.
+        let mut other = comparison(
+            "2026-12-05T00:00:00Z",
+            vec![bench("cold/process_ready", 0.0, Verdict::Unchanged, false)],
+        );
+        other.benchmarks[0].pairs_per_round = Some(2);
+        other.notes.push(format!(
+            "{} every benchmark measured to its max_rounds",
+            mlx_profiler::gate::verdict::ALL_ROUNDS_NOTE
+        ));
+        std::fs::write(aa.join("c.json"), serde_json::to_string(&other).unwrap()).unwrap();
+        run(ws.path(), &[], &thresholds, 200, &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains(
+                "- From the 1 runs measured to every round (--all-rounds) alone (1 more left \
+                 out: none of its benchmarks measured as now)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
