@@ -53,11 +53,10 @@ const THRESHOLDS_IN_REPO: &str = "benches/thresholds.toml";
 /// benchmarks' runs out. Runs given with --from are not filled: they may have been
 /// measured with another thresholds file.
 fn pairs_from_revision(workspace: &Path, c: &mut Comparison) {
-    if c.method != mlx_profiler::gate::verdict::Method::Paired
-        || !c
-            .benchmarks
-            .iter()
-            .any(|b| b.pairs_per_round.is_none() && !b.rounds.is_empty())
+    if !c
+        .benchmarks
+        .iter()
+        .any(|b| b.pairs_per_round.is_none() && !b.rounds.is_empty())
     {
         return;
     }
@@ -107,9 +106,6 @@ pub fn run(
     let mut runs = Vec::new();
     for path in &from {
         let mut c = read_comparison(path)?;
-        if from_default {
-            pairs_from_revision(workspace, &mut c);
-        }
         // Only A/B runs carry rounds; a stored comparison is not a replayable A/A.
         if c.method != mlx_profiler::gate::verdict::Method::Paired {
             return Err(TaskError::Integrity {
@@ -119,6 +115,9 @@ pub fn run(
                 ),
                 remedy: "give comparisons of A/B gate runs".into(),
             });
+        }
+        if from_default {
+            pairs_from_revision(workspace, &mut c);
         }
         runs.push((path.clone(), c));
     }
