@@ -10,7 +10,7 @@ use std::process::Command;
 use mlx_profiler::bench::protocol::BenchMode;
 use mlx_profiler::exit;
 use mlx_profiler::gate::command::{self, CompareArgs, Target};
-use mlx_profiler::gate::statistics::clustered;
+use mlx_profiler::gate::statistics::clustered_for_verdicts;
 use mlx_profiler::gate::verdict::{Verdict, decide};
 
 const BENCH: &str = include_str!("ab_fixture/bench.rs");
@@ -498,12 +498,19 @@ fn a_spent_budget_stops_extensions_and_all_rounds_takes_every_round() {
         .into_iter()
         .map(|n| {
             let rounds: Vec<Vec<f64>> = every[..n].iter().map(|r| vec![*r]).collect();
-            (n, clustered(&rounds, shift.confidence))
+            // The unchanged verdict's own interval, at the level the gate drew it.
+            let unchanged = shift.unchanged.map_or(1.0, |u| u.confidence);
+            (
+                n,
+                clustered_for_verdicts(&rounds, shift.confidence, unchanged),
+            )
         })
         .find(|(n, s)| *n == 8 || decide(s, 1.0).0 != Verdict::Inconclusive)
         .unwrap();
     assert_eq!(b.rounds.len(), at_look.0, "{b:#?}");
     assert!((shift.change - at_look.1.change).abs() < 1e-9, "{b:#?}");
+    let (u, want) = (shift.unchanged.unwrap(), at_look.1.unchanged.unwrap());
+    assert!((u.high - want.high).abs() < 1e-9 && u.confidence < shift.confidence);
     // Without it, nothing is left unjudged.
     let mut a = args(p, &commit);
     a.all_rounds = false;

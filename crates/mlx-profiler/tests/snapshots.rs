@@ -11,7 +11,7 @@ use mlx_profiler::export::{Exporter, json::Json, markdown::Markdown, terminal};
 use mlx_profiler::gate::environment::Fingerprint;
 use mlx_profiler::gate::formats;
 use mlx_profiler::gate::run::{BenchRun, Measured};
-use mlx_profiler::gate::statistics::clustered;
+use mlx_profiler::gate::statistics::clustered_for_verdicts;
 use mlx_profiler::gate::thresholds::GateThresholds;
 use mlx_profiler::gate::verdict::{
     BaselineRef, COMPARISON_SCHEMA_VERSION, Comparison, Evidence, Method, judge,
@@ -58,7 +58,7 @@ fn evidence(
     let metric = |v: f64| BTreeMap::from([("instances_built".to_string(), v)]);
     Evidence {
         unit: Unit::Nanoseconds,
-        shift: base_ns.map(|_| clustered(&r, confidence)),
+        shift: base_ns.map(|_| clustered_for_verdicts(&r, confidence, 0.967)),
         baseline_median: base_ns,
         candidate_median: base_ns.map(|b| b * (1.0 + change)),
         baseline_metrics: metrics.map(|(b, _)| metric(b)),

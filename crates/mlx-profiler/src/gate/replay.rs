@@ -56,7 +56,9 @@ use serde::Serialize;
 
 use model::{Draw, Model, ModelCheck};
 
-use super::statistics::{Shift, clustered, minimum_detectable, round_interval, t_quantile};
+use super::statistics::{
+    Shift, clustered_for_verdicts, minimum_detectable, round_interval, t_quantile,
+};
 use super::thresholds::GateThresholds;
 use super::verdict::{BenchComparison, Comparison, Method, Verdict, decide, likely_regression};
 
@@ -170,6 +172,11 @@ pub struct BenchReplay {
     pub likely_regression: f64,
     /// A/A: the share of gates it ends undecided at all.
     pub undecided: f64,
+    /// A/A: the mean rounds it took before its verdict (its share of the gate's time).
+    pub rounds_taken: f64,
+    /// Slower by exactly its threshold: the share of gates that call it unchanged
+    /// (the miss `unchanged_confidence` bounds, if Student's t holds).
+    pub unchanged_at_threshold: f64,
     /// A/A: the median, over gates, of the smallest slowdown its final interval
     /// could have shown at 80 % power ([`minimum_detectable`]).
     pub detectable: f64,
@@ -188,6 +195,13 @@ pub struct ReplayReport {
     pub suite_false_alarm: f64,
     /// The same with the likely regressions failing.
     pub suite_false_alarm_with_rule: f64,
+    /// A/A: the mean number of benchmarks a gate leaves undecided.
+    pub undecided_per_gate: f64,
+    /// A/A: the share of gates that leave at most two benchmarks undecided.
+    pub at_most_two_undecided: f64,
+    /// A/A: per group (the id's first part), the mean over gates of the most rounds
+    /// any of its benchmarks took: the rounds the group runs for.
+    pub group_rounds: Vec<(String, f64)>,
     /// Whether the rounds behave as the replay assumes.
     pub model: ModelCheck,
     /// Per benchmark.
@@ -206,6 +220,7 @@ struct Outcome {
     verdict: Verdict,
     beyond: bool,
     detectable: f64,
+    rounds: usize,
 }
 
 /// Replays the gate `options.gates` times per condition on `recorded` under
@@ -241,18 +256,30 @@ pub fn replay(
     let mut any_fail = 0usize;
     let mut any_fail_rule = 0usize;
     let mut per: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
+    let (mut undecided_sum, mut at_most_two) = (0usize, 0usize);
+    let mut group_sum: BTreeMap<&str, usize> = BTreeMap::new();
     for _ in 0..options.gates {
         let (mut fail, mut fail_rule) = (false, false);
+        let mut undecided = 0usize;
+        let mut group_max: BTreeMap<&str, usize> = BTreeMap::new();
         for (id, bench) in recorded {
             let o = one_gate(id, bench, &models[id.as_str()], 0.0, &how, &mut rng, &mut q);
             // An advisory benchmark's time never fails the gate.
             let counts = !thresholds.advisory(id);
             fail |= counts && o.verdict == Verdict::Regressed;
             fail_rule |= counts && (o.verdict == Verdict::Regressed || o.beyond);
+            undecided += usize::from(o.verdict == Verdict::Inconclusive);
+            let g = group_max.entry(group_of(id)).or_default();
+            *g = (*g).max(o.rounds);
             per.entry(id).or_default().push(o);
         }
         any_fail += usize::from(fail);
         any_fail_rule += usize::from(fail_rule);
+        undecided_sum += undecided;
+        at_most_two += usize::from(undecided <= 2);
+        for (g, r) in group_max {
+            *group_sum.entry(g).or_default() += r;
+        }
     }
     let share = |n: usize| n as f64 / options.gates.max(1) as f64;
     let benchmarks = recorded
@@ -273,12 +300,20 @@ pub fn replay(
                 power.push((shift, share(hit)));
                 power_with_rule.push((shift, share(hit_rule)));
             }
+            let threshold = thresholds.time_threshold(id);
+            let called_unchanged = (0..options.gates)
+                .filter(|_| {
+                    let model = &models[id.as_str()];
+                    one_gate(id, bench, model, threshold, &how, &mut rng, &mut q).verdict
+                        == Verdict::Unchanged
+                })
+                .count();
             BenchReplay {
                 id: id.clone(),
                 runs: bench.runs.len(),
                 left_out: bench.left_out,
                 rounds: bench.runs.iter().map(|r| r.rounds.len()).sum(),
-                threshold: thresholds.time_threshold(id),
+                threshold,
                 between_builds: models[id.as_str()].between_builds.exp_m1(),
                 false_alarm: share(
                     aa.iter()
@@ -291,6 +326,9 @@ pub fn replay(
                         .filter(|o| o.verdict == Verdict::Inconclusive)
                         .count(),
                 ),
+                rounds_taken: aa.iter().map(|o| o.rounds as f64).sum::<f64>()
+                    / aa.len().max(1) as f64,
+                unchanged_at_threshold: share(called_unchanged),
                 detectable: detectable
                     .get(detectable.len() / 2)
                     .copied()
@@ -304,11 +342,22 @@ pub fn replay(
         gates: options.gates,
         suite_false_alarm: share(any_fail),
         suite_false_alarm_with_rule: share(any_fail_rule),
+        undecided_per_gate: undecided_sum as f64 / options.gates.max(1) as f64,
+        at_most_two_undecided: share(at_most_two),
+        group_rounds: group_sum
+            .into_iter()
+            .map(|(g, sum)| (g.to_string(), sum as f64 / options.gates.max(1) as f64))
+            .collect(),
         model: ModelCheck::of(recorded.iter()),
         benchmarks,
         not_replayed,
         left_out,
     }
+}
+
+/// The group of benchmark `id`: its first part (`warm` of `warm/forward_tiny`).
+fn group_of(id: &str) -> &str {
+    id.split('/').next().unwrap_or(id)
 }
 
 /// How every simulated gate judges.
@@ -355,7 +404,7 @@ fn one_gate(
         while rounds.len() < *want {
             rounds.push(draw.next(rng) + add);
         }
-        let s = quantiles.clustered(&rounds, each);
+        let s = quantiles.clustered(&rounds, each, t.unchanged_confidence_per_look(id));
         let (verdict, _) = decide(&s, threshold);
         if verdict != Verdict::Inconclusive || k + 1 == looks.len() {
             return Outcome {
@@ -365,32 +414,41 @@ fn one_gate(
                     && t.pinned(id)
                     && likely_regression(s.change, &rounds, threshold),
                 detectable: minimum_detectable(s.ci_low, s.ci_high, each),
+                rounds: rounds.len(),
             };
         }
     }
     unreachable!("the last look returns")
 }
 
-/// [`clustered`] on single-observation rounds with Student's t quantiles kept per
-/// (rounds, confidence): a replay asks for the same few thousands of times, and the
-/// quantile is the costly part. Equal to `clustered` (tested).
+/// [`clustered_for_verdicts`] on single-observation rounds with Student's t
+/// quantiles kept per (rounds, confidence): a replay asks for the same few thousands
+/// of times, and the quantile is the costly part. Equal to it (tested).
 #[derive(Default)]
 struct Quantiles(BTreeMap<(usize, u64), f64>);
 
 impl Quantiles {
-    fn clustered(&mut self, rounds: &[f64], confidence: f64) -> Shift {
+    fn clustered(&mut self, rounds: &[f64], confidence: f64, unchanged: f64) -> Shift {
         let n = rounds.len();
         if n < 2 {
-            return clustered(
+            return clustered_for_verdicts(
                 &rounds.iter().map(|r| vec![*r]).collect::<Vec<_>>(),
                 confidence,
+                unchanged,
             );
         }
-        let q = *self
-            .0
-            .entry((n, confidence.to_bits()))
-            .or_insert_with(|| t_quantile(n, confidence));
-        round_interval(rounds, q, confidence).0
+        let mut q = |c: f64| {
+            *self
+                .0
+                .entry((n, c.to_bits()))
+                .or_insert_with(|| t_quantile(n, c))
+        };
+        let (qc, qu) = (q(confidence), q(unchanged));
+        let mut s = round_interval(rounds, qc, confidence).0;
+        if unchanged < confidence {
+            s.unchanged = Some(round_interval(rounds, qu, unchanged).0.interval());
+        }
+        s
     }
 }
 
@@ -585,21 +643,74 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_at_its_own_level_decides_more_sooner_and_finds_as_much() {
+        // One build reused, rounds spread about 5.8 % either side of zero: the
+        // suite's interval at 16 rounds reaches past 5 %, the narrower one does not.
+        let run: Vec<f64> = (0..32)
+            .map(|i| 0.2 * ((i * 7 % 32) as f64 / 31.0 - 0.5))
+            .collect();
+        let mut recorded = one_run("cold/a", run);
+        recorded.get_mut("cold/a").unwrap().runs[0].one_build = true;
+        let thresholds = |c: &str| {
+            GateThresholds::parse(
+                &format!(
+                    "[defaults]\nthreshold = 0.05\nrounds = 16\nmax_rounds = 32\n\
+                     pairs_per_round = 1\nunchanged_confidence = {c}\n"
+                ),
+                "t.toml",
+            )
+            .unwrap()
+        };
+        let options = ReplayOptions {
+            gates: 2000,
+            shifts: vec![0.06, 0.10],
+            seed: 7,
+            mirror: true,
+        };
+        // 0.99999 is above the benchmark's share of the suite's: one interval, as
+        // before the key.
+        let before = replay(&recorded, &thresholds("0.99999"), &options);
+        let now = replay(&recorded, &thresholds("0.95"), &options);
+        let (b, n) = (&before.benchmarks[0], &now.benchmarks[0]);
+        assert!(
+            now.undecided_per_gate < before.undecided_per_gate / 2.0,
+            "{before:?} {now:?}"
+        );
+        assert!(n.rounds_taken < b.rounds_taken, "{b:?} {n:?}");
+        assert_eq!(now.group_rounds[0].0, "cold");
+        assert!(now.group_rounds[0].1 < before.group_rounds[0].1);
+        // The price: a regression of exactly the threshold is called unchanged more
+        // often, near the 5 % asked for; what fails the gate is found as often.
+        assert!(
+            b.unchanged_at_threshold < n.unchanged_at_threshold && n.unchanged_at_threshold < 0.10,
+            "{b:?} {n:?}"
+        );
+        for ((_, pb), (_, pn)) in b.power_with_rule.iter().zip(&n.power_with_rule) {
+            assert!((pb - pn).abs() < 0.03, "{b:?} {n:?}");
+        }
+    }
+
+    #[test]
     fn the_kept_quantiles_give_what_clustered_gives() {
         let mut q = Quantiles::default();
         let mut rng = fastrand::Rng::with_seed(1);
         for n in [2, 3, 16, 24, 32] {
             for confidence in [0.99, 0.9995, 0.99999] {
                 let rounds: Vec<f64> = (0..n).map(|_| rng.f64() * 0.1 - 0.05).collect();
-                let fast = q.clustered(&rounds, confidence);
-                let slow = clustered(
+                let fast = q.clustered(&rounds, confidence, 0.96);
+                let slow = clustered_for_verdicts(
                     &rounds.iter().map(|r| vec![*r]).collect::<Vec<_>>(),
                     confidence,
+                    0.96,
                 );
+                let (fu, su) = (fast.unchanged.unwrap(), slow.unchanged.unwrap());
+                assert_eq!(fu.confidence, su.confidence);
                 for (a, b) in [
                     (fast.change, slow.change),
                     (fast.ci_low, slow.ci_low),
                     (fast.ci_high, slow.ci_high),
+                    (fu.low, su.low),
+                    (fu.high, su.high),
                 ] {
                     // On the log scale, where the interval is drawn.
                     let (la, lb) = (a.ln_1p(), b.ln_1p());

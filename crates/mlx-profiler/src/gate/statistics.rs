@@ -47,12 +47,42 @@ pub struct Shift {
     /// Pairs (paired) or samples of the smaller side (two samples).
     #[serde(default)]
     pub n: usize,
+    /// A/B gate: the narrower interval the `unchanged` verdict is read from
+    /// ([`clustered_for_verdicts`]). Absent: the interval above serves every verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<Interval>,
+}
+
+/// An interval of a relative change at its own confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end (relative change).
+    pub low: f64,
+    /// Upper end (relative change).
+    pub high: f64,
+    /// Two-sided confidence (each end excludes `(1 - confidence) / 2`).
+    pub confidence: f64,
 }
 
 impl Shift {
     /// The change as a natural log-ratio (0.0953 for +10 %).
     pub fn log_change(&self) -> f64 {
         self.change.ln_1p()
+    }
+
+    /// Its interval, at its confidence.
+    pub fn interval(&self) -> Interval {
+        Interval {
+            low: self.ci_low,
+            high: self.ci_high,
+            confidence: self.confidence,
+        }
+    }
+
+    /// The interval the `unchanged` verdict is read from: [`Shift::unchanged`]
+    /// where the gate drew one, else its own.
+    pub fn unchanged_interval(&self) -> Interval {
+        self.unchanged.unwrap_or_else(|| self.interval())
     }
 }
 
@@ -117,6 +147,7 @@ pub fn compare(before: &[f64], after: &[f64], confidence: f64) -> Shift {
             ci_high: f64::INFINITY,
             confidence,
             n: 0,
+            unchanged: None,
         };
     }
     diffs.sort_by(f64::total_cmp);
@@ -135,6 +166,7 @@ pub fn compare(before: &[f64], after: &[f64], confidence: f64) -> Shift {
         ci_high: diffs[k - 1 - c].exp() - 1.0,
         confidence,
         n: before.len().min(after.len()),
+        unchanged: None,
     }
 }
 
@@ -194,6 +226,7 @@ pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
         ci_high: f64::INFINITY,
         confidence,
         n,
+        unchanged: None,
     };
     if n < 2 {
         return unbounded(m.first().copied().unwrap_or(0.0));
@@ -209,6 +242,44 @@ pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
         0.0
     };
     shift
+}
+
+/// [`clustered`], with a second interval at `unchanged_confidence` that the
+/// `unchanged` verdict is read from (when it is the lower of the two). The verdicts
+/// guard against different errors: "regressed" fails a build, so its interval is
+/// drawn at the benchmark's share of the suite's false-alarm budget; "unchanged"
+/// claims only that this benchmark did not slow by its threshold, and its error is
+/// a regression of this benchmark missed, so its interval is drawn at the miss rate
+/// the thresholds allow for it (`unchanged_confidence` in `benches/thresholds.toml`).
+///
+/// ```
+/// use mlx_profiler::gate::statistics::clustered_for_verdicts;
+/// // Sixteen rounds about 1 % apart around +0.5 %.
+/// let rounds: Vec<Vec<f64>> = (0..16)
+///     .map(|r| vec![0.005 + 0.01 * ((r % 4) as f64 - 1.5) / 1.5])
+///     .collect();
+/// let s = clustered_for_verdicts(&rounds, 0.9999, 0.95);
+/// let u = s.unchanged.unwrap();
+/// assert!(s.ci_low < u.low && u.high < s.ci_high, "{s:?}");
+/// // A level at or above the first gives no second interval.
+/// assert!(clustered_for_verdicts(&rounds, 0.95, 0.99).unchanged.is_none());
+/// ```
+pub fn clustered_for_verdicts(
+    rounds: &[Vec<f64>],
+    confidence: f64,
+    unchanged_confidence: f64,
+) -> Shift {
+    let mut s = clustered(rounds, confidence);
+    let m: Vec<f64> = rounds
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| median(r))
+        .collect();
+    if m.len() >= 2 && unchanged_confidence < confidence {
+        let q = t_quantile(m.len(), unchanged_confidence);
+        s.unchanged = Some(round_interval(&m, q, unchanged_confidence).0.interval());
+    }
+    s
 }
 
 /// The two-sided Student's t quantile for `n` observations (two or more) at
@@ -272,6 +343,7 @@ pub fn round_interval(m: &[f64], q: f64, confidence: f64) -> (Shift, f64) {
         ci_high: (mean + q * se).exp() - 1.0,
         confidence,
         n,
+        unchanged: None,
     };
     // mean / se: ±∞ for rounds that agree exactly on a change, NaN when that is zero.
     (shift, mean / se)

@@ -52,6 +52,17 @@ pub struct Defaults {
     /// `m` benchmarks judged together (Bonferroni).
     #[serde(default = "default_confidence")]
     pub suite_confidence: f64,
+    /// A/B: the chance that a benchmark slower by exactly its threshold is *not*
+    /// called unchanged, over all its looks (one-sided, split equally over them).
+    /// "Unchanged" is a claim about one benchmark whose error is a missed
+    /// regression, so it is drawn at this level, not at the suite's share of false
+    /// alarms that a "regressed" verdict needs (see [`clustered_for_verdicts`]).
+    /// A value at or above the per-benchmark confidence gives the gate before this
+    /// key: every verdict from the one interval.
+    ///
+    /// [`clustered_for_verdicts`]: super::statistics::clustered_for_verdicts
+    #[serde(default = "default_unchanged_confidence")]
+    pub unchanged_confidence: f64,
     /// Relative increase a deterministic metric may show (0 = none).
     #[serde(default)]
     pub metric_tolerance: f64,
@@ -87,6 +98,9 @@ fn default_threshold() -> f64 {
 fn default_confidence() -> f64 {
     0.99
 }
+fn default_unchanged_confidence() -> f64 {
+    0.95
+}
 fn default_rounds() -> usize {
     10
 }
@@ -108,6 +122,7 @@ impl Default for Defaults {
         Defaults {
             threshold: default_threshold(),
             suite_confidence: default_confidence(),
+            unchanged_confidence: default_unchanged_confidence(),
             metric_tolerance: 0.0,
             advisory: false,
             rounds: default_rounds(),
@@ -215,6 +230,11 @@ impl GateThresholds {
             "defaults.suite_confidence",
             d.suite_confidence,
             d.suite_confidence > 0.5 && d.suite_confidence < 1.0,
+        )?;
+        check(
+            "defaults.unchanged_confidence",
+            d.unchanged_confidence,
+            d.unchanged_confidence > 0.5 && d.unchanged_confidence < 1.0,
         )?;
         check(
             "defaults.metric_tolerance",
@@ -448,6 +468,21 @@ impl GateThresholds {
     pub fn per_benchmark_confidence(&self, m: usize) -> f64 {
         1.0 - (1.0 - self.defaults.suite_confidence) / m.max(1) as f64
     }
+
+    /// The two-sided confidence of the interval benchmark `id`'s `unchanged` verdict
+    /// is read from at each of its [`looks`](Self::looks): each end excludes
+    /// `(1 - unchanged_confidence) / looks`, so that over all looks a benchmark slower
+    /// by exactly its threshold is called unchanged at most that often.
+    ///
+    /// ```
+    /// let t = mlx_profiler::gate::thresholds::GateThresholds::default();
+    /// // 0.95 over three looks: 1.67 % a look on each side.
+    /// let c = t.unchanged_confidence_per_look("warm/forward_tiny");
+    /// assert!((c - (1.0 - 2.0 * 0.05 / 3.0)).abs() < 1e-12);
+    /// ```
+    pub fn unchanged_confidence_per_look(&self, id: &str) -> f64 {
+        1.0 - 2.0 * (1.0 - self.defaults.unchanged_confidence) / self.looks(id) as f64
+    }
 }
 
 /// Looks from `first` rounds up to `max`, half as many again at a time.
@@ -478,6 +513,29 @@ pub const MIN_ROUNDS: usize = 4;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unchanged_confidence_is_checked_and_split_over_the_looks() {
+        for bad in ["1.0", "0.5", "0.2", "nan"] {
+            let e = GateThresholds::parse(
+                &format!("[defaults]\nunchanged_confidence = {bad}\n"),
+                "t.toml",
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("defaults.unchanged_confidence"), "{bad}: {e}");
+        }
+        let t = GateThresholds::parse(
+            "[defaults]\nunchanged_confidence = 0.9\nrounds = 16\nmax_rounds = 32\n\n\
+             [benchmarks.\"warm/a\"]\nrounds = 32\nmax_rounds = 32\n",
+            "t.toml",
+        )
+        .unwrap();
+        // Three looks (16, 24, 32): 10 % / 3 a side; one look: all of it.
+        let c = t.unchanged_confidence_per_look("warm/b");
+        assert!((c - (1.0 - 0.2 / 3.0)).abs() < 1e-12, "{c}");
+        assert!((t.unchanged_confidence_per_look("warm/a") - 0.8).abs() < 1e-12);
+    }
 
     #[test]
     fn bad_values_and_unknown_keys_name_the_file() {

@@ -174,6 +174,7 @@ impl BenchComparison {
     ///         ci_high: change + 0.04,
     ///         confidence: 0.999,
     ///         n: 32,
+    ///         unchanged: None,
     ///     }),
     ///     baseline_metrics: Some(Default::default()),
     ///     candidate_metrics: Some(Default::default()),
@@ -219,7 +220,8 @@ impl BenchComparison {
     /// let evidence = Evidence {
     ///     rounds,
     ///     shift: Some(Shift { p_value: 0.3, change: 0.045, ci_low: -0.084,
-    ///                         ci_high: 0.19, confidence: 0.999, n: 32 }),
+    ///                         ci_high: 0.19, confidence: 0.999, n: 32,
+    ///                     unchanged: None }),
     ///     baseline_metrics: Some(Default::default()),
     ///     candidate_metrics: Some(Default::default()),
     ///     ..Evidence::default()
@@ -455,7 +457,7 @@ pub fn threshold_label(threshold: f64) -> String {
 /// ```
 /// use mlx_profiler::gate::statistics::Shift;
 /// use mlx_profiler::gate::verdict::{decide, Verdict};
-/// let s = |change, lo, hi| Shift { p_value: 0.0, change, ci_low: lo, ci_high: hi, confidence: 0.999, n: 30 };
+/// let s = |change, lo, hi| Shift { p_value: 0.0, change, ci_low: lo, ci_high: hi, confidence: 0.999, n: 30, unchanged: None };
 /// assert_eq!(decide(&s(0.20, 0.15, 0.25), 0.05).0, Verdict::Regressed);
 /// // Symmetric on the log scale: 1/1.2 - 1 = -16.7 % is the same step faster.
 /// assert_eq!(decide(&s(-0.167, -0.2, -0.13), 0.05).0, Verdict::Improved);
@@ -490,16 +492,26 @@ pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
                 pct(s.ci_high)
             ),
         )
-    } else if lo >= -delta && hi <= delta {
+    } else if unchanged(s, delta) {
+        let u = s.unchanged_interval();
+        let bound = match s.unchanged {
+            Some(u) => format!(
+                " ({:.1} % interval {} to {})",
+                u.confidence * 100.0,
+                pct(u.low),
+                pct(u.high)
+            ),
+            None => String::new(),
+        };
         (
             Verdict::Unchanged,
-            if lo > 0.0 || hi < 0.0 {
+            if u.low > 0.0 || u.high < 0.0 {
                 format!(
-                    "a real change of {}, within the {t} threshold",
+                    "a real change of {}, within the {t} threshold{bound}",
                     pct(s.change)
                 )
             } else {
-                "no change beyond the threshold".into()
+                format!("no change beyond the {t} threshold{bound}")
             },
         )
     } else {
@@ -513,6 +525,13 @@ pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
             ),
         )
     }
+}
+
+/// Whether `s` shows no change beyond `delta` (a log-ratio) either way: its
+/// [`unchanged_interval`](Shift::unchanged_interval) within `[-delta, delta]`.
+fn unchanged(s: &Shift, delta: f64) -> bool {
+    let u = s.unchanged_interval();
+    u.low.ln_1p() >= -delta && u.high.ln_1p() <= delta
 }
 
 /// Judges benchmark `id` from `evidence` under `thresholds`.
@@ -622,6 +641,7 @@ mod tests {
                 ci_high: change + 0.1,
                 confidence: 0.999,
                 n: 30,
+                unchanged: None,
             }),
             baseline_median: Some(1e6),
             candidate_median: Some(1e6 * (1.0 + change)),
@@ -647,6 +667,7 @@ mod tests {
             ci_high: hi,
             confidence: 0.999,
             n: 16,
+            unchanged: None,
         };
         // The floors differ by 20 % (two builds: MLX's peak depends on how its
         // threads free buffers), the paired rounds show nothing: not a regression.
@@ -670,6 +691,41 @@ mod tests {
             &t,
         );
         assert_eq!(b.verdict, Verdict::Regressed);
+    }
+
+    #[test]
+    fn unchanged_is_read_from_its_own_interval_and_regressed_from_the_suites() {
+        let with = |change: f64, lo: f64, hi: f64, u: Option<(f64, f64)>| Shift {
+            p_value: 0.5,
+            change,
+            ci_low: lo,
+            ci_high: hi,
+            confidence: 0.9998,
+            n: 16,
+            unchanged: u.map(|(low, high)| crate::gate::statistics::Interval {
+                low,
+                high,
+                confidence: 0.967,
+            }),
+        };
+        // The suite's interval reaches past 3.5 %, the narrower one does not.
+        let (v, why) = decide(&with(0.005, -0.03, 0.045, Some((-0.01, 0.02))), 0.035);
+        assert_eq!(v, Verdict::Unchanged, "{why}");
+        assert!(
+            why.contains("3.5 % threshold (96.7 % interval -1.0 % to +2.0 %)"),
+            "{why}"
+        );
+        // Without it, the one interval decides, as before the key.
+        let (v, _) = decide(&with(0.005, -0.03, 0.045, None), 0.035);
+        assert_eq!(v, Verdict::Inconclusive);
+        // The narrower interval past the threshold: still undecided.
+        let (v, _) = decide(&with(0.02, -0.03, 0.07, Some((-0.005, 0.045))), 0.035);
+        assert_eq!(v, Verdict::Inconclusive);
+        // A narrower interval above zero never makes a regression: the suite's must.
+        let (v, _) = decide(&with(0.05, -0.01, 0.11, Some((0.02, 0.08))), 0.035);
+        assert_eq!(v, Verdict::Inconclusive);
+        let (v, _) = decide(&with(0.06, 0.01, 0.11, Some((0.03, 0.09))), 0.035);
+        assert_eq!(v, Verdict::Regressed);
     }
 
     #[test]

@@ -338,7 +338,8 @@ fn render(
          showed one way may go the other way for two other builds). It adds the \
          injected shift and judges the rounds as the gate does ({thresholds}: first \
          rounds, extensions while undecided, an equal share of the error budget per look, \
-         Student's t on round medians). \"With the rule\": a benchmark still undecided at \
+         Student's t on round medians, \"unchanged\" read from the interval at \
+         `unchanged_confidence` split over the looks). \"With the rule\": a benchmark still undecided at \
          its last look whose estimate and median round are beyond its threshold fails as \
          a likely regression (the gate applies this rule).\n",
         real.len(),
@@ -365,6 +366,19 @@ fn render(
                 r.not_replayed.len()
             )
         },
+    );
+    let _ = writeln!(
+        out,
+        "- Undecided benchmarks per simulated A/A gate: **{:.1}** on average; at most two in \
+         **{}** of gates. Rounds each group ran (mean over gates of the most any of its \
+         benchmarks took): {}.",
+        r.undecided_per_gate,
+        pct(r.at_most_two_undecided),
+        r.group_rounds
+            .iter()
+            .map(|(g, n)| format!("{g} {n:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some((n, _, None)) = full {
         let _ = writeln!(
@@ -458,7 +472,9 @@ fn render(
         "A/A: fails".into(),
         "A/A: undecided".into(),
         "A/A: likely regression".into(),
+        "A/A: rounds (mean)".into(),
         "detectable (80 % power)".into(),
+        "unchanged at +threshold".into(),
     ];
     header.extend(
         SHIFTS
@@ -479,7 +495,9 @@ fn render(
             pct(b.false_alarm),
             pct(b.undecided),
             pct(b.likely_regression),
+            format!("{:.1}", b.rounds_taken),
             format!("+{}", pct(b.detectable)),
+            pct(b.unchanged_at_threshold),
         ];
         row.extend(
             b.power

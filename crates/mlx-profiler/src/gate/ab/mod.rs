@@ -780,7 +780,10 @@ fn count_instructions(
 /// share of the suite's budget; it is split again, equally, over the looks the
 /// benchmark may get ([`GateThresholds::looks`]: Bonferroni over looks, so that
 /// extending the rounds of an undecided benchmark cannot raise the suite's false
-/// alarms) and over the time and each statistically judged metric.
+/// alarms) and over the time and each statistically judged metric. The time's
+/// `unchanged` verdict is read from the narrower interval at the thresholds'
+/// `unchanged_confidence`, split over the looks too
+/// ([`GateThresholds::unchanged_confidence_per_look`]).
 fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> BenchComparison {
     let t = &opts.thresholds;
     let statistical: Vec<&String> = s
@@ -794,7 +797,11 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
         id,
         Evidence {
             unit: s.unit,
-            shift: Some(statistics::clustered(&s.rounds, each)),
+            shift: Some(statistics::clustered_for_verdicts(
+                &s.rounds,
+                each,
+                t.unchanged_confidence_per_look(id),
+            )),
             baseline_median: Some(s.unit.value(median(&s.baseline_ns))),
             candidate_median: Some(s.unit.value(median(&s.candidate_ns))),
             baseline_metrics: Some(s.baseline_metrics.clone()),
