@@ -19,7 +19,8 @@
 //! the thresholds' first `rounds`, then extensions by half as many again while the
 //! verdict is inconclusive, up to `max_rounds`, each look at the benchmark's share
 //! of the suite's error budget ([`GateThresholds::looks`]), Student's t on round
-//! medians ([`clustered`]) and [`decide`]. A benchmark whose simulated gate ends
+//! medians, "unchanged" from its own interval ([`clustered_for_verdicts`]) and
+//! [`decide`]. A benchmark whose simulated gate ends
 //! undecided with its estimate and its median round beyond the threshold
 //! ([`likely_regression`]) is counted both ways, passing and failing ("likely
 //! regression", the rule the A/B gate applies to pinned benchmarks that got all
@@ -230,7 +231,6 @@ pub fn replay(
     thresholds: &GateThresholds,
     options: &ReplayOptions,
 ) -> ReplayReport {
-    let mut rng = fastrand::Rng::with_seed(options.seed);
     let mut q = Quantiles::default();
     let how = Judging {
         t: thresholds,
@@ -258,11 +258,12 @@ pub fn replay(
     let mut per: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
     let (mut undecided_sum, mut at_most_two) = (0usize, 0usize);
     let mut group_sum: BTreeMap<&str, usize> = BTreeMap::new();
-    for _ in 0..options.gates {
+    for gate in 0..options.gates {
         let (mut fail, mut fail_rule) = (false, false);
         let mut undecided = 0usize;
         let mut group_max: BTreeMap<&str, usize> = BTreeMap::new();
         for (id, bench) in recorded {
+            let mut rng = gate_rng(options.seed, id, 0.0, gate);
             let o = one_gate(id, bench, &models[id.as_str()], 0.0, &how, &mut rng, &mut q);
             // An advisory benchmark's time never fails the gate.
             let counts = !thresholds.advisory(id);
@@ -291,8 +292,9 @@ pub fn replay(
             let (mut power, mut power_with_rule) = (Vec::new(), Vec::new());
             for &shift in &options.shifts {
                 let (mut hit, mut hit_rule) = (0, 0);
-                for _ in 0..options.gates {
+                for gate in 0..options.gates {
                     let model = &models[id.as_str()];
+                    let mut rng = gate_rng(options.seed, id, shift, gate);
                     let o = one_gate(id, bench, model, shift, &how, &mut rng, &mut q);
                     hit += usize::from(o.verdict == Verdict::Regressed);
                     hit_rule += usize::from(o.verdict == Verdict::Regressed || o.beyond);
@@ -302,8 +304,9 @@ pub fn replay(
             }
             let threshold = thresholds.time_threshold(id);
             let called_unchanged = (0..options.gates)
-                .filter(|_| {
+                .filter(|&gate| {
                     let model = &models[id.as_str()];
+                    let mut rng = gate_rng(options.seed, id, threshold, gate);
                     one_gate(id, bench, model, threshold, &how, &mut rng, &mut q).verdict
                         == Verdict::Unchanged
                 })
@@ -353,6 +356,21 @@ pub fn replay(
         not_replayed,
         left_out,
     }
+}
+
+/// The random stream of simulated gate `gate` of benchmark `id` at `shift`: its own,
+/// so that two thresholds files replayed with one seed judge the same draws (a
+/// paired comparison: a rule that stops earlier does not move the other gates'
+/// draws), and a benchmark's figures do not depend on which others are replayed.
+fn gate_rng(seed: u64, id: &str, shift: f64, gate: usize) -> fastrand::Rng {
+    // FNV-1a over the id: stable from build to build, unlike the standard hasher.
+    let id_hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mixed = fastrand::Rng::with_seed(seed ^ id_hash).u64(..);
+    fastrand::Rng::with_seed(
+        mixed ^ shift.to_bits().rotate_left(17) ^ (gate as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    )
 }
 
 /// The group of benchmark `id`: its first part (`warm` of `warm/forward_tiny`).
@@ -688,6 +706,68 @@ mod tests {
         for ((_, pb), (_, pn)) in b.power_with_rule.iter().zip(&n.power_with_rule) {
             assert!((pb - pn).abs() < 0.03, "{b:?} {n:?}");
         }
+    }
+
+    #[test]
+    fn each_simulated_gate_draws_its_own_stream_so_replays_pair_up() {
+        let noisy = |k: usize| -> Vec<f64> {
+            (0..32)
+                .map(|i| 0.15 * (((i * 7 + k) % 32) as f64 / 31.0 - 0.5))
+                .collect()
+        };
+        let mut both = one_run("cold/a", noisy(0));
+        both.extend(one_run("warm/b", noisy(3)));
+        let t = GateThresholds::parse(
+            "[defaults]\nthreshold = 0.04\nrounds = 16\nmax_rounds = 32\npairs_per_round = 1\n",
+            "t.toml",
+        )
+        .unwrap();
+        let options = ReplayOptions {
+            gates: 300,
+            shifts: vec![0.05],
+            seed: 11,
+            mirror: true,
+        };
+        // A benchmark's figures do not depend on the others replayed beside it (its
+        // confidence aside: the same share here, through the same m)...
+        let alone = |id: &str| {
+            let mut r = Recorded::new();
+            r.insert(id.to_string(), both[id].clone());
+            r.insert("other/x".to_string(), both[id].clone());
+            replay(&r, &t, &options)
+        };
+        let pair = replay(&both, &t, &options);
+        let a = alone("cold/a");
+        let (x, y) = (&pair.benchmarks[0], &a.benchmarks[0]);
+        assert_eq!((x.id.as_str(), y.id.as_str()), ("cold/a", "cold/a"));
+        assert_eq!(x.power_with_rule, y.power_with_rule);
+        assert_eq!((x.undecided, x.rounds_taken), (y.undecided, y.rounds_taken));
+        // ...and a rule that only stops gates earlier fails no gate the other passed.
+        let looser = GateThresholds::parse(
+            "[defaults]\nthreshold = 0.04\nrounds = 16\nmax_rounds = 32\npairs_per_round = 1\n\
+             unchanged_confidence = 0.9\n",
+            "t.toml",
+        )
+        .unwrap();
+        let stricter = GateThresholds::parse(
+            "[defaults]\nthreshold = 0.04\nrounds = 16\nmax_rounds = 32\npairs_per_round = 1\n\
+             unchanged_confidence = 0.99999\n",
+            "t.toml",
+        )
+        .unwrap();
+        let (l, s) = (
+            replay(&both, &looser, &options),
+            replay(&both, &stricter, &options),
+        );
+        assert!(l.suite_false_alarm_with_rule <= s.suite_false_alarm_with_rule);
+        for (bl, bs) in l.benchmarks.iter().zip(&s.benchmarks) {
+            assert!(
+                bl.power_with_rule[0].1 <= bs.power_with_rule[0].1,
+                "{bl:?} {bs:?}"
+            );
+            assert!(bl.undecided <= bs.undecided, "{bl:?} {bs:?}");
+        }
+        assert!(l.undecided_per_gate < s.undecided_per_gate, "{l:?} {s:?}");
     }
 
     #[test]
