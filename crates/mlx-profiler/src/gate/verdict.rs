@@ -4,7 +4,10 @@
 //! the log scale with the benchmark's threshold `t` (`δ = ln(1 + t)`):
 //! - **regressed**: the interval lies above zero and the estimate above `δ`;
 //! - **improved**: the interval lies below zero and the estimate below `−δ`;
-//! - **unchanged**: the interval lies within `[−δ, δ]`;
+//! - **unchanged**: the interval lies within `[−δ, δ]`; where the A/B gate drew a
+//!   narrower one for this verdict ([`Shift::unchanged`], at the thresholds'
+//!   `unchanged_confidence`: its error is a regression of this benchmark missed, not
+//!   a false alarm of the suite), that one;
 //! - **inconclusive**: anything else (the samples cannot tell).
 //!
 //! A deterministic metric regresses on any increase beyond its tolerance, and on
