@@ -511,6 +511,11 @@ fn a_spent_budget_stops_extensions_and_all_rounds_takes_every_round() {
     assert!((shift.change - at_look.1.change).abs() < 1e-9, "{b:#?}");
     let (u, want) = (shift.unchanged.unwrap(), at_look.1.unchanged.unwrap());
     assert!((u.high - want.high).abs() < 1e-9 && u.confidence < shift.confidence);
+    // unchanged_confidence 0.95 (the default) over three looks (4, 6, 8 rounds).
+    assert!(
+        (u.confidence - (1.0 - 2.0 * 0.05 / 3.0)).abs() < 1e-12,
+        "{u:?}"
+    );
     // Without it, nothing is left unjudged.
     let mut a = args(p, &commit);
     a.all_rounds = false;

@@ -768,6 +768,9 @@ mod tests {
             assert!(bl.undecided <= bs.undecided, "{bl:?} {bs:?}");
         }
         assert!(l.undecided_per_gate < s.undecided_per_gate, "{l:?} {s:?}");
+        // Gates draw apart: neither all alike nor all one way.
+        let p = l.benchmarks[0].power_with_rule[0].1;
+        assert!(p > 0.05 && p < 0.95, "{l:?}");
     }
 
     #[test]

@@ -57,8 +57,10 @@ pub struct Defaults {
     /// "Unchanged" is a claim about one benchmark whose error is a missed
     /// regression, so it is drawn at this level, not at the suite's share of false
     /// alarms that a "regressed" verdict needs (see [`clustered_for_verdicts`]).
-    /// A value at or above the per-benchmark confidence gives the gate before this
-    /// key: every verdict from the one interval.
+    /// 1 gives the gate before this key: every verdict from the one interval (two-sided
+    /// for "unchanged"), and statistically judged metrics do not hold a benchmark
+    /// undecided. (A value below 1 but above a benchmark's per-look share of the
+    /// suite's budget does the same for that benchmark.)
     ///
     /// [`clustered_for_verdicts`]: super::statistics::clustered_for_verdicts
     #[serde(default = "default_unchanged_confidence")]
@@ -234,7 +236,7 @@ impl GateThresholds {
         check(
             "defaults.unchanged_confidence",
             d.unchanged_confidence,
-            d.unchanged_confidence > 0.5 && d.unchanged_confidence < 1.0,
+            d.unchanged_confidence > 0.5 && d.unchanged_confidence <= 1.0,
         )?;
         check(
             "defaults.metric_tolerance",
@@ -516,7 +518,7 @@ mod tests {
 
     #[test]
     fn unchanged_confidence_is_checked_and_split_over_the_looks() {
-        for bad in ["1.0", "0.5", "0.2", "nan"] {
+        for bad in ["1.01", "0.5", "0.2", "nan"] {
             let e = GateThresholds::parse(
                 &format!("[defaults]\nunchanged_confidence = {bad}\n"),
                 "t.toml",
@@ -535,6 +537,17 @@ mod tests {
         let c = t.unchanged_confidence_per_look("warm/b");
         assert!((c - (1.0 - 0.2 / 3.0)).abs() < 1e-12, "{c}");
         assert!((t.unchanged_confidence_per_look("warm/a") - 0.8).abs() < 1e-12);
+        // 1: no narrower interval at any level a gate draws at (the gate before it).
+        let off =
+            GateThresholds::parse("[defaults]\nunchanged_confidence = 1.0\n", "t.toml").unwrap();
+        assert_eq!(off.unchanged_confidence_per_look("warm/b"), 1.0);
+        let rounds: Vec<Vec<f64>> = (0..16).map(|i| vec![0.01 * (i % 3) as f64]).collect();
+        let s = crate::gate::statistics::clustered_for_verdicts(
+            &rounds,
+            0.9999,
+            off.unchanged_confidence_per_look("warm/b"),
+        );
+        assert!(s.unchanged.is_none());
     }
 
     #[test]

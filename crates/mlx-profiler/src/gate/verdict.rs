@@ -7,7 +7,8 @@
 //! - **unchanged**: the interval lies within `[−δ, δ]`; where the A/B gate drew a
 //!   narrower one for this verdict ([`Shift::unchanged`], at the thresholds'
 //!   `unchanged_confidence`: its error is a regression of this benchmark missed, not
-//!   a false alarm of the suite), that one;
+//!   a false alarm of the suite), that one's upper end is at most `δ` (no slowdown),
+//!   and every statistically judged metric's own is within its tolerance;
 //! - **inconclusive**: anything else (the samples cannot tell).
 //!
 //! A deterministic metric regresses on any increase beyond its tolerance, and on
@@ -472,7 +473,11 @@ pub fn threshold_label(threshold: f64) -> String {
 pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
     let delta = threshold.ln_1p();
     let (est, lo, hi) = (s.change.ln_1p(), s.ci_low.ln_1p(), s.ci_high.ln_1p());
-    let pct = |x: f64| format!("{:+.1} %", x * 100.0);
+    // A change that rounds to zero prints as +0.0 %, never -0.0 %.
+    let pct = |x: f64| {
+        let v = x * 100.0;
+        format!("{:+.1} %", if v.abs() < 0.05 { 0.0 } else { v })
+    };
     let level = format!("{:.2} % interval", s.confidence * 100.0);
     let t = threshold_label(threshold);
     if lo > 0.0 && est > delta {
@@ -497,22 +502,31 @@ pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
         )
     } else if unchanged(s, delta) {
         let u = s.unchanged_interval();
+        let maybe_faster = s.unchanged.is_some() && u.low.ln_1p() < -delta;
         let bound = match s.unchanged {
             Some(u) => format!(
-                " ({:.1} % interval {} to {})",
+                " ({:.1} % interval {} to {}{})",
                 u.confidence * 100.0,
                 pct(u.low),
-                pct(u.high)
+                pct(u.high),
+                if maybe_faster {
+                    "; it may be faster by more"
+                } else {
+                    ""
+                }
             ),
             None => String::new(),
         };
         (
             Verdict::Unchanged,
-            if u.low > 0.0 || u.high < 0.0 {
+            // "Real" only where the suite's interval excludes zero.
+            if s.ci_low > 0.0 || s.ci_high < 0.0 {
                 format!(
                     "a real change of {}, within the {t} threshold{bound}",
                     pct(s.change)
                 )
+            } else if maybe_faster {
+                format!("no slowdown beyond the {t} threshold{bound}")
             } else {
                 format!("no change beyond the {t} threshold{bound}")
             },
@@ -530,11 +544,46 @@ pub fn decide(s: &Shift, threshold: f64) -> (Verdict, String) {
     }
 }
 
-/// Whether `s` shows no change beyond `delta` (a log-ratio) either way: its
-/// [`unchanged_interval`](Shift::unchanged_interval) within `[-delta, delta]`.
+/// Whether `s` shows no slowdown beyond `delta` (a log-ratio). Where the A/B gate
+/// drew [`Shift::unchanged`], its upper end at or below `delta` (one-sided: the claim
+/// is "not slower by the threshold", and a benchmark that may be faster by more is
+/// decided for a regression gate); without it, the one interval within
+/// `[-delta, delta]`, as the gate judged before the key.
 fn unchanged(s: &Shift, delta: f64) -> bool {
-    let u = s.unchanged_interval();
-    u.low.ln_1p() >= -delta && u.high.ln_1p() <= delta
+    match s.unchanged {
+        Some(u) => u.high.ln_1p() <= delta,
+        None => s.ci_low.ln_1p() >= -delta && s.ci_high.ln_1p() <= delta,
+    }
+}
+
+/// The statistically judged metrics among `metrics` whose interval for "unchanged"
+/// ([`Shift::unchanged`]) still reaches past their tolerance, in words; `None` when
+/// every one is decided.
+fn undecided_metrics(metrics: &[MetricChange]) -> Option<String> {
+    let open: Vec<String> = metrics
+        .iter()
+        .filter_map(|m| {
+            let s = m.shift.as_ref()?;
+            // Only where the gate drew the narrower interval: without it (the gate
+            // before the key), the time alone settled the benchmark.
+            let u = s.unchanged?;
+            (u.high.ln_1p() > m.tolerance.ln_1p()).then(|| {
+                format!(
+                    "{} {:+.1} % (interval {:+.1} to {:+.1} %)",
+                    m.name,
+                    s.change * 100.0,
+                    u.low * 100.0,
+                    u.high * 100.0
+                )
+            })
+        })
+        .collect();
+    (!open.is_empty()).then(|| {
+        format!(
+            "metric not yet decided: {} may have grown past its tolerance",
+            open.join(", ")
+        )
+    })
 }
 
 /// Judges benchmark `id` from `evidence` under `thresholds`.
@@ -608,7 +657,16 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
             (Verdict::Regressed, reason)
         }
         _ => match &evidence.shift {
-            Some(s) => decide(s, threshold),
+            Some(s) => match decide(s, threshold) {
+                // A time with no slowdown does not settle a statistically judged
+                // metric that may still have grown: the benchmark stays undecided
+                // (and gets more rounds) until the metric is decided too.
+                (Verdict::Unchanged, why) => match undecided_metrics(&metrics) {
+                    Some(which) => (Verdict::Inconclusive, format!("{which} (the time: {why})")),
+                    None => (Verdict::Unchanged, why),
+                },
+                other => other,
+            },
             None => (Verdict::Inconclusive, "no samples to compare".to_string()),
         },
     };
@@ -724,11 +782,71 @@ mod tests {
         // The narrower interval past the threshold: still undecided.
         let (v, _) = decide(&with(0.02, -0.03, 0.07, Some((-0.005, 0.045))), 0.035);
         assert_eq!(v, Verdict::Inconclusive);
+        // One-sided: not slower by the threshold, though perhaps faster by more.
+        let (v, why) = decide(&with(-0.02, -0.09, 0.05, Some((-0.06, 0.02))), 0.035);
+        assert_eq!(v, Verdict::Unchanged, "{why}");
+        assert!(
+            why.starts_with("no slowdown beyond the 3.5 % threshold")
+                && why.ends_with("it may be faster by more)"),
+            "{why}"
+        );
+        // "Real" only where the suite's interval excludes zero; never "-0.0 %".
+        let (_, why) = decide(&with(0.012, -0.005, 0.03, Some((0.004, 0.02))), 0.035);
+        assert!(why.starts_with("no change beyond"), "{why}");
+        let (_, why) = decide(&with(0.012, 0.004, 0.02, Some((0.008, 0.016))), 0.035);
+        assert!(why.starts_with("a real change of +1.2 %"), "{why}");
+        let (_, why) = decide(&with(-0.0001, -0.01, 0.01, Some((-0.004, 0.004))), 0.035);
+        assert!(!why.contains("-0.0 %"), "{why}");
         // A narrower interval above zero never makes a regression: the suite's must.
         let (v, _) = decide(&with(0.05, -0.01, 0.11, Some((0.02, 0.08))), 0.035);
         assert_eq!(v, Verdict::Inconclusive);
         let (v, _) = decide(&with(0.06, 0.01, 0.11, Some((0.03, 0.09))), 0.035);
         assert_eq!(v, Verdict::Regressed);
+    }
+
+    #[test]
+    fn a_statistical_metric_not_yet_decided_keeps_an_unchanged_time_undecided() {
+        let t = GateThresholds::parse(
+            "[metrics.mlx_peak_bytes]\ntolerance = 0.05\nstatistical = true\n",
+            "thresholds.toml",
+        )
+        .unwrap();
+        let narrow = |change: f64, lo: f64, hi: f64, u: Option<(f64, f64)>| Shift {
+            p_value: 0.5,
+            change,
+            ci_low: lo,
+            ci_high: hi,
+            confidence: 0.9999,
+            n: 16,
+            unchanged: u.map(|(low, high)| crate::gate::statistics::Interval {
+                low,
+                high,
+                confidence: 0.967,
+            }),
+        };
+        let with_metric = |m: Option<(f64, f64)>| {
+            let mut e = evidence(0.0, 1_000_000.0, 1_000_000.0);
+            e.shift = Some(narrow(0.0, -0.04, 0.04, Some((-0.01, 0.01))));
+            e.metric_shifts
+                .insert("mlx_peak_bytes".into(), narrow(0.01, -0.12, 0.14, m));
+            judge("warm/forward_tiny", e, &t)
+        };
+        // The metric's own narrower interval reaches past its 5 %: not settled.
+        let b = with_metric(Some((-0.04, 0.07)));
+        assert_eq!(b.verdict, Verdict::Inconclusive, "{b:#?}");
+        assert!(
+            b.reason
+                .starts_with("metric not yet decided: mlx_peak_bytes +1.0 %")
+                && b.reason
+                    .contains("(the time: no change beyond the 5 % threshold"),
+            "{}",
+            b.reason
+        );
+        assert!(!b.fails());
+        // Within it: unchanged.
+        assert_eq!(with_metric(Some((-0.02, 0.03))).verdict, Verdict::Unchanged);
+        // No narrower interval drawn (unchanged_confidence = 1): the time decides.
+        assert_eq!(with_metric(None).verdict, Verdict::Unchanged);
     }
 
     #[test]

@@ -783,7 +783,8 @@ fn count_instructions(
 /// alarms) and over the time and each statistically judged metric. The time's
 /// `unchanged` verdict is read from the narrower interval at the thresholds'
 /// `unchanged_confidence`, split over the looks too
-/// ([`GateThresholds::unchanged_confidence_per_look`]).
+/// ([`GateThresholds::unchanged_confidence_per_look`]), and so is each statistically
+/// judged metric's, which keeps the benchmark undecided until it is settled too.
 fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> BenchComparison {
     let t = &opts.thresholds;
     let statistical: Vec<&String> = s
@@ -813,7 +814,11 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
                 .map(|name| {
                     (
                         name.clone(),
-                        statistics::clustered(&s.metric_rounds[name], each),
+                        statistics::clustered_for_verdicts(
+                            &s.metric_rounds[name],
+                            each,
+                            t.unchanged_confidence_per_look(id),
+                        ),
                     )
                 })
                 .collect(),
