@@ -196,6 +196,21 @@ pub fn median(v: &[f64]) -> f64 {
     sorted_median(&s)
 }
 
+/// Each round's median log-ratio, rounds without pairs left out: the observations
+/// the paired interval is drawn from.
+///
+/// ```
+/// use mlx_profiler::gate::statistics::round_medians;
+/// assert_eq!(round_medians(&[vec![0.1, 0.3], vec![], vec![0.2]]), [0.2, 0.2]);
+/// ```
+pub fn round_medians(rounds: &[Vec<f64>]) -> Vec<f64> {
+    rounds
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| median(r))
+        .collect()
+}
+
 /// The comparison of paired log-ratios grouped in rounds (one pair of fresh
 /// processes each): each round's median log-ratio is one observation, and the change
 /// is their mean with a Student's t interval at `confidence` and the t-test's
@@ -213,11 +228,7 @@ pub fn median(v: &[f64]) -> f64 {
 /// assert!(s.ci_low > 0.05 && s.ci_high < 0.15 && s.n == 10, "{s:?}");
 /// ```
 pub fn clustered(rounds: &[Vec<f64>], confidence: f64) -> Shift {
-    let m: Vec<f64> = rounds
-        .iter()
-        .filter(|r| !r.is_empty())
-        .map(|r| median(r))
-        .collect();
+    let m = round_medians(rounds);
     let n = m.len();
     let unbounded = |est: f64| Shift {
         p_value: 1.0,
@@ -270,11 +281,7 @@ pub fn clustered_for_verdicts(
     unchanged_confidence: f64,
 ) -> Shift {
     let mut s = clustered(rounds, confidence);
-    let m: Vec<f64> = rounds
-        .iter()
-        .filter(|r| !r.is_empty())
-        .map(|r| median(r))
-        .collect();
+    let m = round_medians(rounds);
     if m.len() >= 2 && unchanged_confidence < confidence {
         let q = t_quantile(m.len(), unchanged_confidence);
         s.unchanged = Some(round_interval(&m, q, unchanged_confidence).0.interval());

@@ -39,7 +39,7 @@ use crate::bench::protocol::{
 use crate::gate::error::GateError;
 use crate::gate::filter::Only;
 use crate::gate::noise_floor;
-use crate::gate::statistics::{self, median};
+use crate::gate::statistics::{self, median, round_medians};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
     ALL_ROUNDS_NOTE, BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence,
@@ -828,15 +828,6 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
     b.unjudged_rounds = round_medians(&s.unjudged);
     b.pairs_per_round = s.rounds.iter().map(Vec::len).max();
     b
-}
-
-/// Each round's median log-ratio (rounds without pairs left out).
-fn round_medians(rounds: &[Vec<f64>]) -> Vec<f64> {
-    rounds
-        .iter()
-        .filter(|r| !r.is_empty())
-        .map(|r| median(r))
-        .collect()
 }
 
 /// The default cache of the A/B gate: `<target dir>/coldstart-ab`.
