@@ -90,7 +90,7 @@ fn main() {
         "process_ready",
         probe_bench("tiny", "runtime_init", CacheState::Warm, true, vec![]),
     )
-    .unbatched();
+    .fresh_process();
     for (id, state) in [
         ("first_forward/kernel_cold", CacheState::KernelCold),
         ("first_forward/kernel_warm", CacheState::KernelWarm),
@@ -99,7 +99,7 @@ fn main() {
             id,
             probe_bench("tiny", "first_forward", state, false, vec![]),
         )
-        .unbatched();
+        .fresh_process();
     }
     let base = encoder::weights_file(Preset::Base).expect("base weights");
     for (id, state) in [
@@ -110,7 +110,7 @@ fn main() {
             id,
             probe_bench("base", "weights_load", state, false, vec![base.clone()]),
         )
-        .unbatched();
+        .fresh_process();
     }
     s.main();
 }

@@ -133,6 +133,12 @@ pub struct BenchInfo {
     /// Every iteration is a process of its own (or otherwise long and unbatched): one
     /// iteration a sample.
     pub unbatched: bool,
+    /// Every iteration is a fresh process, and the set-up already ran one: the
+    /// server has nothing to warm up, and honours [`Request::Prepare`] with
+    /// `warm_up: false` (absent in the greetings of servers built before the field:
+    /// those always warm up, so the gate warms up both sides unless both report it).
+    #[serde(default)]
+    pub fresh_process: bool,
 }
 
 /// The first line a serving executable prints.
@@ -163,6 +169,10 @@ pub enum Request {
     Prepare {
         /// Full id.
         id: String,
+        /// `false`: set up only, no warm-up iteration (for a benchmark whose
+        /// [`BenchInfo::fresh_process`] is set; its reply carries no time).
+        #[serde(default = "yes", skip_serializing_if = "is_yes")]
+        warm_up: bool,
     },
     /// Run `iters` iterations `repeats` times and report each batch's total time.
     Run {
@@ -178,6 +188,14 @@ pub enum Request {
 
 fn one() -> u32 {
     1
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 /// The answer to one [`Request`].
@@ -240,7 +258,14 @@ mod tests {
     #[test]
     fn requests_and_replies_round_trip() {
         for r in [
-            Request::Prepare { id: "a/b".into() },
+            Request::Prepare {
+                id: "a/b".into(),
+                warm_up: true,
+            },
+            Request::Prepare {
+                id: "a/b".into(),
+                warm_up: false,
+            },
             Request::Run {
                 id: "a/b".into(),
                 iters: 3,
@@ -254,5 +279,26 @@ mod tests {
         let back: Reply = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
         assert_eq!(back, f);
         assert!(serde_json::from_str::<Request>(r#"{"op":"explode"}"#).is_err());
+    }
+
+    #[test]
+    fn servers_and_gates_of_before_fresh_process_still_understand_each_other() {
+        // An older gate's request warms up; a request that warms up reads as before.
+        let old: Request = serde_json::from_str(r#"{"op":"prepare","id":"a/b"}"#).unwrap();
+        assert_eq!(
+            old,
+            Request::Prepare {
+                id: "a/b".into(),
+                warm_up: true
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"op":"prepare","id":"a/b"}"#
+        );
+        // An older server's greeting: no fresh_process, so it must be warmed up.
+        let info: BenchInfo =
+            serde_json::from_str(r#"{"id":"a/b","unit":"nanoseconds","unbatched":true}"#).unwrap();
+        assert!(!info.fresh_process);
     }
 }

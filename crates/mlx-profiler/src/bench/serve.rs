@@ -78,7 +78,9 @@ pub(super) fn serve(mut suite: Suite) -> i32 {
 
 fn answer(suite: &mut Suite, req: Request) -> Reply {
     let (id, iters, repeats) = match &req {
-        Request::Prepare { id } => (id, 1, 1),
+        Request::Prepare { id, warm_up: true } => (id, 1, 1),
+        // Set up only: no batch runs, and the reply carries no time.
+        Request::Prepare { id, warm_up: false } => (id, 0, 0),
         Request::Run { id, iters, repeats } => (id, (*iters).max(1), (*repeats).max(1)),
     };
     let mode = suite.mode;
@@ -113,4 +115,41 @@ pub extern "Rust" fn coldstart_counted_batch(routine: &mut Routine, iters: u64) 
 
 fn as_ns(d: Duration) -> f64 {
     d.as_secs_f64() * 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_prepare_without_warm_up_sets_up_and_runs_no_iteration() {
+        let (set_up, iterations) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0u64)));
+        let mut suite = Suite::new("g");
+        let (s, i) = (set_up.clone(), iterations.clone());
+        suite
+            .bench("p", move |_| {
+                s.set(s.get() + 1);
+                Ok(move |iters: u64| {
+                    i.set(i.get() + iters);
+                    Duration::from_millis(1)
+                })
+            })
+            .fresh_process();
+        assert!(suite.entries[0].info().fresh_process && suite.entries[0].info().unbatched);
+        let prepare = |warm_up| Request::Prepare {
+            id: "g/p".into(),
+            warm_up,
+        };
+        let r = answer(&mut suite, prepare(false));
+        assert!(r.ok && r.each_ns.is_empty(), "{r:?}");
+        assert_eq!((set_up.get(), iterations.get()), (1, 0));
+        // With a warm-up (an older gate's request): one iteration, timed.
+        let r = answer(&mut suite, prepare(true));
+        assert_eq!(r.each_ns, [1e6]);
+        assert_eq!((set_up.get(), iterations.get()), (1, 1));
+    }
 }

@@ -98,7 +98,7 @@ pub fn cold_command(
                 total
             })
         })
-        .unbatched();
+        .fresh_process();
 }
 
 /// A benchmark of `call` on an instance `build` makes once (a forward pass on a

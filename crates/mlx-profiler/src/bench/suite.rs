@@ -108,6 +108,8 @@ impl Setup {
 pub struct BenchOptions {
     /// Each iteration is a process (or long): one iteration a sample, flat sampling.
     pub unbatched: bool,
+    /// Each iteration is a fresh process and the set-up ran one: no warm-up needed.
+    pub fresh_process: bool,
     /// Criterion samples (default: the mode's).
     pub sample_size: Option<usize>,
     /// The unit of the figure.
@@ -167,6 +169,7 @@ impl Entry {
             id: self.id.clone(),
             unit: self.options.unit,
             unbatched: self.options.unbatched,
+            fresh_process: self.options.fresh_process,
         }
     }
 }
@@ -187,6 +190,17 @@ impl BenchHandle<'_> {
     pub fn unbatched(self) -> Self {
         self.0.unbatched = true;
         self
+    }
+
+    /// Each iteration is a fresh process, and the set-up already ran the program once
+    /// (which also fails early with its own message): implies
+    /// [`unbatched`](Self::unbatched), and lets the A/B gate skip the warm-up iteration
+    /// in each round's new server, which for a kernel-cold start is a whole JIT
+    /// compile a side. The parent keeps nothing warm that a fresh child reuses (the
+    /// page cache is the machine's, and both sides' set-ups touch it).
+    pub fn fresh_process(self) -> Self {
+        self.0.fresh_process = true;
+        self.unbatched()
     }
 
     /// Criterion samples for this benchmark.

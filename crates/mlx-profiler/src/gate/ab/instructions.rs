@@ -260,7 +260,10 @@ pub fn count_process(
     let mut counts = BTreeMap::new();
     for (id, n) in benchmarks {
         let requests = [
-            Request::Prepare { id: id.clone() },
+            Request::Prepare {
+                id: id.clone(),
+                warm_up: true,
+            },
             run(id, *n),
             run(id, *n),
             run(id, 2 * n),

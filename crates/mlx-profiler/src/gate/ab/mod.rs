@@ -461,6 +461,9 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         let mut decided: BTreeMap<String, PairedSamples> = BTreeMap::new();
         let mut pair = Some(first_pair);
         let mut round = 0;
+        // Where the group's time went: starting servers, setting benchmarks up (with
+        // their warm-up iterations), and the pairs themselves.
+        let (mut starting, mut setting_up) = (Duration::ZERO, Duration::ZERO);
         loop {
             let active: Vec<&BenchInfo> = infos
                 .iter()
@@ -522,6 +525,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 if part.is_empty() {
                     continue;
                 }
+                let started = std::time::Instant::now();
                 let mut servers = match first.filter(|_| !pinned) {
                     Some(p) => p,
                     None => start_pair(
@@ -533,6 +537,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                         cpu.filter(|_| pinned),
                     )?,
                 };
+                starting += started.elapsed();
                 let mut tick = |_: &str| bar.inc(1);
                 let mut run = GroupRun::new(
                     &mut servers.base,
@@ -541,9 +546,11 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                     opts.min_sample(),
                     &mut tick,
                 );
+                let set_up = std::time::Instant::now();
                 for (k, info) in part.iter().enumerate() {
                     run.prepare(info, k + round)?;
                 }
+                setting_up += set_up.elapsed();
                 let most = part
                     .iter()
                     .map(|i| t.pairs_per_round(&i.id))
@@ -570,8 +577,11 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         if opts.progress {
             bar.suspend(|| {
                 eprintln!(
-                    "    {group}: {round} rounds, {pairs} pairs in {:.0} s",
-                    group_started.elapsed().as_secs_f64()
+                    "    {group}: {round} rounds, {pairs} pairs in {:.0} s (starting servers \
+                     {:.0} s, setting up {:.0} s)",
+                    group_started.elapsed().as_secs_f64(),
+                    starting.as_secs_f64(),
+                    setting_up.as_secs_f64()
                 )
             });
         }

@@ -80,11 +80,13 @@ fn ask(server: &mut dyn BenchServer, req: &Request) -> Result<Reply, GateError> 
     let reply = server.request(req);
     server.pause();
     let reply = reply?;
-    if reply.ok && reply.ns.is_some_and(|ns| ns.is_finite() && ns > 0.0) {
+    // Only a set-up without warm-up answers without a time.
+    let timed = !matches!(req, Request::Prepare { warm_up: false, .. });
+    if reply.ok && (!timed || reply.ns.is_some_and(|ns| ns.is_finite() && ns > 0.0)) {
         Ok(reply)
     } else {
         let id = match req {
-            Request::Prepare { id } | Request::Run { id, .. } => id,
+            Request::Prepare { id, .. } | Request::Run { id, .. } => id,
         };
         Err(GateError::program(
             server.label(),
@@ -116,11 +118,25 @@ impl<'a> GroupRun<'a> {
         }
     }
 
-    /// Sets `info`'s benchmark up on both sides, fixes its iterations per sample the
+    /// Sets `info`'s benchmark up on both sides (with a warm-up iteration unless both
+    /// report it a fresh process each iteration), fixes its iterations per sample the
     /// first time, and opens its next round.
     pub fn prepare(&mut self, info: &BenchInfo, index: usize) -> Result<(), GateError> {
         let id = &info.id;
-        let prep = Request::Prepare { id: id.clone() };
+        // A warm-up iteration is skipped only where both sides say it is not needed
+        // (a fresh process each iteration): a side built before the field warms up,
+        // and the two sides are always treated alike.
+        let fresh = |server: &dyn BenchServer| {
+            server
+                .hello()
+                .benchmarks
+                .iter()
+                .any(|b| &b.id == id && b.fresh_process)
+        };
+        let prep = Request::Prepare {
+            id: id.clone(),
+            warm_up: !(fresh(&*self.base) && fresh(&*self.cand)),
+        };
         // Alternate which side sets up first.
         let (first, second): (&mut dyn BenchServer, &mut dyn BenchServer) =
             if index.is_multiple_of(2) {
@@ -317,8 +333,10 @@ mod tests {
             let t = self.clock.get();
             self.clock.set(t + 1);
             let drift = 1.0 + self.drift_per_request * t as f64;
+            // As a real server: a set-up without warm-up runs no batch.
             let (iters, repeats) = match req {
-                Request::Prepare { .. } => (1, 1),
+                Request::Prepare { warm_up: true, .. } => (1, 1),
+                Request::Prepare { warm_up: false, .. } => (0, 0),
                 Request::Run { iters, repeats, .. } => (*iters, *repeats),
             };
             self.log.push(format!("{iters}"));
@@ -369,6 +387,7 @@ mod tests {
             id: "g/x".into(),
             unit: Unit::Nanoseconds,
             unbatched: false,
+            fresh_process: false,
         };
         run.prepare(&info, 0).unwrap();
         // About 100 µs a sample for the slower side (1.1 µs an iteration, drifting),
@@ -451,6 +470,7 @@ mod tests {
                     id: id.clone(),
                     unit: Unit::Nanoseconds,
                     unbatched: false,
+                    fresh_process: false,
                 };
                 run.prepare(&info, k + round).unwrap();
             }
@@ -478,6 +498,7 @@ mod tests {
             id: "g/p".into(),
             unit: Unit::Nanoseconds,
             unbatched: true,
+            fresh_process: false,
         };
         // Two rounds (two pairs of processes): the second opens a round of its own.
         for _ in 0..2 {
@@ -501,6 +522,50 @@ mod tests {
             [3, 3]
         );
         assert!(b.log.iter().all(|i| i == "1"));
+    }
+
+    #[test]
+    fn the_warm_up_is_skipped_only_where_both_sides_run_a_fresh_process_each_iteration() {
+        let info = |fresh| BenchInfo {
+            id: "g/p".into(),
+            unit: Unit::Nanoseconds,
+            unbatched: true,
+            fresh_process: fresh,
+        };
+        // (baseline's greeting, candidate's greeting) -> iterations of each prepare.
+        for (base_fresh, cand_fresh, prepare_iters) in [
+            (true, true, "0"),
+            // A side built before the field (or a benchmark that needs a warm-up):
+            // both sides warm up, never one alone.
+            (false, true, "1"),
+            (true, false, "1"),
+            (false, false, "1"),
+        ] {
+            let clock = std::rc::Rc::new(std::cell::Cell::new(0));
+            let (mut b, mut c) = (fake(1.0, &clock), fake(1.0, &clock));
+            b.hello.benchmarks = vec![info(base_fresh)];
+            c.hello.benchmarks = vec![info(cand_fresh)];
+            let mut noop = |_: &str| {};
+            let mut samples = BTreeMap::new();
+            let mut run = GroupRun::new(
+                &mut b,
+                &mut c,
+                &mut samples,
+                Duration::from_millis(1),
+                &mut noop,
+            );
+            run.prepare(&info(cand_fresh), 0).unwrap();
+            run.pairs(&["g/p".to_string()], 1).unwrap();
+            for side in [&b, &c] {
+                // The prepare, then the pair's two samples of this side.
+                assert_eq!(
+                    side.log,
+                    [prepare_iters, "1", "1"],
+                    "{base_fresh} {cand_fresh}"
+                );
+            }
+            assert_eq!(samples["g/p"].pairs(), 1);
+        }
     }
 
     #[test]
@@ -533,6 +598,7 @@ mod tests {
             id: "g/x".into(),
             unit: Unit::Nanoseconds,
             unbatched: false,
+            fresh_process: false,
         };
         let e = run.prepare(&info, 0).unwrap_err();
         assert_eq!(e.exit_code(), crate::exit::PROGRAM);
