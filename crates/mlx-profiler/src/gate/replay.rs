@@ -5,8 +5,9 @@
 //! Every A/B comparison keeps each benchmark's round log-ratios (`rounds` in the
 //! comparison JSON). Given A/A runs (the two sides from one source), a simulated gate
 //! draws, for every benchmark, the noise of one recorded run (its rounds about its
-//! location) in consecutive pairs with replacement (each pair with a random sign for
-//! a run that reused one build; a run of two builds mirrored whole), and adds an
+//! location) in consecutive pairs with replacement, each pair with a random sign
+//! (the sides are exchangeable: by construction where a run reused one build, and
+//! for two builds as far as [`ModelCheck`] sees), and adds an
 //! offset between two builds drawn apart from the runs that had two builds (see
 //! [`model`]: a recorded location is offset plus error, and the error is drawn again
 //! with the rounds). The offset is taken as drawn or mirrored, at even odds: in an
@@ -143,9 +144,10 @@ pub struct ReplayOptions {
     /// Seed of the resampling (a replay is reproducible).
     pub seed: u64,
     /// Draw offsets between builds apart from the day's noise, mirrored (negated)
-    /// half the time: for predictions about other builds than the recorded ones,
-    /// where an offset may go either way. `false` to predict the recorded builds
-    /// themselves: each run keeps its own mean.
+    /// half the time, and sign each drawn pair at random: for predictions about
+    /// other builds than the recorded ones, where an offset may go either way.
+    /// `false` to predict the recorded builds themselves: each run keeps its own
+    /// location and the orientation of its noise.
     pub mirror: bool,
 }
 
@@ -401,7 +403,7 @@ fn one_gate(
 ) -> Outcome {
     let (t, confidence) = (how.t, how.confidence);
     let run = rng.usize(..model.noise.len());
-    let mut draw = Draw::new(model, run, how.mirror, rng);
+    let mut draw = Draw::new(model, run, how.mirror);
     // Other builds: an offset drawn apart, either way; the recorded builds: the
     // run's own (see [`model`]).
     let offset = if how.mirror {

@@ -285,10 +285,26 @@ fn model_check(m: &ModelCheck) -> String {
         .rounds_lag1_lowest
         .as_ref()
         .map_or(String::new(), |(r, id)| format!(", lowest {r:.2} (`{id}`)"));
+    let gaps = match (m.one_build_gaps, m.two_builds_gaps) {
+        (Some((one, n1)), Some((two, n2))) => format!(
+            " Each run's mean less the median of its pairs' means, in the standard \
+             deviations that gap has from normal independent noise, root mean square: \
+             {two:.2} over the {n2} benchmark runs of two builds, {one:.2} over the {n1} of \
+             one (noise by construction){}.",
+            if two <= one * 1.25 {
+                ": alike, so one build's noise is no more one-sided than the other's, and \
+                 a two-build run's pairs are signed at random"
+            } else {
+                ": larger for two builds, so one build may be disturbed more than the \
+                 other, which signing a two-build run's pairs at random understates"
+            }
+        ),
+        _ => String::new(),
+    };
     format!(
         "Model check: {one_build}. Lag-1 autocorrelation, median over every benchmark run: \
          of rounds {:.2}{lowest}, which drawing pairs keeps; of pairs' means {:.2} (about \
-         −1/n if independent).",
+         −1/n if independent).{gaps}",
         m.rounds_lag1, m.pairs_lag1
     )
 }
@@ -330,9 +346,10 @@ fn render(
          rounds can swing opposite ways, which an even number of rounds cancels): a run \
          that reused one build gives its rounds about zero, each pair with a random sign \
          (its sides are exchangeable); a run of two builds gives its rounds about its \
-         location (the median of its pairs' means), its shape kept and mirrored whole at \
-         even odds. It adds an offset between two builds drawn apart from those locations \
-         (shrunk towards zero by what their own error explains, so that a location's \
+         location (the median of its pairs' means), each pair with a random sign as well \
+         (its noise is no more one-sided than one build's: the model check below). It \
+         adds an offset between two builds drawn apart from those locations (shrunk \
+         towards zero by what their own error explains, so that a location's \
          error is not counted twice; a run that reused one build gives none), as drawn or mirrored \
          (which side is the candidate is arbitrary in an A/A run, so an offset two builds \
          showed one way may go the other way for two other builds). It adds the \
@@ -515,9 +532,12 @@ fn render(
          differs between two builds where a run reused one, and rounds a recorded run never \
          took: a run recorded without --all-rounds stopped each benchmark where the gate \
          decided it, many at their first look, so its noise leans to days the gate could \
-         decide early (understating the noise a first look meets). A two-build run's noise keeps the gap between its mean and its median: a \
-         one-sided disturbance, or sampling error counted a second time if the noise is in \
-         truth symmetric (overstating it). The runs were measured on {machines}; \
+         decide early (understating the noise a first look meets), and a one-sided \
+         disturbance of one build (a two-build run's pairs are signed at random; until \
+         2026-12-06 such a run kept its one-sided shape, mirrored whole, and the gap \
+         between its mean and median, sampling error by the model check, came back in \
+         every gate drawn from it as a fixed bias that more rounds could not average \
+         away). The runs were measured on {machines}; \
          {} runs are a small sample of those machines' days: the rates hold for noise like \
          theirs.",
         real.len()

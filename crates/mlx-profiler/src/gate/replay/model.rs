@@ -5,17 +5,22 @@
 //! fresh process's first sample from round to round, so where that first sample
 //! differs, neighbouring rounds swing opposite ways (lag-1 autocorrelation down to
 //! −0.9 in recorded runs) and an even number of rounds cancels the swing; drawing
-//! pairs keeps it, where single rounds would add its spread to every mean. A run's
-//! location is the median of its pairs' means (robust to the few rounds far out that
-//! a noisy day gives).
+//! pairs keeps it, where single rounds would add its spread to every mean.
 //!
-//! - **Noise.** A run's pairs about its location. For a run that reused one build
-//!   the location is zero (its true offset) and each drawn pair takes a random sign:
-//!   the two sides are exchangeable, so a pair is as likely either side of zero, and
-//!   the few outliers that happened to fall one way are drawn either way. A run of
-//!   two builds keeps its noise's shape, a one-sided tail included (one build may be
-//!   disturbed more than the other; that moves the gate's mean), and is mirrored
-//!   whole at even odds.
+//! - **Noise.** A run's pairs about its location: zero for a run that reused one
+//!   build (its true offset), else the median of its pairs' means (robust to the
+//!   few rounds far out that a noisy day gives). In a simulated gate each drawn pair
+//!   takes a random sign: the two sides are exchangeable, so a pair is as likely
+//!   either side of zero, and the few outliers that happened to fall one way are
+//!   drawn either way. For one build that holds by construction; for two it holds
+//!   as far as [`ModelCheck`] can see: the gaps between runs' means and medians are
+//!   no larger for two builds than for one. Before that check, a run of two builds
+//!   kept its one-sided shape (mirrored whole at even odds) in case one build was
+//!   disturbed more than the other; then the gap between its mean and median,
+//!   sampling error by the check, came back in every gate drawn from the run as a
+//!   fixed bias that more rounds could not average away (and centred at the mean
+//!   instead, a run with one far round read that round's share of its mean the
+//!   other way in every gate that did not draw it).
 //! - **Offset.** A run's location is its build offset plus error. Kept whole, that
 //!   error would be counted twice (once more in the drawn pairs). So offsets are
 //!   drawn from the runs of two builds, each shrunk towards zero by
@@ -27,7 +32,8 @@
 //!   not depend on the machine's noise that day.
 //!
 //! To predict the recorded builds themselves (`mirror` off), each run keeps its own
-//! location, unshrunk, with its own noise.
+//! location, unshrunk, with its own noise as recorded (a run of one build still
+//! signed at random).
 //!
 //! [`ModelCheck`] shows whether the recorded pairs are independent, as drawing them
 //! one by one assumes.
@@ -42,8 +48,8 @@ use crate::gate::statistics::{median, standard_deviation};
 pub(super) struct Model {
     /// Per recorded run, its consecutive pairs of rounds about its location.
     pub noise: Vec<Vec<[f64; 2]>>,
-    /// Per recorded run, whether each drawn pair takes a random sign (a run that
-    /// reused one build); else the run is mirrored whole.
+    /// Per recorded run, whether it reused one build: its pairs take a random sign
+    /// even where the recorded builds are replayed as they were.
     pub symmetric: Vec<bool>,
     /// Per recorded run, its location (zero for a run that reused one build).
     pub recorded: Vec<f64>,
@@ -75,6 +81,20 @@ fn mean_and_error(rounds: &[f64]) -> (f64, f64) {
         standard_deviation(&means) / (means.len() as f64).sqrt()
     };
     (mean, se)
+}
+
+/// A run's mean less the median of its pairs' means, in the standard deviations
+/// that gap has when its pairs are normal and independent (`√(π/2 − 1)·s/√n`, for
+/// `n` pairs' means of spread `s`); `None` with fewer than four pairs or no spread.
+fn gap_in_errors(rounds: &[f64]) -> Option<f64> {
+    let means = pair_means(rounds);
+    if means.len() < 4 {
+        return None;
+    }
+    let sd = (std::f64::consts::FRAC_PI_2 - 1.0).sqrt() * standard_deviation(&means)
+        / (means.len() as f64).sqrt();
+    let mean = means.iter().sum::<f64>() / means.len() as f64;
+    (sd > 0.0).then(|| (mean - median(&means)) / sd)
 }
 
 /// A run's location (the median of its pairs' means) and its standard error:
@@ -172,28 +192,21 @@ impl Model {
 }
 
 /// The rounds of one simulated gate from one recorded run's noise: pairs drawn with
-/// replacement, a one-build run's each with a random sign, a two-build run's all
-/// with one (mirrored at even odds when `mirror`); a pair split by a look is
-/// finished at the next, so pairs stay aligned as the gate's rounds are.
+/// replacement, each with a random sign (`mirror`, a simulated gate; always for a
+/// run of one build), else as recorded; a pair split by a look is finished at the
+/// next, so pairs stay aligned as the gate's rounds are.
 pub(super) struct Draw<'a> {
     pairs: &'a [[f64; 2]],
-    symmetric: bool,
-    whole: f64,
+    signed: bool,
     pending: Option<f64>,
 }
 
 impl<'a> Draw<'a> {
     /// Draws from run `run` of `model`.
-    pub(super) fn new(model: &'a Model, run: usize, mirror: bool, rng: &mut fastrand::Rng) -> Self {
-        let symmetric = model.symmetric[run];
+    pub(super) fn new(model: &'a Model, run: usize, mirror: bool) -> Self {
         Draw {
             pairs: &model.noise[run],
-            symmetric,
-            whole: if !symmetric && mirror && rng.bool() {
-                -1.0
-            } else {
-                1.0
-            },
+            signed: mirror || model.symmetric[run],
             pending: None,
         }
     }
@@ -204,13 +217,7 @@ impl<'a> Draw<'a> {
             return second;
         }
         let pair = self.pairs[rng.usize(..self.pairs.len())];
-        let sign = if self.symmetric && rng.bool() {
-            -1.0
-        } else if self.symmetric {
-            1.0
-        } else {
-            self.whole
-        };
+        let sign = if self.signed && rng.bool() { -1.0 } else { 1.0 };
         self.pending = Some(sign * pair[1]);
         sign * pair[0]
     }
@@ -234,6 +241,16 @@ pub struct ModelCheck {
     /// The median, over every benchmark run, of its pairs' means' lag-1
     /// autocorrelation (what drawing pairs independently assumes is near zero).
     pub pairs_lag1: f64,
+    /// Each run's mean less the median of its pairs' means, in the standard
+    /// deviations that gap has from normal, independent noise, as a root mean
+    /// square over the runs that reused one build (the gap is noise there) and their
+    /// count: the yardstick for [`Self::two_builds_gaps`].
+    pub one_build_gaps: Option<(f64, usize)>,
+    /// The same over the runs of two builds. Alike: a build's noise is no more
+    /// one-sided than sampling makes it, so signing its pairs at random (as for one
+    /// build) is right; well above: one build is disturbed more than the other, and
+    /// the replay understates the false alarms that brings.
+    pub two_builds_gaps: Option<(f64, usize)>,
 }
 
 impl ModelCheck {
@@ -244,8 +261,15 @@ impl ModelCheck {
         let (mut squares, mut one_build) = (0.0, 0usize);
         let (mut rounds_lag1, mut pairs_lag1) = (Vec::new(), Vec::new());
         let mut lowest: Option<(f64, String)> = None;
+        // Squares and count of the gaps, runs of one build then of two.
+        let mut gaps = [(0.0, 0usize); 2];
         for (id, bench) in benches {
             for run in &bench.runs {
+                if let Some(g) = gap_in_errors(&run.rounds) {
+                    let slot = &mut gaps[usize::from(!run.one_build)];
+                    slot.0 += g * g;
+                    slot.1 += 1;
+                }
                 let (mean, se) = mean_and_error(&run.rounds);
                 if run.one_build && se.is_finite() && se > 0.0 {
                     squares += (mean / se).powi(2);
@@ -266,8 +290,16 @@ impl ModelCheck {
             rounds_lag1: median(&rounds_lag1),
             rounds_lag1_lowest: lowest,
             pairs_lag1: median(&pairs_lag1),
+            one_build_gaps: rms(gaps[0]),
+            two_builds_gaps: rms(gaps[1]),
         }
     }
+}
+
+/// The root mean square of `count` values whose squares sum to `squares`, with the
+/// count (`None` for none).
+fn rms((squares, count): (f64, usize)) -> Option<(f64, usize)> {
+    (count > 0).then(|| ((squares / count as f64).sqrt(), count))
 }
 
 #[cfg(test)]
@@ -351,47 +383,71 @@ mod tests {
     }
 
     #[test]
-    fn a_one_sided_tail_of_two_builds_stays_in_their_noise_not_in_the_offset() {
+    fn a_one_sided_tail_of_two_builds_is_drawn_either_way_and_adds_no_bias() {
         // The candidate 40 % slower in two rounds of 16, equal in the rest: the
-        // location says no offset, and the tail stays one-sided in the noise, where
-        // drawing it moves the gate's mean (counted once, not twice).
+        // location says no offset; a simulated gate draws the far rounds either way
+        // (the sides are exchangeable, as the check finds), so on average they add
+        // nothing, where kept one-sided they would add their share to every gate.
         let mut tail = vec![0.0; 16];
         tail[3] = 0.4;
         tail[10] = 0.4;
         let m = Model::of(&bench(vec![(tail.clone(), false), (tail, false)]));
         assert_eq!(m.recorded, vec![0.0, 0.0]);
         assert_eq!(m.offsets, vec![0.0, 0.0]);
-        let flat: Vec<f64> = m.noise[0].iter().flatten().copied().collect();
-        assert_eq!(flat.iter().filter(|x| **x > 0.3).count(), 2);
-        assert!(flat.iter().all(|x| *x >= 0.0));
+        let mut rng = fastrand::Rng::with_seed(9);
+        let (mut up, mut down) = (0, 0);
+        for _ in 0..400 {
+            let mut d = Draw::new(&m, 0, true);
+            for _ in 0..16 {
+                let x = d.next(&mut rng);
+                up += usize::from(x > 0.3);
+                down += usize::from(x < -0.3);
+            }
+        }
+        // 400 gates of 16 rounds, an eighth of them far: about 400 each way.
+        assert!(up > 300 && down > 300, "{up} {down}");
     }
 
     #[test]
-    fn a_two_build_run_is_drawn_one_way_round_a_gate_and_a_one_build_run_both_ways() {
+    fn the_check_measures_mean_median_gaps_of_two_builds_against_one() {
+        // Symmetric noise: a small gap. A run whose mean is pulled one way by two
+        // far rounds: a gap of more of its errors (the far rounds widen them too).
+        let symmetric = rounds(0.0, 0.02);
+        let mut pulled = rounds(0.0, 0.02);
+        pulled[0] = 0.3;
+        pulled[1] = 0.3;
+        let id = "g/x".to_string();
+        let b = bench(vec![(symmetric.clone(), true), (pulled, false)]);
+        let check = ModelCheck::of([(&id, &b)]);
+        let (one, n1) = check.one_build_gaps.unwrap();
+        let (two, n2) = check.two_builds_gaps.unwrap();
+        assert_eq!((n1, n2), (1, 1));
+        assert!(one < 0.7 && two > 1.2, "{check:?}");
+        // Fewer than four pairs: no gap to measure.
+        let short = bench(vec![(symmetric[..6].to_vec(), false)]);
+        assert_eq!(ModelCheck::of([(&id, &short)]).two_builds_gaps, None);
+    }
+
+    #[test]
+    fn a_simulated_gate_signs_pairs_at_random_and_the_recorded_builds_replay_as_they_were() {
         // Noise with a one-sided tail: two pairs of eight at +0.1, the rest at 0
         // (its location).
         let tail: Vec<f64> = (0..16)
             .map(|i| if (i / 2) % 4 == 0 { 0.1 } else { 0.0 })
             .collect();
         let mut rng = fastrand::Rng::with_seed(4);
-        let (mut up, mut down) = (0, 0);
         let two = Model::of(&bench(vec![(tail.clone(), false)]));
-        for _ in 0..200 {
-            let mut d = Draw::new(&two, 0, true, &mut rng);
-            let drawn: Vec<f64> = (0..32).map(|_| d.next(&mut rng)).collect();
-            // One orientation a gate: never both signs.
-            assert!(!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0)));
-            up += usize::from(drawn.iter().any(|x| *x > 0.0));
-            down += usize::from(drawn.iter().any(|x| *x < 0.0));
-        }
-        // Mirrored whole at even odds.
-        assert!(up > 60 && down > 60, "{up} {down}");
-        // Not mirrored: the recorded orientation only.
-        let mut d = Draw::new(&two, 0, false, &mut rng);
+        // A simulated gate: both signs within one gate, pairs kept whole.
+        let mut d = Draw::new(&two, 0, true);
+        let drawn: Vec<f64> = (0..64).map(|_| d.next(&mut rng)).collect();
+        assert!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0));
+        assert!(drawn.chunks(2).all(|p| p[0] == p[1]), "{drawn:?}");
+        // Replaying the recorded builds: as recorded.
+        let mut d = Draw::new(&two, 0, false);
         assert!((0..64).all(|_| d.next(&mut rng) >= 0.0));
-        // One build: both signs within one gate.
+        // One build: both signs even then.
         let one = Model::of(&bench(vec![(tail, true)]));
-        let mut d = Draw::new(&one, 0, true, &mut rng);
+        let mut d = Draw::new(&one, 0, false);
         let drawn: Vec<f64> = (0..64).map(|_| d.next(&mut rng)).collect();
         assert!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0));
     }
@@ -406,7 +462,7 @@ mod tests {
         let m = Model::of(&bench(vec![(alternating, true)]));
         let mut rng = fastrand::Rng::with_seed(5);
         for _ in 0..50 {
-            let mut d = Draw::new(&m, 0, true, &mut rng);
+            let mut d = Draw::new(&m, 0, true);
             let first: f64 = (0..3).map(|_| d.next(&mut rng)).sum();
             let rest: f64 = (0..5).map(|_| d.next(&mut rng)).sum();
             assert!((first + rest).abs() < 1e-12);
