@@ -165,12 +165,14 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Set the benchmark up (once) and run one iteration as a warm-up.
+    /// Set the benchmark up (once) and, unless `warm_up` is false, run one iteration
+    /// as a warm-up.
     Prepare {
         /// Full id.
         id: String,
-        /// `false`: set up only, no warm-up iteration (for a benchmark whose
-        /// [`BenchInfo::fresh_process`] is set; its reply carries no time).
+        /// `false`: set up only, no warm-up iteration, for a benchmark whose
+        /// [`BenchInfo::fresh_process`] is set (a server warms any other up anyway);
+        /// its reply's time is zero, with no batches.
         #[serde(default = "yes", skip_serializing_if = "is_yes")]
         warm_up: bool,
     },

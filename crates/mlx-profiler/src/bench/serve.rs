@@ -77,15 +77,19 @@ pub(super) fn serve(mut suite: Suite) -> i32 {
 }
 
 fn answer(suite: &mut Suite, req: Request) -> Reply {
-    let (id, iters, repeats) = match &req {
-        Request::Prepare { id, warm_up: true } => (id, 1, 1),
-        // Set up only: no batch runs, and the reply carries no time.
-        Request::Prepare { id, warm_up: false } => (id, 0, 0),
-        Request::Run { id, iters, repeats } => (id, (*iters).max(1), (*repeats).max(1)),
+    let id = match &req {
+        Request::Prepare { id, .. } | Request::Run { id, .. } => id,
     };
     let mode = suite.mode;
     let Some(entry) = suite.entries.iter_mut().find(|e| &e.id == id) else {
         return Reply::failure(format!("no benchmark {id} in group {}", suite.group));
+    };
+    let (iters, repeats) = match &req {
+        // Set up only (no batch, a zero time), and only what declared it may be:
+        // a benchmark run in this process needs its warm-up whatever is asked.
+        Request::Prepare { warm_up: false, .. } if entry.options.fresh_process => (0, 0),
+        Request::Prepare { .. } => (1, 1),
+        Request::Run { iters, repeats, .. } => ((*iters).max(1), (*repeats).max(1)),
     };
     let metrics = entry.metrics.clone();
     let routine = match entry.routine(mode) {
@@ -151,5 +155,26 @@ mod tests {
         let r = answer(&mut suite, prepare(true));
         assert_eq!(r.each_ns, [1e6]);
         assert_eq!((set_up.get(), iterations.get()), (1, 1));
+    }
+
+    #[test]
+    fn a_benchmark_not_declared_a_fresh_process_is_warmed_up_whatever_is_asked() {
+        let iterations = Rc::new(Cell::new(0u64));
+        let mut suite = Suite::new("g");
+        let i = iterations.clone();
+        suite.bench("in_process", move |_| {
+            Ok(move |iters: u64| {
+                i.set(i.get() + iters);
+                Duration::from_millis(1)
+            })
+        });
+        let r = answer(
+            &mut suite,
+            Request::Prepare {
+                id: "g/in_process".into(),
+                warm_up: false,
+            },
+        );
+        assert_eq!((r.each_ns.len(), iterations.get()), (1, 1));
     }
 }

@@ -429,6 +429,8 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     let measuring = std::time::Instant::now();
     // Benchmarks left undecided because the budget was spent.
     let mut cut: Vec<String> = Vec::new();
+    // Fresh-process benchmarks prepared without a warm-up iteration.
+    let mut no_warm_up: BTreeSet<String> = BTreeSet::new();
     for (gi, (group, first)) in groups.iter_mut().enumerate() {
         let Some(first_pair) = first.take() else {
             continue;
@@ -463,7 +465,8 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         let mut round = 0;
         // Where the group's time went: starting servers, setting benchmarks up (with
         // their warm-up iterations), and the pairs themselves.
-        let (mut starting, mut setting_up) = (Duration::ZERO, Duration::ZERO);
+        let (mut starting, mut setting_up, mut stopping) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         loop {
             let active: Vec<&BenchInfo> = infos
                 .iter()
@@ -548,7 +551,9 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 );
                 let set_up = std::time::Instant::now();
                 for (k, info) in part.iter().enumerate() {
-                    run.prepare(info, k + round)?;
+                    if run.prepare(info, k + round)? {
+                        no_warm_up.insert(info.id.clone());
+                    }
                 }
                 setting_up += set_up.elapsed();
                 let most = part
@@ -564,6 +569,9 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                         .collect();
                     run.pairs(&ids, 1)?;
                 }
+                let stopped = std::time::Instant::now();
+                drop(servers);
+                stopping += stopped.elapsed();
             }
             // The round ended with its servers; the next one starts fresh ones.
             round += 1;
@@ -578,10 +586,11 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             bar.suspend(|| {
                 eprintln!(
                     "    {group}: {round} rounds, {pairs} pairs in {:.0} s (starting servers \
-                     {:.0} s, setting up {:.0} s)",
+                     {:.0} s, setting up {:.0} s, stopping servers {:.0} s)",
                     group_started.elapsed().as_secs_f64(),
                     starting.as_secs_f64(),
-                    setting_up.as_secs_f64()
+                    setting_up.as_secs_f64(),
+                    stopping.as_secs_f64()
                 )
             });
         }
@@ -601,6 +610,16 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         }
         notes.push(line);
         machine_noise.push(floor);
+    }
+    if !no_warm_up.is_empty() {
+        // Recorded, so that runs with and without it can be told apart.
+        notes.push(format!(
+            "no warm-up iteration in each round's servers for {} benchmarks whose every \
+             iteration is a fresh process and whose set-up already ran it (both sides \
+             declare `fresh_process`): {}",
+            no_warm_up.len(),
+            no_warm_up.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     if let Some(b) = opts.budget
         && !cut.is_empty()

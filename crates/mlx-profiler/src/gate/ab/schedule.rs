@@ -121,7 +121,8 @@ impl<'a> GroupRun<'a> {
     /// Sets `info`'s benchmark up on both sides (with a warm-up iteration unless both
     /// report it a fresh process each iteration), fixes its iterations per sample the
     /// first time, and opens its next round.
-    pub fn prepare(&mut self, info: &BenchInfo, index: usize) -> Result<(), GateError> {
+    /// Returns whether the warm-up was skipped.
+    pub fn prepare(&mut self, info: &BenchInfo, index: usize) -> Result<bool, GateError> {
         let id = &info.id;
         // A warm-up iteration is skipped only where both sides say it is not needed
         // (a fresh process each iteration): a side built before the field warms up,
@@ -133,9 +134,10 @@ impl<'a> GroupRun<'a> {
                 .iter()
                 .any(|b| &b.id == id && b.fresh_process)
         };
+        let skip_warm_up = fresh(&*self.base) && fresh(&*self.cand);
         let prep = Request::Prepare {
             id: id.clone(),
-            warm_up: !(fresh(&*self.base) && fresh(&*self.cand)),
+            warm_up: !skip_warm_up,
         };
         // Alternate which side sets up first.
         let (first, second): (&mut dyn BenchServer, &mut dyn BenchServer) =
@@ -151,7 +153,7 @@ impl<'a> GroupRun<'a> {
             for r in s.metric_rounds.values_mut() {
                 r.push(Vec::new());
             }
-            return Ok(());
+            return Ok(skip_warm_up);
         }
         let (mut iters, mut repeats) = (1u64, 1u32);
         if !info.unbatched {
@@ -187,7 +189,7 @@ impl<'a> GroupRun<'a> {
                 ..PairedSamples::default()
             },
         );
-        Ok(())
+        Ok(skip_warm_up)
     }
 
     /// Takes `n` more pairs of each benchmark in `ids`, in turn.
