@@ -39,12 +39,14 @@
 //!     (0..32).map(|i| offset + 0.01 * ((i * 7 % 11) as f64 / 5.0 - 1.0)).collect()
 //! };
 //! let runs = vec![
-//!     RecordedRun { rounds: run(0.0), one_build: false },
-//!     RecordedRun { rounds: run(0.002), one_build: false },
+//!     RecordedRun { rounds: run(0.0), one_build: false, revision: None },
+//!     RecordedRun { rounds: run(0.002), one_build: false, revision: None },
 //! ];
 //! let bench = RecordedBench { runs, statistical_metrics: 0, left_out: 0 };
 //! let recorded = BTreeMap::from([("warm/a".to_string(), bench)]);
-//! let options = ReplayOptions { gates: 500, shifts: vec![0.10], seed: 7, mirror: true };
+//! let options = ReplayOptions {
+//!     gates: 500, shifts: vec![0.10], seed: 7, mirror: true, one_sided_two_builds: false,
+//! };
 //! let r = replay(&recorded, &GateThresholds::default(), &options);
 //! assert_eq!(r.suite_false_alarm, 0.0);
 //! assert!(r.benchmarks[0].power[0].1 > 0.99); // +10 % is found
@@ -72,6 +74,9 @@ pub struct RecordedRun {
     /// Whether the run reused one build for both sides
     /// ([`Comparison::reused_one_build`]): its true offset is zero.
     pub one_build: bool,
+    /// The commit it measured (both sides), where its tree was clean: repeated runs
+    /// of one revision show whether a build's noise leans the same way every time.
+    pub revision: Option<String>,
 }
 
 /// One benchmark's recorded A/A runs.
@@ -108,6 +113,7 @@ pub fn recorded<'a>(
     let mut out = Recorded::new();
     for c in runs.into_iter().filter(|c| c.method == Method::Paired) {
         let one_build = c.reused_one_build();
+        let revision = c.provenance.git_commit.clone();
         for b in &c.benchmarks {
             // A run recorded with --all-rounds kept the rounds after its verdict: the
             // day's noise is all of them.
@@ -120,7 +126,11 @@ pub fn recorded<'a>(
                 r.left_out += 1;
                 continue;
             }
-            r.runs.push(RecordedRun { rounds, one_build });
+            r.runs.push(RecordedRun {
+                rounds,
+                one_build,
+                revision: revision.clone(),
+            });
             let statistical = b.metrics.iter().filter(|m| m.shift.is_some()).count();
             r.statistical_metrics = r.statistical_metrics.max(statistical);
         }
@@ -149,6 +159,12 @@ pub struct ReplayOptions {
     /// `false` to predict the recorded builds themselves: each run keeps its own
     /// location and the orientation of its noise.
     pub mirror: bool,
+    /// The replay's earlier model, kept as a bound: a run of two builds keeps its
+    /// noise's recorded orientation in a simulated gate, mirrored whole at even
+    /// odds, instead of each pair signed at random; right if one build were
+    /// disturbed more than the other ([`ModelCheck`] finds no sign of it), and then
+    /// the gap between such a run's mean and median biases every gate drawn from it.
+    pub one_sided_two_builds: bool,
 }
 
 /// One benchmark's replayed behaviour.
@@ -238,6 +254,7 @@ pub fn replay(
         t: thresholds,
         confidence: thresholds.per_benchmark_confidence(recorded.len()),
         mirror: options.mirror,
+        one_sided_two_builds: options.one_sided_two_builds,
     };
     let left_out = recorded.values().map(|b| b.left_out).sum();
     let not_replayed: Vec<String> = recorded
@@ -387,6 +404,8 @@ struct Judging<'a> {
     confidence: f64,
     /// See [`ReplayOptions::mirror`].
     mirror: bool,
+    /// See [`ReplayOptions::one_sided_two_builds`].
+    one_sided_two_builds: bool,
 }
 
 /// One simulated gate of benchmark `id`: a recorded run's noise drawn, rounds drawn
@@ -403,7 +422,7 @@ fn one_gate(
 ) -> Outcome {
     let (t, confidence) = (how.t, how.confidence);
     let run = rng.usize(..model.noise.len());
-    let mut draw = Draw::new(model, run, how.mirror);
+    let mut draw = Draw::new(model, run, how.mirror, how.one_sided_two_builds, rng);
     // Other builds: an offset drawn apart, either way; the recorded builds: the
     // run's own (see [`model`]).
     let offset = if how.mirror {
@@ -484,6 +503,7 @@ mod tests {
                 runs: vec![RecordedRun {
                     rounds,
                     one_build: false,
+                    revision: None,
                 }],
                 statistical_metrics: 0,
                 left_out: 0,
@@ -551,6 +571,7 @@ mod tests {
             shifts: vec![0.1],
             seed: 1,
             mirror: true,
+            one_sided_two_builds: false,
         };
         let report = replay(&r, &t, &options);
         assert_eq!(report.not_replayed, ["g/a", "g/b"]);
@@ -581,6 +602,7 @@ mod tests {
             shifts: vec![],
             seed: 3,
             mirror: true,
+            one_sided_two_builds: false,
         };
         let r = replay(&recorded, &t, &options);
         assert!(
@@ -591,6 +613,7 @@ mod tests {
         // The recorded builds themselves: their candidate is faster, nothing fails.
         let same = ReplayOptions {
             mirror: false,
+            one_sided_two_builds: false,
             ..options.clone()
         };
         assert_eq!(replay(&recorded, &t, &same).suite_false_alarm, 0.0);
@@ -622,6 +645,7 @@ mod tests {
             shifts: vec![],
             seed: 5,
             mirror: false,
+            one_sided_two_builds: false,
         };
         let judged = |pin: bool| {
             let text = format!("[defaults]\nthreshold = 0.02\npin = {pin}\n");
@@ -656,6 +680,7 @@ mod tests {
             shifts: vec![],
             seed: 9,
             mirror: true,
+            one_sided_two_builds: false,
         };
         let r = replay(&recorded, &t, &options);
         assert_eq!(r.suite_false_alarm_with_rule, 0.0, "{r:?}");
@@ -686,6 +711,7 @@ mod tests {
             shifts: vec![0.06, 0.10],
             seed: 7,
             mirror: true,
+            one_sided_two_builds: false,
         };
         // 0.99999 is above the benchmark's share of the suite's: one interval, as
         // before the key.
@@ -729,6 +755,7 @@ mod tests {
             shifts: vec![0.05],
             seed: 11,
             mirror: true,
+            one_sided_two_builds: false,
         };
         // A benchmark's figures do not depend on the others replayed beside it (its
         // confidence aside: the same share here, through the same m)...

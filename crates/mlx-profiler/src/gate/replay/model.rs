@@ -50,7 +50,7 @@ pub(super) struct Model {
     pub noise: Vec<Vec<[f64; 2]>>,
     /// Per recorded run, whether it reused one build: its pairs take a random sign
     /// even where the recorded builds are replayed as they were.
-    pub symmetric: Vec<bool>,
+    pub one_build: Vec<bool>,
     /// Per recorded run, its location (zero for a run that reused one build).
     pub recorded: Vec<f64>,
     /// The offsets between two builds to draw from (log scale): one per run of two
@@ -145,7 +145,7 @@ impl Model {
                     .collect()
             })
             .collect();
-        let symmetric = bench.runs.iter().map(|r| r.one_build).collect();
+        let one_build = bench.runs.iter().map(|r| r.one_build).collect();
         // Runs of two builds whose location has an error to weigh it by.
         let two_builds: Vec<(f64, f64)> = bench
             .runs
@@ -157,7 +157,7 @@ impl Model {
         if two_builds.is_empty() {
             return Model {
                 noise,
-                symmetric,
+                one_build,
                 recorded,
                 offsets: vec![0.0],
                 between_builds: 0.0,
@@ -183,7 +183,7 @@ impl Model {
             .collect();
         Model {
             noise,
-            symmetric,
+            one_build,
             recorded,
             offsets,
             between_builds: tau2.sqrt(),
@@ -193,20 +193,36 @@ impl Model {
 
 /// The rounds of one simulated gate from one recorded run's noise: pairs drawn with
 /// replacement, each with a random sign (`mirror`, a simulated gate; always for a
-/// run of one build), else as recorded; a pair split by a look is finished at the
-/// next, so pairs stay aligned as the gate's rounds are.
+/// run of one build), else as recorded; with `one_sided` (the earlier model, a
+/// bound) a simulated gate takes a two-build run's pairs one way round, mirrored
+/// whole at even odds. A pair split by a look is finished at the next, so pairs
+/// stay aligned as the gate's rounds are.
 pub(super) struct Draw<'a> {
     pairs: &'a [[f64; 2]],
     signed: bool,
+    whole: f64,
     pending: Option<f64>,
 }
 
 impl<'a> Draw<'a> {
     /// Draws from run `run` of `model`.
-    pub(super) fn new(model: &'a Model, run: usize, mirror: bool) -> Self {
+    pub(super) fn new(
+        model: &'a Model,
+        run: usize,
+        mirror: bool,
+        one_sided: bool,
+        rng: &mut fastrand::Rng,
+    ) -> Self {
+        let one_build = model.one_build[run];
+        let signed = one_build || (mirror && !one_sided);
         Draw {
             pairs: &model.noise[run],
-            signed: mirror || model.symmetric[run],
+            signed,
+            whole: if !signed && mirror && rng.bool() {
+                -1.0
+            } else {
+                1.0
+            },
             pending: None,
         }
     }
@@ -217,7 +233,11 @@ impl<'a> Draw<'a> {
             return second;
         }
         let pair = self.pairs[rng.usize(..self.pairs.len())];
-        let sign = if self.signed && rng.bool() { -1.0 } else { 1.0 };
+        let sign = if self.signed && rng.bool() {
+            -1.0
+        } else {
+            self.whole
+        };
         self.pending = Some(sign * pair[1]);
         sign * pair[0]
     }
@@ -251,6 +271,13 @@ pub struct ModelCheck {
     /// build) is right; well above: one build is disturbed more than the other, and
     /// the replay understates the false alarms that brings.
     pub two_builds_gaps: Option<(f64, usize)>,
+    /// Between runs of two builds of one revision (the gate caches a revision's
+    /// build, so repeated runs most likely measured the same two builds), how far
+    /// their gaps agree in sign and size: `Σ gᵢ·gⱼ / Σ (gᵢ² + gⱼ²)/2` over every
+    /// such pair of runs of a benchmark (about 0 when a run's gap is its own
+    /// sampling error; near 1 when a build's noise leans one way every time), and
+    /// the number of pairs.
+    pub repeat_gap_agreement: Option<(f64, usize)>,
 }
 
 impl ModelCheck {
@@ -263,7 +290,25 @@ impl ModelCheck {
         let mut lowest: Option<(f64, String)> = None;
         // Squares and count of the gaps, runs of one build then of two.
         let mut gaps = [(0.0, 0usize); 2];
+        let (mut products, mut squares_of_pairs, mut repeat_pairs) = (0.0, 0.0, 0usize);
         for (id, bench) in benches {
+            // Two-build runs' gaps by revision, for the repeat check.
+            let mut by_revision: std::collections::BTreeMap<&str, Vec<f64>> =
+                std::collections::BTreeMap::new();
+            for run in bench.runs.iter().filter(|r| !r.one_build) {
+                if let (Some(rev), Some(g)) = (&run.revision, gap_in_errors(&run.rounds)) {
+                    by_revision.entry(rev).or_default().push(g);
+                }
+            }
+            for g in by_revision.values() {
+                for (i, a) in g.iter().enumerate() {
+                    for b in &g[i + 1..] {
+                        products += a * b;
+                        squares_of_pairs += (a * a + b * b) / 2.0;
+                        repeat_pairs += 1;
+                    }
+                }
+            }
             for run in &bench.runs {
                 if let Some(g) = gap_in_errors(&run.rounds) {
                     let slot = &mut gaps[usize::from(!run.one_build)];
@@ -292,6 +337,8 @@ impl ModelCheck {
             pairs_lag1: median(&pairs_lag1),
             one_build_gaps: rms(gaps[0]),
             two_builds_gaps: rms(gaps[1]),
+            repeat_gap_agreement: (repeat_pairs > 0 && squares_of_pairs > 0.0)
+                .then(|| (products / squares_of_pairs, repeat_pairs)),
         }
     }
 }
@@ -318,7 +365,11 @@ mod tests {
         RecordedBench {
             runs: runs
                 .into_iter()
-                .map(|(rounds, one_build)| RecordedRun { rounds, one_build })
+                .map(|(rounds, one_build)| RecordedRun {
+                    rounds,
+                    one_build,
+                    revision: None,
+                })
                 .collect(),
             statistical_metrics: 0,
             left_out: 0,
@@ -326,16 +377,16 @@ mod tests {
     }
 
     #[test]
-    fn a_one_build_run_is_symmetric_noise_about_zero_and_a_two_build_run_keeps_its_shape() {
+    fn a_one_build_run_is_noise_about_zero_and_a_two_build_run_about_its_location() {
         let recorded = rounds(0.02, 0.01);
         let m = Model::of(&bench(vec![(recorded.clone(), true)]));
         assert_eq!(m.offsets, vec![0.0]);
         assert_eq!(m.recorded, vec![0.0]);
-        assert_eq!(m.symmetric, vec![true]);
+        assert_eq!(m.one_build, vec![true]);
         assert_eq!(m.between_builds, 0.0);
         assert_eq!(m.noise[0], pairs(&recorded));
         let m = Model::of(&bench(vec![(recorded.clone(), false)]));
-        assert_eq!(m.symmetric, vec![false]);
+        assert_eq!(m.one_build, vec![false]);
         assert!((m.recorded[0] - 0.02).abs() < 0.005, "{m:?}");
         let means: Vec<f64> = m.noise[0].iter().map(|p| (p[0] + p[1]) / 2.0).collect();
         assert!(median(&means).abs() < 1e-12, "{means:?}");
@@ -397,7 +448,7 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(9);
         let (mut up, mut down) = (0, 0);
         for _ in 0..400 {
-            let mut d = Draw::new(&m, 0, true);
+            let mut d = Draw::new(&m, 0, true, false, &mut rng);
             for _ in 0..16 {
                 let x = d.next(&mut rng);
                 up += usize::from(x > 0.3);
@@ -410,19 +461,43 @@ mod tests {
 
     #[test]
     fn the_check_measures_mean_median_gaps_of_two_builds_against_one() {
-        // Symmetric noise: a small gap. A run whose mean is pulled one way by two
-        // far rounds: a gap of more of its errors (the far rounds widen them too).
+        // Symmetric noise: a small gap. A run whose mean is pulled one way by three
+        // of its eight pairs (a third of its rounds disturbed, and the median not
+        // moved): a gap of several of its errors.
         let symmetric = rounds(0.0, 0.02);
-        let mut pulled = rounds(0.0, 0.02);
-        pulled[0] = 0.3;
-        pulled[1] = 0.3;
+        let pulled_again = || {
+            let mut r = rounds(0.0, 0.02);
+            for x in &mut r[..6] {
+                *x += 0.05;
+            }
+            r
+        };
+        let pulled = pulled_again();
         let id = "g/x".to_string();
         let b = bench(vec![(symmetric.clone(), true), (pulled, false)]);
         let check = ModelCheck::of([(&id, &b)]);
         let (one, n1) = check.one_build_gaps.unwrap();
         let (two, n2) = check.two_builds_gaps.unwrap();
         assert_eq!((n1, n2), (1, 1));
-        assert!(one < 0.7 && two > 1.2, "{check:?}");
+        assert!(one < 0.7 && two > 2.0 * one, "{check:?}");
+        // The same lean in two runs of one revision agrees fully; none of it in runs
+        // of no revision (a dirty tree) counts.
+        assert_eq!(check.repeat_gap_agreement, None);
+        let mut twice = bench(vec![(pulled_again(), false), (pulled_again(), false)]);
+        for r in &mut twice.runs {
+            r.revision = Some("abc".into());
+        }
+        let (agreement, n) = ModelCheck::of([(&id, &twice)])
+            .repeat_gap_agreement
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!((agreement - 1.0).abs() < 1e-12, "{agreement}");
+        // Opposite leans: full disagreement.
+        twice.runs[1].rounds = twice.runs[1].rounds.iter().map(|r| -r).collect();
+        let (agreement, _) = ModelCheck::of([(&id, &twice)])
+            .repeat_gap_agreement
+            .unwrap();
+        assert!((agreement + 1.0).abs() < 1e-12, "{agreement}");
         // Fewer than four pairs: no gap to measure.
         let short = bench(vec![(symmetric[..6].to_vec(), false)]);
         assert_eq!(ModelCheck::of([(&id, &short)]).two_builds_gaps, None);
@@ -438,16 +513,30 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(4);
         let two = Model::of(&bench(vec![(tail.clone(), false)]));
         // A simulated gate: both signs within one gate, pairs kept whole.
-        let mut d = Draw::new(&two, 0, true);
+        let mut d = Draw::new(&two, 0, true, false, &mut rng);
         let drawn: Vec<f64> = (0..64).map(|_| d.next(&mut rng)).collect();
         assert!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0));
         assert!(drawn.chunks(2).all(|p| p[0] == p[1]), "{drawn:?}");
+        // The earlier model (a bound): one orientation a gate, either at even odds.
+        let (mut up, mut down) = (0, 0);
+        for _ in 0..200 {
+            let mut d = Draw::new(&two, 0, true, true, &mut rng);
+            let drawn: Vec<f64> = (0..32).map(|_| d.next(&mut rng)).collect();
+            let (pos, neg) = (
+                drawn.iter().any(|x| *x > 0.0),
+                drawn.iter().any(|x| *x < 0.0),
+            );
+            assert!(!(pos && neg), "{drawn:?}");
+            up += usize::from(pos);
+            down += usize::from(neg);
+        }
+        assert!(up > 60 && down > 60, "{up} {down}");
         // Replaying the recorded builds: as recorded.
-        let mut d = Draw::new(&two, 0, false);
+        let mut d = Draw::new(&two, 0, false, false, &mut rng);
         assert!((0..64).all(|_| d.next(&mut rng) >= 0.0));
         // One build: both signs even then.
         let one = Model::of(&bench(vec![(tail, true)]));
-        let mut d = Draw::new(&one, 0, false);
+        let mut d = Draw::new(&one, 0, false, false, &mut rng);
         let drawn: Vec<f64> = (0..64).map(|_| d.next(&mut rng)).collect();
         assert!(drawn.iter().any(|x| *x > 0.0) && drawn.iter().any(|x| *x < 0.0));
     }
@@ -462,7 +551,7 @@ mod tests {
         let m = Model::of(&bench(vec![(alternating, true)]));
         let mut rng = fastrand::Rng::with_seed(5);
         for _ in 0..50 {
-            let mut d = Draw::new(&m, 0, true);
+            let mut d = Draw::new(&m, 0, true, false, &mut rng);
             let first: f64 = (0..3).map(|_| d.next(&mut rng)).sum();
             let rest: f64 = (0..5).map(|_| d.next(&mut rng)).sum();
             assert!((first + rest).abs() < 1e-12);

@@ -77,6 +77,7 @@ pub(super) fn validation(
             shifts: rows.iter().map(|r| r.3).collect(),
             seed: 1,
             mirror: false,
+            one_sided_two_builds: false,
         },
     );
     let mut s = format!(
