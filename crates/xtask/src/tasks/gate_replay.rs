@@ -213,7 +213,7 @@ pub fn run(
             format!(
                 "reports/gate-aa/: comparison JSONs of real A/A runs of the gate, {} with the \
                  baseline built apart from the same source, {reused} with one build reused; \
-                 {all} measured every benchmark to its max_rounds (--all-rounds), the others \
+                 {all} measured every benchmark to its max_rounds of the day (--all-rounds), the others \
                  stopped where the gate decided",
                 runs.len() - reused
             )
@@ -639,7 +639,7 @@ mod tests {
         run(ws.path(), &[], &thresholds, 200, &out).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(
-            text.contains("1 measured every benchmark to its max_rounds"),
+            text.contains("1 measured every benchmark to its max_rounds of the day"),
             "{text}"
         );
         let line = text
