@@ -277,8 +277,9 @@ fn render_kept(calibrations: &[Vec<Trial>], thresholds: &GateThresholds) -> Stri
         "# Regression gate calibration\n\nRendered by `cargo xtask gate-calibration \
          --from-recorded` from the {runs} runs of the {} calibrations kept in \
          reports/gate-aa/ and reports/gate-injected/ (a calibration: the injected runs of \
-         one baseline revision and the A/A runs of that revision), newest first, each at \
-         the thresholds its runs recorded.\n",
+         one baseline revision and the A/A runs of that revision), newest first, each \
+         benchmark's replay at the threshold its runs recorded (its rounds and looks as \
+         the thresholds file says now, which may be more than the runs took).\n",
         calibrations.len()
     );
     for trials in calibrations {
