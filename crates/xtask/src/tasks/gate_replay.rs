@@ -60,21 +60,12 @@ fn pairs_from_revision(workspace: &Path, c: &mut Comparison) {
     {
         return;
     }
-    let Some(commit) = c.provenance.git_commit.as_deref() else {
-        return;
-    };
-    if commit.is_empty() || !commit.chars().all(|ch| ch.is_ascii_hexdigit()) {
-        return;
-    }
-    let Some(text) = crate::process::output_of(
-        std::process::Command::new("git")
-            .current_dir(workspace)
-            .arg("show")
-            .arg(format!("{commit}:{THRESHOLDS_IN_REPO}")),
-    ) else {
-        return;
-    };
-    let Ok(t) = GateThresholds::parse(&text, THRESHOLDS_IN_REPO) else {
+    let Some(t) = c
+        .provenance
+        .git_commit
+        .as_deref()
+        .and_then(|commit| thresholds_at(workspace, commit))
+    else {
         return;
     };
     for b in c
@@ -86,6 +77,22 @@ fn pairs_from_revision(workspace: &Path, c: &mut Comparison) {
             b.pairs_per_round = Some(t.pairs_per_round(&b.id));
         }
     }
+}
+
+/// The repository's thresholds file as it was at `commit`, read with git in
+/// `workspace`; `None` for a commit that is not a hash, that git cannot read, or
+/// whose file does not parse.
+pub(crate) fn thresholds_at(workspace: &Path, commit: &str) -> Option<GateThresholds> {
+    if commit.is_empty() || !commit.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        return None;
+    }
+    let text = crate::process::output_of(
+        std::process::Command::new("git")
+            .current_dir(workspace)
+            .arg("show")
+            .arg(format!("{commit}:{THRESHOLDS_IN_REPO}")),
+    )?;
+    GateThresholds::parse(&text, THRESHOLDS_IN_REPO).ok()
 }
 
 /// Reads the comparisons, replays them under the thresholds file `thresholds`

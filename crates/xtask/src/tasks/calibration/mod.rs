@@ -253,7 +253,9 @@ pub fn run(
     // Done: the document holds every kept calibration again, this one first.
     write_if_changed(
         out,
-        &render_kept(&record::recorded(workspace)?, &thresholds),
+        &render_kept(&record::recorded(workspace)?, &thresholds, &|commit| {
+            crate::tasks::gate_replay::thresholds_at(workspace, commit)
+        }),
     )?;
     print!("{}", std::fs::read_to_string(out).unwrap_or_default());
     Ok(())
@@ -263,7 +265,8 @@ pub fn run(
 pub fn rerender(workspace: &Path, args: &CompareArgs, out: &Path) -> Result<()> {
     let thresholds = GateThresholds::load(&workspace.join(&args.thresholds))?;
     let calibrations = record::recorded(workspace)?;
-    write_if_changed(out, &render_kept(&calibrations, &thresholds))?;
+    let then = |commit: &str| crate::tasks::gate_replay::thresholds_at(workspace, commit);
+    write_if_changed(out, &render_kept(&calibrations, &thresholds, &then))?;
     print!("{}", std::fs::read_to_string(out).unwrap_or_default());
     Ok(())
 }
@@ -271,15 +274,22 @@ pub fn rerender(workspace: &Path, args: &CompareArgs, out: &Path) -> Result<()> 
 /// The document of every kept calibration (`calibrations`, newest first): a section
 /// each, headed by its baseline revision and the machine it ran on. Calibrations on
 /// two machines are not pooled: each machine's noise is its own.
-fn render_kept(calibrations: &[Vec<Trial>], thresholds: &GateThresholds) -> String {
+/// `then` gives the repository's thresholds file at a commit: each calibration is
+/// replayed with the rounds and looks its revision's file gave its runs.
+fn render_kept(
+    calibrations: &[Vec<Trial>],
+    thresholds: &GateThresholds,
+    then: &dyn Fn(&str) -> Option<GateThresholds>,
+) -> String {
     let runs: usize = calibrations.iter().map(Vec::len).sum();
     let mut s = format!(
         "# Regression gate calibration\n\nRendered by `cargo xtask gate-calibration \
          --from-recorded` from the {runs} runs of the {} calibrations kept in \
          reports/gate-aa/ and reports/gate-injected/ (a calibration: the injected runs of \
          one baseline revision and the A/A runs of that revision), newest first, each \
-         benchmark's replay at the threshold its runs recorded (its rounds and looks as \
-         the thresholds file says now, which may be more than the runs took).\n",
+         benchmark's replay at the threshold its runs recorded, and at the rounds and \
+         looks of its revision's thresholds file where git can read it (each section \
+         says).\n",
         calibrations.len()
     );
     for trials in calibrations {
@@ -303,9 +313,36 @@ fn render_kept(calibrations: &[Vec<Trial>], thresholds: &GateThresholds) -> Stri
             started.get(..10).unwrap_or(started),
             crate::tasks::gate_replay::machines(trials.iter().map(|t| &t.comparison))
         );
-        s.push_str(&body(trials, knob_text, thresholds, "###"));
+        // The rounds and looks its runs were given, where the file can be read.
+        let (section, rounds_from) = match then(&revision) {
+            Some(t) => (
+                with_rounds_of(thresholds, &t, trials),
+                format!(
+                    "`benches/thresholds.toml` at `{}`",
+                    &revision[..revision.len().min(7)]
+                ),
+            ),
+            None => (
+                thresholds.clone(),
+                "the thresholds file now (the revision's could not be read)".to_string(),
+            ),
+        };
+        let _ = writeln!(s, "Replayed with the rounds and looks of {rounds_from}.");
+        s.push_str(&body(trials, knob_text, &section, "###"));
     }
     s
+}
+
+/// `now` with every benchmark of `trials` given the rounds and `max_rounds` that
+/// `then` gives it.
+fn with_rounds_of(now: &GateThresholds, then: &GateThresholds, trials: &[Trial]) -> GateThresholds {
+    let mut t = now.clone();
+    for b in trials.iter().flat_map(|t| &t.comparison.benchmarks) {
+        let e = t.benchmarks.entry(b.id.clone()).or_default();
+        e.rounds = Some(then.rounds(&b.id));
+        e.max_rounds = Some(then.max_rounds(&b.id));
+    }
+    t
 }
 
 fn pct(x: Option<f64>) -> String {

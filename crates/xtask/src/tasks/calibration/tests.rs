@@ -163,8 +163,25 @@ fn kept_runs_render_the_document_again() {
     let kept = recorded(dir.path()).unwrap();
     let sizes: Vec<usize> = kept.iter().map(Vec::len).collect();
     assert_eq!(sizes, [6, 2]);
-    let doc = render_kept(&kept, &thresholds);
+    // The newer calibration's revision has a thresholds file git can read, the older
+    // one's not.
+    let then = |commit: &str| {
+        (commit.starts_with("abcdef0")).then(|| {
+            GateThresholds::parse("[defaults]\nrounds = 4\nmax_rounds = 6\n", "then.toml").unwrap()
+        })
+    };
+    let doc = render_kept(&kept, &thresholds, &then);
     assert!(doc.contains("the 8 runs of the 2 calibrations"), "{doc}");
+    assert!(
+        doc.contains(
+            "Replayed with the rounds and looks of `benches/thresholds.toml` at `abcdef0`."
+        ),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("Replayed with the rounds and looks of the thresholds file now (the revision's could not be read)."),
+        "{doc}"
+    );
     let newer = doc
         .find("## At `abcdef0` (2026-12-04)")
         .expect("the newer section");
@@ -226,4 +243,27 @@ fn a_run_recorded_under_an_earlier_rule_is_judged_as_now_and_the_document_says_s
         text.contains("| A/A (unchanged) ×4 | 0           | no false alarm |"),
         "{text}"
     );
+}
+
+#[test]
+fn a_calibration_is_replayed_with_the_rounds_its_revision_gave_it() {
+    let t = trials();
+    let now = GateThresholds::parse(
+        "[defaults]\nrounds = 16\nmax_rounds = 40\n[benchmarks.\"cold/process_ready\"]\nthreshold = 0.035\n",
+        "now.toml",
+    )
+    .unwrap();
+    let then = GateThresholds::parse(
+        "[defaults]\nrounds = 8\nmax_rounds = 12\n[benchmarks.\"cold/process_ready\"]\nmax_rounds = 20\n",
+        "then.toml",
+    )
+    .unwrap();
+    let mixed = super::with_rounds_of(&now, &then, &t);
+    for b in t.iter().flat_map(|t| &t.comparison.benchmarks) {
+        assert_eq!(mixed.rounds(&b.id), 8, "{}", b.id);
+        let max = if b.id == "cold/process_ready" { 20 } else { 12 };
+        assert_eq!(mixed.max_rounds(&b.id), max, "{}", b.id);
+    }
+    // Everything else stays as now.
+    assert_eq!(mixed.time_threshold("cold/process_ready"), 0.035);
 }

@@ -83,9 +83,8 @@ pub(super) fn validation(
     let mut s = format!(
         "\n{heading} The replay against the real runs\n\nThe replay (`cargo xtask gate-replay`'s \
          simulation, here on this calibration's {} A/A runs as recorded: the same two \
-         builds, not mirrored, each benchmark at the threshold the runs recorded, its \
-         rounds and looks as the thresholds file says now) predicts suite-wide false \
-         alarms in **{:.1} %** of \
+         builds, not mirrored, each benchmark at the threshold the runs recorded) \
+         predicts suite-wide false alarms in **{:.1} %** of \
          {REPLAY_GATES} simulated gates ({:.1} % with the likely-regression rule); the real \
          A/A runs failed **{} of {}**. For each injected target it predicts, with the \
          target's A/A rounds shifted by what the injected runs measured beyond the A/A \
