@@ -41,7 +41,7 @@ pub fn read_comparison(path: &Path) -> Result<Comparison> {
 }
 
 /// The thresholds file the gate reads by default, in the repository.
-const THRESHOLDS_IN_REPO: &str = "benches/thresholds.toml";
+pub(crate) const THRESHOLDS_IN_REPO: &str = "benches/thresholds.toml";
 
 /// A run kept in reports/gate-aa/ (measured with the repository's thresholds file,
 /// as `bench-compare` and `gate-calibration` read it by default) and recorded before

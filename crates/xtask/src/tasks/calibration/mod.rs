@@ -303,13 +303,13 @@ fn render_kept(
             .first()
             .and_then(|t| t.comparison.baseline.commit.clone())
             .unwrap_or_default();
+        let short = &revision[..revision.len().min(7)];
         let started = trials
             .first()
             .map_or("", |t| t.comparison.provenance.created_utc.as_str());
         let _ = write!(
             s,
-            "\n## At `{}` ({}), on {}\n\n",
-            &revision[..revision.len().min(7)],
+            "\n## At `{short}` ({}), on {}\n\n",
             started.get(..10).unwrap_or(started),
             crate::tasks::gate_replay::machines(trials.iter().map(|t| &t.comparison))
         );
@@ -318,8 +318,8 @@ fn render_kept(
             Some(t) => (
                 with_rounds_of(thresholds, &t, trials),
                 format!(
-                    "`benches/thresholds.toml` at `{}`",
-                    &revision[..revision.len().min(7)]
+                    "`{}` at `{short}`",
+                    crate::tasks::gate_replay::THRESHOLDS_IN_REPO
                 ),
             ),
             None => (
