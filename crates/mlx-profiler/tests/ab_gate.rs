@@ -330,6 +330,29 @@ fn a_benchmark_that_disappears_fails_unless_filtered_and_a_new_one_does_not() {
     let extra = c.benchmarks.iter().find(|b| b.id == "synth/extra").unwrap();
     assert_eq!(extra.verdict, Verdict::New);
     assert!(!c.regressed());
+    // One the thresholds keep for stored comparisons is not measured here, though
+    // both sides have it, and is reported as skipped, saying why.
+    let mut stored_only = args(p, &with_extra);
+    stored_only.thresholds = p.join("stored-only.toml");
+    std::fs::write(
+        &stored_only.thresholds,
+        format!(
+            "{}\n[benchmarks.\"synth/extra\"]\nstored_only = true\n",
+            std::fs::read_to_string(p.join("thresholds.toml")).unwrap()
+        ),
+    )
+    .unwrap();
+    let c = command::compare(&stored_only, &target(p), BenchMode::Quick, vec![], false).unwrap();
+    let extra = c.benchmarks.iter().find(|b| b.id == "synth/extra").unwrap();
+    assert_eq!(extra.verdict, Verdict::Skipped);
+    assert!(extra.reason.contains("stored_only"), "{}", extra.reason);
+    assert!(extra.rounds.is_empty() && extra.shift.is_none());
+    let work = c.benchmarks.iter().find(|b| b.id == "synth/work").unwrap();
+    assert!(!work.rounds.is_empty());
+    // Where the measuring time went, per benchmark measured.
+    assert!(work.measuring_s.is_some_and(|s| s > 0.0));
+    assert!(extra.measuring_s.is_none());
+    assert!(!c.regressed());
 }
 
 #[test]

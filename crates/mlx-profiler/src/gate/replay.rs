@@ -96,8 +96,9 @@ pub struct RecordedBench {
 pub type Recorded = BTreeMap<String, RecordedBench>;
 
 /// The rounds of the paired comparisons `runs` (stored comparisons have none),
-/// per benchmark; runs with fewer than four rounds of a benchmark (two pairs, see
-/// [`model`]) are left out, and so are runs that measured a benchmark with another
+/// per benchmark; benchmarks the thresholds keep for stored comparisons
+/// ([`GateThresholds::stored_only`]) and runs with fewer than four rounds of a
+/// benchmark (two pairs, see [`model`]) are left out, and so are runs that measured a benchmark with another
 /// number of pairs a round than `thresholds` asks for (more pairs narrow the rounds,
 /// so their noise is not the gate's now) or that did not record it
 /// ([`BenchComparison::pairs_per_round`]): those count in
@@ -118,7 +119,8 @@ pub fn recorded<'a>(
             // A run recorded with --all-rounds kept the rounds after its verdict: the
             // day's noise is all of them.
             let rounds: Vec<f64> = b.rounds.iter().chain(&b.unjudged_rounds).copied().collect();
-            if rounds.len() < 4 {
+            // The A/B gate judges neither it nor its share of the budget.
+            if rounds.len() < 4 || thresholds.stored_only(&b.id) {
                 continue;
             }
             let r = out.entry(b.id.clone()).or_default();

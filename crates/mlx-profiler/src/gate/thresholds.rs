@@ -27,6 +27,7 @@
 //! assert!(!t.advisory("cold/first_forward/kernel_cold"));
 //! assert!(!t.counts_instructions("cold/first_forward/kernel_cold"));
 //! assert!(t.pinned("cold/first_forward/kernel_cold"));
+//! assert!(!t.stored_only("cold/first_forward/kernel_cold"));
 //! assert_eq!(t.metric_tolerance("instructions"), 0.005);
 //! // An entry for a benchmark no group defines is a typo, not a silent no-op.
 //! assert!(t.check_ids(&["warm/forward_tiny".to_string()], "example").is_err());
@@ -171,6 +172,13 @@ pub struct BenchmarkThreshold {
     /// for a benchmark whose point is parallel speed-up (a multi-threaded BLAS).
     #[serde(default)]
     pub pin: Option<bool>,
+    /// Judged by stored comparisons (`--stored`) only; the A/B gate leaves it out
+    /// (reported as skipped, with this reason). For a benchmark that exists to cancel
+    /// what the A/B gate's pairing already cancels (a machine that slows for a
+    /// while), computed from the same work as benchmarks the A/B gate judges anyway,
+    /// so that leaving it out there loses no path and saves its measuring time.
+    #[serde(default)]
+    pub stored_only: bool,
     /// Why it differs from the default (shown in reviews, not used).
     #[serde(default)]
     pub why: String,
@@ -412,6 +420,12 @@ impl GateThresholds {
             .get(id)
             .and_then(|b| b.pin)
             .unwrap_or(self.defaults.pin)
+    }
+
+    /// Whether benchmark `id` is judged by stored comparisons only, never by the A/B
+    /// gate ([`BenchmarkThreshold::stored_only`]).
+    pub fn stored_only(&self, id: &str) -> bool {
+        self.benchmarks.get(id).is_some_and(|b| b.stored_only)
     }
 
     /// Whether benchmark `id`'s instructions are counted.

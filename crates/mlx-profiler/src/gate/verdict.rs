@@ -145,6 +145,12 @@ pub struct BenchComparison {
     /// and in runs recorded before the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairs_per_round: Option<usize>,
+    /// A/B: seconds of wall time this benchmark's set-ups and pairs took, both sides,
+    /// all rounds (starting and stopping servers is the group's, not counted here):
+    /// where the measuring time went. Absent in stored comparisons and in runs
+    /// recorded before the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measuring_s: Option<f64>,
 }
 
 impl BenchComparison {
@@ -684,6 +690,7 @@ pub fn judge(id: &str, evidence: Evidence, thresholds: &GateThresholds) -> Bench
         rounds: evidence.rounds,
         unjudged_rounds: Vec::new(),
         pairs_per_round: None,
+        measuring_s: None,
     }
 }
 

@@ -37,6 +37,7 @@ pub fn bench(id: &str, change: f64, verdict: Verdict, instructions_grew: bool) -
         rounds,
         unjudged_rounds: Vec::new(),
         pairs_per_round: Some(1),
+        measuring_s: None,
     }
 }
 

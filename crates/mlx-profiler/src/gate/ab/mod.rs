@@ -49,6 +49,11 @@ use crate::provenance::Provenance;
 
 /// The noise loop's sample: the order of a warm benchmark's batch.
 const NOISE_SAMPLE: Duration = Duration::from_millis(5);
+/// Why a benchmark the thresholds keep for stored comparisons is skipped here.
+const STORED_ONLY_REASON: &str = "judged by stored comparisons only (benches/thresholds.toml: \
+     stored_only): the A/B gate's pairing already cancels what it is for, and the benchmarks \
+     it is computed from are judged here";
+
 /// The noise loop's rounds (of two pairs, four samples each) unless
 /// [`NOISE_ROUNDS_ENV`] says otherwise: about 1.3 s each time.
 const NOISE_ROUNDS: usize = 32;
@@ -122,8 +127,10 @@ impl AbOptions {
         }
     }
 
+    /// Whether this run measures `id`: chosen by `--only`, and not one the thresholds
+    /// keep for stored comparisons.
     fn selected(&self, id: &str) -> bool {
-        self.only.selects(id)
+        self.only.selects(id) && !self.thresholds.stored_only(id)
     }
 }
 
@@ -579,14 +586,17 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         let pairs: usize = samples.values().map(PairedSamples::pairs).sum();
         for (id, mut judged) in decided {
             judged.unjudged = samples[&id].rounds[judged.rounds.len()..].to_vec();
+            judged.spent = samples[&id].spent;
             samples.insert(id, judged);
         }
+        let costliest = costliest(&samples, 3);
         measured.extend(samples);
         if opts.progress {
             bar.suspend(|| {
                 eprintln!(
                     "    {group}: {round} rounds, {pairs} pairs in {:.0} s (starting servers \
-                     {:.0} s, setting up {:.0} s, stopping servers {:.0} s)",
+                     {:.0} s, setting up {:.0} s, stopping servers {:.0} s; costliest: \
+                     {costliest})",
                     group_started.elapsed().as_secs_f64(),
                     starting.as_secs_f64(),
                     setting_up.as_secs_f64(),
@@ -682,7 +692,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             None => {
                 let (b, c) = (base_ids.get(id), cand_ids.get(id));
                 let skipped = !opts.selected(id);
-                judge(
+                let mut b = judge(
                     id,
                     Evidence {
                         unit: c.or(b).map(|i| i.unit).unwrap_or_default(),
@@ -696,7 +706,11 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                         ..Evidence::default()
                     },
                     &opts.thresholds,
-                )
+                );
+                if b.verdict == Verdict::Skipped && t.stored_only(id) {
+                    b.reason = STORED_ONLY_REASON.into();
+                }
+                b
             }
         })
         .collect();
@@ -856,7 +870,28 @@ fn judge_one(id: &str, s: &PairedSamples, confidence: f64, opts: &AbOptions) -> 
     );
     b.unjudged_rounds = round_medians(&s.unjudged);
     b.pairs_per_round = s.rounds.iter().map(Vec::len).max();
+    b.measuring_s = Some(s.spent.as_secs_f64());
     b
+}
+
+/// The `n` benchmarks that took the most measuring time (set-ups and pairs), with
+/// their seconds and rounds: `kernel_cold 120 s (40 rounds), …`.
+fn costliest(samples: &BTreeMap<String, PairedSamples>, n: usize) -> String {
+    let mut by_time: Vec<(&String, &PairedSamples)> = samples.iter().collect();
+    by_time.sort_by_key(|(_, s)| std::cmp::Reverse(s.spent));
+    by_time
+        .iter()
+        .take(n)
+        .map(|(id, s)| {
+            let name = id.rsplit('/').next().unwrap_or(id);
+            format!(
+                "{name} {:.0} s ({} rounds)",
+                s.spent.as_secs_f64(),
+                s.rounds.len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The default cache of the A/B gate: `<target dir>/coldstart-ab`.
@@ -935,6 +970,25 @@ mod tests {
                 .unjudged_rounds
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_costliest_benchmarks_are_named_by_their_last_part_most_first() {
+        let spent = |secs: u64, rounds: usize| PairedSamples {
+            spent: Duration::from_secs(secs),
+            rounds: vec![Vec::new(); rounds],
+            ..PairedSamples::default()
+        };
+        let samples = BTreeMap::from([
+            ("cold/first_forward/kernel_cold".to_string(), spent(120, 40)),
+            ("cold/process_ready".to_string(), spent(3, 16)),
+            ("cold/weights_load/page_cold".to_string(), spent(20, 16)),
+        ]);
+        assert_eq!(
+            costliest(&samples, 2),
+            "kernel_cold 120 s (40 rounds), page_cold 20 s (16 rounds)"
+        );
+        assert_eq!(costliest(&BTreeMap::new(), 3), "");
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct PairedSamples {
     /// decided the benchmark, grouped by round; the other fields hold what that look
     /// saw. Never judged.
     pub unjudged: Vec<Vec<f64>>,
+    /// Wall time of this benchmark's set-ups and pairs, both sides, every round:
+    /// where the gate's measuring time goes (servers' starts are the group's).
+    pub spent: Duration,
 }
 
 impl PairedSamples {
@@ -123,6 +126,7 @@ impl<'a> GroupRun<'a> {
     /// first time, and opens its next round.
     /// Returns whether the warm-up was skipped.
     pub fn prepare(&mut self, info: &BenchInfo, index: usize) -> Result<bool, GateError> {
+        let started = std::time::Instant::now();
         let id = &info.id;
         // A warm-up iteration is skipped only where both sides say it is not needed
         // (a fresh process each iteration): a side built before the field warms up,
@@ -153,6 +157,7 @@ impl<'a> GroupRun<'a> {
             for r in s.metric_rounds.values_mut() {
                 r.push(Vec::new());
             }
+            s.spent += started.elapsed();
             return Ok(skip_warm_up);
         }
         let (mut iters, mut repeats) = (1u64, 1u32);
@@ -186,6 +191,7 @@ impl<'a> GroupRun<'a> {
                 iters,
                 repeats,
                 rounds: vec![Vec::new()],
+                spent: started.elapsed(),
                 ..PairedSamples::default()
             },
         );
@@ -211,6 +217,7 @@ impl<'a> GroupRun<'a> {
     /// second pair) got the same orientation in every pair of the run, and the
     /// candidate read 3 to 14 % faster than the same executable in every A/A run.
     fn pair(&mut self, id: &str) -> Result<(), GateError> {
+        let started = std::time::Instant::now();
         let s = self
             .samples
             .get_mut(id)
@@ -278,6 +285,7 @@ impl<'a> GroupRun<'a> {
                 .or_insert_with(|| vec![Vec::new(); open]);
             r.last_mut().expect("a round is open").push(ratio);
         }
+        s.spent += started.elapsed();
         Ok(())
     }
 }
