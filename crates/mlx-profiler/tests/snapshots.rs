@@ -144,6 +144,7 @@ fn comparison() -> Comparison {
         benchmarks,
         notes: vec!["baseline binaries reused from an earlier run".into()],
         machine_noise: Vec::new(),
+        groups: Vec::new(),
     }
 }
 

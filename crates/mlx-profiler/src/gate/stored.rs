@@ -78,5 +78,6 @@ pub fn compare(
         benchmarks,
         notes: Vec::new(),
         machine_noise: Vec::new(),
+        groups: Vec::new(),
     }
 }

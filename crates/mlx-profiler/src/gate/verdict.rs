@@ -322,6 +322,28 @@ pub struct Comparison {
     /// that order); empty for a stored comparison and for runs that predate it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub machine_noise: Vec<NoiseFloor>,
+    /// A/B: where each group's measuring time went, in the order the groups ran;
+    /// empty for a stored comparison and for runs that predate it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupMeasuring>,
+}
+
+/// A/B: where one group's measuring time went (its benchmarks' own share is each
+/// one's [`BenchComparison::measuring_s`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMeasuring {
+    /// The bench group (`cold`).
+    pub group: String,
+    /// Rounds it ran (pairs of fresh processes; the most any of its benchmarks took).
+    pub rounds: usize,
+    /// Seconds from its first round's start to its last round's end.
+    pub seconds: f64,
+    /// Of those, starting servers.
+    pub starting_servers_s: f64,
+    /// Setting benchmarks up, warm-up iterations included.
+    pub setting_up_s: f64,
+    /// Stopping servers.
+    pub stopping_servers_s: f64,
 }
 
 /// How an A/B run's note about its baseline ends when the baseline ran the
@@ -355,6 +377,7 @@ impl Comparison {
     ///     benchmarks: Vec::new(),
     ///     notes: vec!["built the baseline abcdef0: --no-reuse".into()],
     ///     machine_noise: Vec::new(),
+    ///     groups: Vec::new(),
     /// };
     /// assert!(!c.reused_one_build());
     /// c.notes = vec![format!("reused the candidate's binaries as the baseline abcdef0: \

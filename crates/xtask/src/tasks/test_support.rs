@@ -63,5 +63,6 @@ pub fn comparison(created: &str, benchmarks: Vec<BenchComparison>) -> Comparison
         benchmarks,
         notes: Vec::new(),
         machine_noise: Vec::new(),
+        groups: Vec::new(),
     }
 }

@@ -43,7 +43,7 @@ use crate::gate::statistics::{self, median, round_medians};
 use crate::gate::thresholds::GateThresholds;
 use crate::gate::verdict::{
     ALL_ROUNDS_NOTE, BaselineRef, BenchComparison, COMPARISON_SCHEMA_VERSION, Comparison, Evidence,
-    Method, REUSED_NOTE_SUFFIX, Verdict, judge,
+    GroupMeasuring, Method, REUSED_NOTE_SUFFIX, Verdict, judge,
 };
 use crate::provenance::Provenance;
 
@@ -433,6 +433,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         ProgressBar::hidden()
     };
     let mut measured: BTreeMap<String, PairedSamples> = BTreeMap::new();
+    let mut group_times: Vec<GroupMeasuring> = Vec::new();
     let measuring = std::time::Instant::now();
     // Benchmarks left undecided because the budget was spent.
     let mut cut: Vec<String> = Vec::new();
@@ -591,19 +592,28 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         }
         let costliest = costliest(&samples, 3);
         measured.extend(samples);
+        let time = GroupMeasuring {
+            group: group.clone(),
+            rounds: round,
+            seconds: group_started.elapsed().as_secs_f64(),
+            starting_servers_s: starting.as_secs_f64(),
+            setting_up_s: setting_up.as_secs_f64(),
+            stopping_servers_s: stopping.as_secs_f64(),
+        };
         if opts.progress {
             bar.suspend(|| {
                 eprintln!(
                     "    {group}: {round} rounds, {pairs} pairs in {:.0} s (starting servers \
                      {:.0} s, setting up {:.0} s, stopping servers {:.0} s; costliest: \
                      {costliest})",
-                    group_started.elapsed().as_secs_f64(),
-                    starting.as_secs_f64(),
-                    setting_up.as_secs_f64(),
-                    stopping.as_secs_f64()
+                    time.seconds,
+                    time.starting_servers_s,
+                    time.setting_up_s,
+                    time.stopping_servers_s
                 )
             });
         }
+        group_times.push(time);
     }
     bar.finish_and_clear();
     let mut machine_noise = Vec::new();
@@ -737,6 +747,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         benchmarks,
         notes,
         machine_noise,
+        groups: group_times,
     })
 }
 
