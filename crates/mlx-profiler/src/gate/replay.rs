@@ -52,6 +52,7 @@
 //! assert!(r.benchmarks[0].power[0].1 > 0.99); // +10 % is found
 //! ```
 
+pub mod cost;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -540,6 +541,7 @@ mod tests {
             benchmarks: Vec::new(),
             notes: Vec::new(),
             machine_noise: Vec::new(),
+            groups: Vec::new(),
         };
         c.benchmarks = vec![
             bench("g/a", vec![0.01; 4], vec![0.02; 4]),

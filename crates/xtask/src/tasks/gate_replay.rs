@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use mlx_profiler::gate::replay::cost::{ExpectedTime, RoundCosts};
 use mlx_profiler::gate::replay::model::ModelCheck;
 use mlx_profiler::gate::replay::{self, ReplayOptions, ReplayReport};
 use mlx_profiler::gate::thresholds::GateThresholds;
@@ -243,6 +244,7 @@ pub fn run(
         Replays {
             all: &report,
             one_sided: &one_sided,
+            priced: Priced::latest(&runs, &report),
             full: full_report
                 .as_ref()
                 .map(|(n, kept, r)| (*n, *kept, r.as_ref())),
@@ -369,6 +371,41 @@ struct Replays<'a> {
     one_sided: &'a ReplayReport,
     /// Some((runs, runs kept, their replay)) for the runs measured to every round.
     full: Option<(usize, usize, Option<&'a ReplayReport>)>,
+    /// The A/A gates' expected measuring time, priced from one recorded run.
+    priced: Option<Priced>,
+}
+
+/// The replayed A/A gates' measuring time, at one recorded run's costs a round.
+struct Priced {
+    /// The run's file name.
+    run: String,
+    /// Its machine: "AMD EPYC, 2 cores".
+    machine: String,
+    /// The expectation.
+    time: ExpectedTime,
+}
+
+impl Priced {
+    /// At the costs of the latest of `runs` (in the order given, file names sort by
+    /// date) that kept its accounting; `None` if none did.
+    fn latest(runs: &[(PathBuf, Comparison)], report: &ReplayReport) -> Option<Self> {
+        let (path, c, costs) = runs
+            .iter()
+            .rev()
+            .find_map(|(p, c)| RoundCosts::from_run(c).map(|costs| (p, c, costs)))?;
+        let rounds: std::collections::BTreeMap<String, f64> = report
+            .benchmarks
+            .iter()
+            .map(|b| (b.id.clone(), b.rounds_taken))
+            .collect();
+        Some(Priced {
+            run: path
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            machine: format!("{}, {} cores", c.environment.cpu, c.environment.cores),
+            time: costs.expected(&rounds, &report.group_rounds),
+        })
+    }
 }
 
 fn render(
@@ -451,6 +488,32 @@ fn render(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(p) = &replays.priced {
+        let _ = writeln!(
+            out,
+            "- Expected measuring time of an A/A gate: **{:.0} s** ({}), each benchmark's \
+             seconds a round (its set-ups, warm-ups and pairs, both sides) and each group's \
+             servers' (starting and stopping) as `{}` recorded them on {}, times the mean \
+             rounds above: on days as noisy as the recorded ones, at that machine's speed.{}",
+            p.time.total(),
+            p.time
+                .groups
+                .iter()
+                .map(|(g, s)| format!("{g} {s:.0} s"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.run,
+            p.machine,
+            if p.time.unpriced.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Not priced (that run did not measure them), so left out: {}.",
+                    p.time.unpriced.join(", ")
+                )
+            }
+        );
+    }
     if let Some((n, _, None)) = full {
         let _ = writeln!(
             out,
