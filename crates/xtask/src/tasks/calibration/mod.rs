@@ -333,14 +333,16 @@ fn render_kept(
     s
 }
 
-/// `now` with every benchmark of `trials` given the rounds and `max_rounds` that
-/// `then` gives it.
+/// `now` with every benchmark of `trials` given the rounds, `max_rounds` and
+/// `stored_only` that `then` gives it (as the gate of then judged it).
 fn with_rounds_of(now: &GateThresholds, then: &GateThresholds, trials: &[Trial]) -> GateThresholds {
     let mut t = now.clone();
     for b in trials.iter().flat_map(|t| &t.comparison.benchmarks) {
         let e = t.benchmarks.entry(b.id.clone()).or_default();
         e.rounds = Some(then.rounds(&b.id));
         e.max_rounds = Some(then.max_rounds(&b.id));
+        // Judged by the A/B gate then (and so in its share of the budget) or not.
+        e.stored_only = then.stored_only(&b.id);
     }
     t
 }

@@ -249,7 +249,8 @@ fn a_run_recorded_under_an_earlier_rule_is_judged_as_now_and_the_document_says_s
 fn a_calibration_is_replayed_with_the_rounds_its_revision_gave_it() {
     let t = trials();
     let now = GateThresholds::parse(
-        "[defaults]\nrounds = 16\nmax_rounds = 40\n[benchmarks.\"cold/process_ready\"]\nthreshold = 0.035\n",
+        "[defaults]\nrounds = 16\nmax_rounds = 40\n[benchmarks.\"cold/process_ready\"]\nthreshold = 0.035\n\
+         stored_only = true\n",
         "now.toml",
     )
     .unwrap();
@@ -264,6 +265,8 @@ fn a_calibration_is_replayed_with_the_rounds_its_revision_gave_it() {
         let max = if b.id == "cold/process_ready" { 20 } else { 12 };
         assert_eq!(mixed.max_rounds(&b.id), max, "{}", b.id);
     }
+    // Judged by the A/B gate then, so replayed as judged (and in the budget).
+    assert!(!mixed.stored_only("cold/process_ready"));
     // Everything else stays as now.
     assert_eq!(mixed.time_threshold("cold/process_ready"), 0.035);
 }
