@@ -4,6 +4,8 @@
 //! replay's A/A gates took on average. Expectations add, so the mean rounds are
 //! enough: no simulated gate has to be priced one by one.
 //!
+//! [`BenchComparison::measuring_s`]: crate::gate::verdict::BenchComparison::measuring_s
+//!
 //! ```
 //! use mlx_profiler::gate::replay::cost::RoundCosts;
 //! use std::collections::BTreeMap;
