@@ -213,13 +213,16 @@ fn main() {
             Ok(per_iteration(move || {
                 model.forward(black_box(&input)).expect("forward")
             }))
-        });
+        })
+        // Two or more forward passes already ran above.
+        .warmed_by_setup();
     }
     s.bench("reference_block", |_| {
         let reference = ReferenceBlock::new();
         reference.run();
         Ok(per_iteration(move || reference.run()))
-    });
+    })
+    .warmed_by_setup();
     per_reference(&mut s);
     s.bench("instance_build_tiny", |_| {
         Ok(per_iteration(|| {
@@ -243,6 +246,7 @@ fn main() {
         Ok(per_iteration(move || {
             act.apply(black_box(&x)).expect("compiled call")
         }))
-    });
+    })
+    .warmed_by_setup();
     s.main();
 }

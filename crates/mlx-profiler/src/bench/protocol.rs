@@ -139,6 +139,29 @@ pub struct BenchInfo {
     /// those always warm up, so the gate warms up both sides unless both report it).
     #[serde(default)]
     pub fresh_process: bool,
+    /// Its set-up already ran the routine's work once, on everything the routine
+    /// uses: a warm-up iteration adds nothing, and the server honours
+    /// [`Request::Prepare`] with `warm_up: false` (absent in older greetings, read
+    /// as false, as for [`fresh_process`](Self::fresh_process)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmed_by_setup: bool,
+}
+
+impl BenchInfo {
+    /// Whether its server has nothing to warm up: a fresh process each iteration, or
+    /// a set-up that already ran the routine's work.
+    ///
+    /// ```
+    /// use mlx_profiler::bench::protocol::BenchInfo;
+    /// let info: BenchInfo =
+    ///     serde_json::from_str(r#"{"id":"g/a","unit":"nanoseconds","unbatched":false}"#).unwrap();
+    /// assert!(!info.needs_no_warm_up());
+    /// assert!(BenchInfo { warmed_by_setup: true, ..info.clone() }.needs_no_warm_up());
+    /// assert!(BenchInfo { fresh_process: true, ..info }.needs_no_warm_up());
+    /// ```
+    pub fn needs_no_warm_up(&self) -> bool {
+        self.fresh_process || self.warmed_by_setup
+    }
 }
 
 /// The first line a serving executable prints.
@@ -170,8 +193,8 @@ pub enum Request {
     Prepare {
         /// Full id.
         id: String,
-        /// `false`: set up only, no warm-up iteration, for a benchmark whose
-        /// [`BenchInfo::fresh_process`] is set (a server warms any other up anyway);
+        /// `false`: set up only, no warm-up iteration, for a benchmark that
+        /// [`BenchInfo::needs_no_warm_up`] (a server warms any other up anyway);
         /// its reply's time is zero, with no batches.
         #[serde(default = "yes", skip_serializing_if = "is_yes")]
         warm_up: bool,
@@ -301,6 +324,12 @@ mod tests {
         // An older server's greeting: no fresh_process, so it must be warmed up.
         let info: BenchInfo =
             serde_json::from_str(r#"{"id":"a/b","unit":"nanoseconds","unbatched":true}"#).unwrap();
-        assert!(!info.fresh_process);
+        assert!(!info.fresh_process && !info.warmed_by_setup);
+        // A greeting without it says nothing new (older gates read it as before).
+        assert!(
+            !serde_json::to_string(&info)
+                .unwrap()
+                .contains("warmed_by_setup")
+        );
     }
 }

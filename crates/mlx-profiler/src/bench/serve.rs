@@ -87,7 +87,7 @@ fn answer(suite: &mut Suite, req: Request) -> Reply {
     let (iters, repeats) = match &req {
         // Set up only (no batch, a zero time), and only what declared it may be:
         // a benchmark run in this process needs its warm-up whatever is asked.
-        Request::Prepare { warm_up: false, .. } if entry.options.fresh_process => (0, 0),
+        Request::Prepare { warm_up: false, .. } if entry.info().needs_no_warm_up() => (0, 0),
         Request::Prepare { .. } => (1, 1),
         Request::Run { iters, repeats, .. } => ((*iters).max(1), (*repeats).max(1)),
     };
@@ -155,6 +155,32 @@ mod tests {
         let r = answer(&mut suite, prepare(true));
         assert_eq!(r.each_ns, [1e6]);
         assert_eq!((set_up.get(), iterations.get()), (1, 1));
+    }
+
+    #[test]
+    fn a_benchmark_whose_set_up_ran_its_work_is_set_up_without_a_warm_up_iteration() {
+        let iterations = Rc::new(Cell::new(0u64));
+        let mut suite = Suite::new("g");
+        let i = iterations.clone();
+        suite
+            .bench("warmed", move |_| {
+                Ok(move |iters: u64| {
+                    i.set(i.get() + iters);
+                    Duration::from_millis(1)
+                })
+            })
+            .warmed_by_setup();
+        let info = suite.entries[0].info();
+        assert!(info.warmed_by_setup && !info.fresh_process && !info.unbatched);
+        let r = answer(
+            &mut suite,
+            Request::Prepare {
+                id: "g/warmed".into(),
+                warm_up: false,
+            },
+        );
+        assert!(r.ok && r.each_ns.is_empty(), "{r:?}");
+        assert_eq!(iterations.get(), 0);
     }
 
     #[test]

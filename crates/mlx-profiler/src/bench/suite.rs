@@ -110,6 +110,8 @@ pub struct BenchOptions {
     pub unbatched: bool,
     /// Each iteration is a fresh process and the set-up ran one: no warm-up needed.
     pub fresh_process: bool,
+    /// The set-up ran the routine's work once already: no warm-up needed.
+    pub warmed_by_setup: bool,
     /// Criterion samples (default: the mode's).
     pub sample_size: Option<usize>,
     /// The unit of the figure.
@@ -170,6 +172,7 @@ impl Entry {
             unit: self.options.unit,
             unbatched: self.options.unbatched,
             fresh_process: self.options.fresh_process,
+            warmed_by_setup: self.options.warmed_by_setup,
         }
     }
 }
@@ -201,6 +204,17 @@ impl BenchHandle<'_> {
     pub fn fresh_process(self) -> Self {
         self.0.fresh_process = true;
         self.unbatched()
+    }
+
+    /// The set-up already ran the routine's work once, on everything the routine
+    /// uses (a forward pass of the loaded model, an allocation round with the cache
+    /// setting applied): lets the A/B gate skip the warm-up iteration in each round's
+    /// new server, one iteration a side a round of work the set-up just did. Declare
+    /// it only where that holds; a routine whose first call still does one-off work
+    /// would give each round's first sample that work.
+    pub fn warmed_by_setup(self) -> Self {
+        self.0.warmed_by_setup = true;
+        self
     }
 
     /// Criterion samples for this benchmark.

@@ -437,7 +437,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     let measuring = std::time::Instant::now();
     // Benchmarks left undecided because the budget was spent.
     let mut cut: Vec<String> = Vec::new();
-    // Fresh-process benchmarks prepared without a warm-up iteration.
+    // Benchmarks prepared without a warm-up iteration (both sides said it adds nothing).
     let mut no_warm_up: BTreeSet<String> = BTreeSet::new();
     for (gi, (group, first)) in groups.iter_mut().enumerate() {
         let Some(first_pair) = first.take() else {
@@ -634,9 +634,9 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
     if !no_warm_up.is_empty() {
         // Recorded, so that runs with and without it can be told apart.
         notes.push(format!(
-            "no warm-up iteration in each round's servers for {} benchmarks whose every \
-             iteration is a fresh process and whose set-up already ran it (both sides \
-             declare `fresh_process`): {}",
+            "no warm-up iteration in each round's servers for {} benchmarks whose set-up \
+             already ran their work (both sides declare `fresh_process`, every iteration a \
+             fresh process, or `warmed_by_setup`): {}",
             no_warm_up.len(),
             no_warm_up.iter().cloned().collect::<Vec<_>>().join(", ")
         ));

@@ -136,7 +136,7 @@ impl<'a> GroupRun<'a> {
                 .hello()
                 .benchmarks
                 .iter()
-                .any(|b| &b.id == id && b.fresh_process)
+                .any(|b| &b.id == id && b.needs_no_warm_up())
         };
         let skip_warm_up = fresh(&*self.base) && fresh(&*self.cand);
         let prep = Request::Prepare {
@@ -398,6 +398,7 @@ mod tests {
             unit: Unit::Nanoseconds,
             unbatched: false,
             fresh_process: false,
+            warmed_by_setup: false,
         };
         run.prepare(&info, 0).unwrap();
         // About 100 µs a sample for the slower side (1.1 µs an iteration, drifting),
@@ -481,6 +482,7 @@ mod tests {
                     unit: Unit::Nanoseconds,
                     unbatched: false,
                     fresh_process: false,
+                    warmed_by_setup: false,
                 };
                 run.prepare(&info, k + round).unwrap();
             }
@@ -509,6 +511,7 @@ mod tests {
             unit: Unit::Nanoseconds,
             unbatched: true,
             fresh_process: false,
+            warmed_by_setup: false,
         };
         // Two rounds (two pairs of processes): the second opens a round of its own.
         for _ in 0..2 {
@@ -535,26 +538,40 @@ mod tests {
     }
 
     #[test]
-    fn the_warm_up_is_skipped_only_where_both_sides_run_a_fresh_process_each_iteration() {
-        let info = |fresh| BenchInfo {
+    fn the_warm_up_is_skipped_only_where_both_sides_say_it_adds_nothing() {
+        // What a side's greeting declares: nothing, a fresh process each iteration,
+        // or a set-up that ran the routine's work.
+        #[derive(Clone, Copy, Debug)]
+        enum Says {
+            Nothing,
+            Fresh,
+            Warmed,
+        }
+        let info = |says: Says| BenchInfo {
             id: "g/p".into(),
             unit: Unit::Nanoseconds,
             unbatched: true,
-            fresh_process: fresh,
+            fresh_process: matches!(says, Says::Fresh),
+            warmed_by_setup: matches!(says, Says::Warmed),
         };
+        use Says::*;
         // (baseline's greeting, candidate's greeting) -> iterations of each prepare.
-        for (base_fresh, cand_fresh, prepare_iters) in [
-            (true, true, "0"),
-            // A side built before the field (or a benchmark that needs a warm-up):
+        for (base, cand, prepare_iters) in [
+            (Fresh, Fresh, "0"),
+            (Warmed, Warmed, "0"),
+            (Fresh, Warmed, "0"),
+            // A side built before the fields (or a benchmark that needs a warm-up):
             // both sides warm up, never one alone.
-            (false, true, "1"),
-            (true, false, "1"),
-            (false, false, "1"),
+            (Nothing, Fresh, "1"),
+            (Fresh, Nothing, "1"),
+            (Warmed, Nothing, "1"),
+            (Nothing, Warmed, "1"),
+            (Nothing, Nothing, "1"),
         ] {
             let clock = std::rc::Rc::new(std::cell::Cell::new(0));
             let (mut b, mut c) = (fake(1.0, &clock), fake(1.0, &clock));
-            b.hello.benchmarks = vec![info(base_fresh)];
-            c.hello.benchmarks = vec![info(cand_fresh)];
+            b.hello.benchmarks = vec![info(base)];
+            c.hello.benchmarks = vec![info(cand)];
             let mut noop = |_: &str| {};
             let mut samples = BTreeMap::new();
             let mut run = GroupRun::new(
@@ -564,15 +581,11 @@ mod tests {
                 Duration::from_millis(1),
                 &mut noop,
             );
-            run.prepare(&info(cand_fresh), 0).unwrap();
+            run.prepare(&info(cand), 0).unwrap();
             run.pairs(&["g/p".to_string()], 1).unwrap();
             for side in [&b, &c] {
                 // The prepare, then the pair's two samples of this side.
-                assert_eq!(
-                    side.log,
-                    [prepare_iters, "1", "1"],
-                    "{base_fresh} {cand_fresh}"
-                );
+                assert_eq!(side.log, [prepare_iters, "1", "1"], "{base:?} {cand:?}");
             }
             assert_eq!(samples["g/p"].pairs(), 1);
         }
@@ -609,6 +622,7 @@ mod tests {
             unit: Unit::Nanoseconds,
             unbatched: false,
             fresh_process: false,
+            warmed_by_setup: false,
         };
         let e = run.prepare(&info, 0).unwrap_err();
         assert_eq!(e.exit_code(), crate::exit::PROGRAM);
