@@ -337,7 +337,7 @@ fn a_benchmark_that_disappears_fails_unless_filtered_and_a_new_one_does_not() {
     std::fs::write(
         &stored_only.thresholds,
         format!(
-            "{}\n[benchmarks.\"synth/extra\"]\nstored_only = true\n",
+            "{}\n[benchmarks.\"synth/extra\"]\nstored_only = true\nwhy = \"synth/work covers it\"\n",
             std::fs::read_to_string(p.join("thresholds.toml")).unwrap()
         ),
     )
@@ -349,10 +349,25 @@ fn a_benchmark_that_disappears_fails_unless_filtered_and_a_new_one_does_not() {
     assert!(extra.rounds.is_empty() && extra.shift.is_none());
     let work = c.benchmarks.iter().find(|b| b.id == "synth/work").unwrap();
     assert!(!work.rounds.is_empty());
-    // Where the measuring time went, per benchmark measured.
+    // Where the measuring time went, per benchmark measured and per group.
     assert!(work.measuring_s.is_some_and(|s| s > 0.0));
     assert!(extra.measuring_s.is_none());
+    let group = &c.groups[0];
+    assert_eq!((c.groups.len(), group.group.as_str()), (1, "synth"));
+    assert_eq!(group.rounds, work.rounds.len());
+    assert!(group.seconds >= work.measuring_s.unwrap());
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("stored_only") && n.contains("synth/extra"))
+    );
     assert!(!c.regressed());
+    // Selecting only such benchmarks would measure nothing: an input error, not a pass.
+    stored_only.only = vec!["synth/extra".into()];
+    let e =
+        command::compare(&stored_only, &target(p), BenchMode::Quick, vec![], false).unwrap_err();
+    assert_eq!(e.exit_code(), exit::INPUT, "{e}");
+    assert!(e.to_string().contains("--stored"), "{e}");
 }
 
 #[test]

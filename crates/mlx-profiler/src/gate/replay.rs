@@ -396,7 +396,7 @@ fn gate_rng(seed: u64, id: &str, shift: f64, gate: usize) -> fastrand::Rng {
 }
 
 /// The group of benchmark `id`: its first part (`warm` of `warm/forward_tiny`).
-fn group_of(id: &str) -> &str {
+pub(super) fn group_of(id: &str) -> &str {
     id.split('/').next().unwrap_or(id)
 }
 
@@ -559,6 +559,16 @@ mod tests {
         assert_eq!(rounds("g/b").len(), 8);
         assert!(!r.contains_key("g/c"), "three rounds are too few to replay");
         assert!(r.values().all(|b| b.left_out == 0));
+        // One the A/B gate leaves to stored comparisons is neither replayed nor in
+        // the budget, however many rounds a run recorded of it.
+        let mut keep_a = t.clone();
+        keep_a
+            .benchmarks
+            .entry("g/a".into())
+            .or_default()
+            .stored_only = true;
+        let r_kept = recorded([&c], &keep_a);
+        assert!(!r_kept.contains_key("g/a") && r_kept.contains_key("g/b"));
 
         // Measured with another number of pairs a round, or not saying: left out,
         // counted, and named by the replay instead of simulated.

@@ -285,6 +285,25 @@ impl GateThresholds {
                     p >= 1,
                 )?;
             }
+            // The A/B gate's keys do nothing for a benchmark it leaves out: counted
+            // instructions would be dropped without a word.
+            if b.stored_only && b.instructions {
+                return Err(GateError::bad(
+                    path,
+                    format!(
+                        "benchmarks.{id:?}: stored_only = true with instructions = true: \
+                         only the A/B gate counts instructions, and it leaves this benchmark out"
+                    ),
+                    "drop one of the two",
+                ));
+            }
+            if b.stored_only && b.why.trim().is_empty() {
+                return Err(GateError::bad(
+                    path,
+                    format!("benchmarks.{id:?}: stored_only = true without a why"),
+                    "say in `why` what the A/B gate's other benchmarks cover for it",
+                ));
+            }
             if let Some(m) = b.max_rounds {
                 check(
                     &format!("benchmarks.{id:?}.max_rounds"),
@@ -562,6 +581,26 @@ mod tests {
             off.unchanged_confidence_per_look("warm/b"),
         );
         assert!(s.unchanged.is_none());
+    }
+
+    #[test]
+    fn stored_only_needs_a_why_and_cannot_drop_counted_instructions() {
+        let head = "[benchmarks.\"warm/a\"]\nstored_only = true\n";
+        let ok = GateThresholds::parse(&format!("{head}why = \"covered by warm/b\"\n"), "t.toml")
+            .unwrap();
+        assert!(ok.stored_only("warm/a") && !ok.stored_only("warm/b"));
+        for (extra, needle) in [
+            ("", "without a why"),
+            (
+                "why = \"x\"\ninstructions = true\n",
+                "only the A/B gate counts instructions",
+            ),
+        ] {
+            let e = GateThresholds::parse(&format!("{head}{extra}"), "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle) && e.contains("t.toml"), "{e}");
+        }
     }
 
     #[test]

@@ -754,6 +754,54 @@ mod tests {
     }
 
     #[test]
+    fn the_expected_measuring_time_is_priced_from_the_latest_run_that_kept_its_accounting() {
+        let ws = tempfile::tempdir().unwrap();
+        let aa = ws.path().join("reports").join("gate-aa");
+        std::fs::create_dir_all(&aa).unwrap();
+        let run_of = |accounted: bool| {
+            let mut c = comparison(
+                "2026-12-06T00:00:00Z",
+                vec![bench("cold/process_ready", 0.0, Verdict::Unchanged, false)],
+            );
+            if accounted {
+                // 16 rounds: 2 s a round of the benchmark, 0.5 s of servers.
+                c.benchmarks[0].measuring_s = Some(32.0);
+                c.groups.push(mlx_profiler::gate::verdict::GroupMeasuring {
+                    group: "cold".into(),
+                    rounds: 16,
+                    seconds: 45.0,
+                    starting_servers_s: 6.0,
+                    setting_up_s: 3.0,
+                    stopping_servers_s: 2.0,
+                });
+            }
+            serde_json::to_string(&c).unwrap()
+        };
+        let thresholds = ws.path().join("t.toml");
+        std::fs::write(
+            &thresholds,
+            "[defaults]\nthreshold = 0.05\npairs_per_round = 1\nrounds = 16\nmax_rounds = 16\n",
+        )
+        .unwrap();
+        let out = ws.path().join("replay.md");
+        std::fs::write(aa.join("a.json"), run_of(false)).unwrap();
+        run(ws.path(), &[], &thresholds, 100, &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("Expected measuring time"), "{text}");
+        std::fs::write(aa.join("b.json"), run_of(true)).unwrap();
+        std::fs::write(aa.join("c.json"), run_of(false)).unwrap();
+        run(ws.path(), &[], &thresholds, 100, &out).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        // One look of 16 rounds: (2 + 0.5) x 16 = 40 s, from b.json (c.json kept none).
+        assert!(
+            text.contains("- Expected measuring time of an A/A gate: **40 s** (cold 40 s)")
+                && text.contains("`b.json`")
+                && !text.contains("Not priced"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_replay_judges_by_the_thresholds_file_it_is_given_and_names_it() {
         let ws = tempfile::tempdir().unwrap();
         let aa = ws.path().join("reports").join("gate-aa");

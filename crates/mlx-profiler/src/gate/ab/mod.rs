@@ -49,16 +49,17 @@ use crate::provenance::Provenance;
 
 /// The noise loop's sample: the order of a warm benchmark's batch.
 const NOISE_SAMPLE: Duration = Duration::from_millis(5);
-/// Why a benchmark the thresholds keep for stored comparisons is skipped here.
-const STORED_ONLY_REASON: &str = "judged by stored comparisons only (benches/thresholds.toml: \
-     stored_only): the A/B gate's pairing already cancels what it is for, and the benchmarks \
-     it is computed from are judged here";
 
 /// The noise loop's rounds (of two pairs, four samples each) unless
 /// [`NOISE_ROUNDS_ENV`] says otherwise: about 1.3 s each time.
 const NOISE_ROUNDS: usize = 32;
 /// `COLDSTART_GATE_NOISE_ROUNDS`: the noise loop's rounds; 0 leaves it out.
 pub const NOISE_ROUNDS_ENV: &str = "COLDSTART_GATE_NOISE_ROUNDS";
+
+/// Why a benchmark the thresholds keep for stored comparisons is skipped here.
+const STORED_ONLY_REASON: &str = "not measured by the A/B gate: the thresholds file keeps it \
+     for stored comparisons (`stored_only`; its `why` says why); `bench-compare --stored` \
+     judges it";
 
 /// The noise loop's rounds: [`NOISE_ROUNDS_ENV`], else [`NOISE_ROUNDS`].
 fn noise_rounds() -> Result<usize, GateError> {
@@ -344,6 +345,35 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .filter(|id| base_ids.contains_key(*id) && opts.selected(id))
         .cloned()
         .collect();
+    let stored_only: Vec<&String> = cand_ids
+        .keys()
+        .filter(|id| opts.only.selects(id) && opts.thresholds.stored_only(id))
+        .collect();
+    // A run that would measure nothing must not pass as if it had judged something.
+    if judged.is_empty() && !stored_only.is_empty() {
+        return Err(GateError::Usage {
+            problem: format!(
+                "every benchmark selected is kept for stored comparisons (stored_only): {}",
+                stored_only
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            fix: "compare them with `bench-compare --stored`, or select others with --only".into(),
+        });
+    }
+    if !stored_only.is_empty() {
+        notes.push(format!(
+            "not measured here, kept for stored comparisons (stored_only; `bench-compare \
+             --stored` judges them): {}",
+            stored_only
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());
     let pinned: Vec<&String> = judged
         .iter()
@@ -585,12 +615,13 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             round += 1;
         }
         let pairs: usize = samples.values().map(PairedSamples::pairs).sum();
+        // Before --all-rounds puts back the samples as judged: every round run counts.
+        let costliest_line = costliest(&samples, 3);
         for (id, mut judged) in decided {
             judged.unjudged = samples[&id].rounds[judged.rounds.len()..].to_vec();
             judged.spent = samples[&id].spent;
             samples.insert(id, judged);
         }
-        let costliest = costliest(&samples, 3);
         measured.extend(samples);
         let time = GroupMeasuring {
             group: group.clone(),
@@ -605,7 +636,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                 eprintln!(
                     "    {group}: {round} rounds, {pairs} pairs in {:.0} s (starting servers \
                      {:.0} s, setting up {:.0} s, stopping servers {:.0} s; costliest: \
-                     {costliest})",
+                     {costliest_line})",
                     time.seconds,
                     time.starting_servers_s,
                     time.setting_up_s,
@@ -702,7 +733,7 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
             None => {
                 let (b, c) = (base_ids.get(id), cand_ids.get(id));
                 let skipped = !opts.selected(id);
-                let mut b = judge(
+                let mut entry = judge(
                     id,
                     Evidence {
                         unit: c.or(b).map(|i| i.unit).unwrap_or_default(),
@@ -717,10 +748,10 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
                     },
                     &opts.thresholds,
                 );
-                if b.verdict == Verdict::Skipped && t.stored_only(id) {
-                    b.reason = STORED_ONLY_REASON.into();
+                if entry.verdict == Verdict::Skipped && t.stored_only(id) {
+                    entry.reason = STORED_ONLY_REASON.into();
                 }
-                b
+                entry
             }
         })
         .collect();

@@ -4,6 +4,13 @@
 //! replay's A/A gates took on average. Expectations add, so the mean rounds are
 //! enough: no simulated gate has to be priced one by one.
 //!
+//! What the price leaves as it was recorded: a round's servers are priced at the
+//! run's average over its rounds, which mixes rounds with pinned and unpinned server
+//! pairs (a group with `pin = false` benchmarks starts two pairs a round while they
+//! are undecided); the first round's unpinned pair, started for the greetings before
+//! measuring, is not in the run's accounting; and the machine's speed is the
+//! recording machine's.
+//!
 //! [`BenchComparison::measuring_s`]: crate::gate::verdict::BenchComparison::measuring_s
 //!
 //! ```
@@ -22,6 +29,7 @@
 
 use std::collections::BTreeMap;
 
+use super::group_of;
 use crate::gate::verdict::Comparison;
 
 /// Seconds a round, per benchmark and per group's servers.
@@ -38,8 +46,9 @@ pub struct RoundCosts {
 pub struct ExpectedTime {
     /// Per group, in the order given: seconds.
     pub groups: Vec<(String, f64)>,
-    /// Benchmarks with rounds but no price (the run priced from did not measure
-    /// them): left out of the figures, which then understate.
+    /// Benchmarks with rounds but no price, and groups whose servers have none (the
+    /// run priced from did not measure them): left out of the figures, which then
+    /// understate.
     pub unpriced: Vec<String>,
 }
 
@@ -92,10 +101,16 @@ impl RoundCosts {
         let groups = group_rounds
             .iter()
             .map(|(group, n)| {
-                let servers = self.servers.get(group).copied().unwrap_or(0.0) * n;
+                let servers = match self.servers.get(group) {
+                    Some(each) => each * n,
+                    None => {
+                        unpriced.push(format!("{group}'s servers"));
+                        0.0
+                    }
+                };
                 let benches: f64 = rounds
                     .iter()
-                    .filter(|(id, _)| id.split('/').next() == Some(group.as_str()))
+                    .filter(|(id, _)| group_of(id) == group)
                     .map(|(id, r)| match self.bench.get(id) {
                         Some(each) => each * r,
                         None => {
@@ -172,5 +187,8 @@ mod tests {
         assert_eq!(t.groups, [("cold".to_string(), 2.0 * 10.0 + 0.5 * 10.0)]);
         assert_eq!(t.total(), 25.0);
         assert_eq!(t.unpriced, ["cold/old"]);
+        // A group the run did not time is named too, not priced at zero in silence.
+        let t = costs.expected(&rounds, &[("warm".to_string(), 8.0)]);
+        assert_eq!(t.unpriced, ["warm's servers", "warm/w"]);
     }
 }
