@@ -250,7 +250,7 @@ fn a_calibration_is_replayed_with_the_rounds_its_revision_gave_it() {
     let t = trials();
     let now = GateThresholds::parse(
         "[defaults]\nrounds = 16\nmax_rounds = 40\n[benchmarks.\"cold/process_ready\"]\nthreshold = 0.035\n\
-         stored_only = true\n",
+         stored_only = true\nwhy = \"a test\"\n",
         "now.toml",
     )
     .unwrap();
