@@ -55,6 +55,29 @@
 pub mod cost;
 pub mod model;
 
+/// An A/B comparison of `benchmarks` on a fixed test machine, for tests.
+#[cfg(test)]
+pub(crate) fn paired_run(benchmarks: Vec<BenchComparison>) -> Comparison {
+    Comparison {
+        schema_version: super::verdict::COMPARISON_SCHEMA_VERSION,
+        method: Method::Paired,
+        provenance: crate::provenance::Provenance::fixed("2026-12-06T00:00:00Z"),
+        environment: serde_json::from_value(serde_json::json!({
+            "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
+            "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
+            "fixture_weights": "00ff", "mode": "quick",
+        }))
+        .unwrap(),
+        baseline: Default::default(),
+        environment_differences: Vec::new(),
+        suite_confidence: 0.99,
+        benchmarks,
+        notes: Vec::new(),
+        machine_noise: Vec::new(),
+        groups: Vec::new(),
+    }
+}
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -525,24 +548,7 @@ mod tests {
             }))
             .unwrap()
         };
-        let mut c = Comparison {
-            schema_version: super::super::verdict::COMPARISON_SCHEMA_VERSION,
-            method: Method::Paired,
-            provenance: crate::provenance::Provenance::fixed("2026-12-06T00:00:00Z"),
-            environment: serde_json::from_value(serde_json::json!({
-                "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
-                "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
-                "fixture_weights": "00ff", "mode": "quick",
-            }))
-            .unwrap(),
-            baseline: Default::default(),
-            environment_differences: Vec::new(),
-            suite_confidence: 0.99,
-            benchmarks: Vec::new(),
-            notes: Vec::new(),
-            machine_noise: Vec::new(),
-            groups: Vec::new(),
-        };
+        let mut c = paired_run(Vec::new());
         c.benchmarks = vec![
             bench("g/a", vec![0.01; 4], vec![0.02; 4]),
             // Fewer than four rounds judged, but eight in all: kept.

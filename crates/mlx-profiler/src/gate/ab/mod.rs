@@ -345,33 +345,26 @@ pub fn run(opts: &AbOptions, provenance: Provenance) -> Result<Comparison, GateE
         .filter(|id| base_ids.contains_key(*id) && opts.selected(id))
         .cloned()
         .collect();
-    let stored_only: Vec<&String> = cand_ids
+    let stored_only: Vec<&str> = cand_ids
         .keys()
         .filter(|id| opts.only.selects(id) && opts.thresholds.stored_only(id))
+        .map(String::as_str)
         .collect();
-    // A run that would measure nothing must not pass as if it had judged something.
-    if judged.is_empty() && !stored_only.is_empty() {
-        return Err(GateError::Usage {
-            problem: format!(
-                "every benchmark selected is kept for stored comparisons (stored_only): {}",
-                stored_only
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            fix: "compare them with `bench-compare --stored`, or select others with --only".into(),
-        });
-    }
     if !stored_only.is_empty() {
+        let named = stored_only.join(", ");
+        // A run that would measure nothing must not pass as if it had judged something.
+        if judged.is_empty() {
+            return Err(GateError::Usage {
+                problem: format!(
+                    "every benchmark selected is kept for stored comparisons (stored_only): {named}"
+                ),
+                fix: "compare them with `bench-compare --stored`, or select others with --only"
+                    .into(),
+            });
+        }
         notes.push(format!(
             "not measured here, kept for stored comparisons (stored_only; `bench-compare \
-             --stored` judges them): {}",
-            stored_only
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+             --stored` judges them): {named}"
         ));
     }
     let confidence = opts.thresholds.per_benchmark_confidence(judged.len());

@@ -143,27 +143,10 @@ mod tests {
             }))
             .unwrap()
         };
-        let mut run = Comparison {
-            schema_version: crate::gate::verdict::COMPARISON_SCHEMA_VERSION,
-            method: crate::gate::verdict::Method::Paired,
-            provenance: crate::provenance::Provenance::fixed("2026-12-06T00:00:00Z"),
-            environment: serde_json::from_value(serde_json::json!({
-                "os": "linux", "arch": "x86_64", "backend": "cpu", "cpu": "Test CPU",
-                "cores": 2, "mlx": "0.32.2", "mlx_rs": "0.33.0", "blas": "OpenBLAS",
-                "fixture_weights": "00ff", "mode": "quick",
-            }))
-            .unwrap(),
-            baseline: Default::default(),
-            environment_differences: Vec::new(),
-            suite_confidence: 0.99,
-            benchmarks: vec![
-                bench("cold/k", 2, 2, Some(8.0)),
-                bench("cold/old", 1, 0, None),
-            ],
-            notes: Vec::new(),
-            machine_noise: Vec::new(),
-            groups: Vec::new(),
-        };
+        let mut run = super::super::paired_run(vec![
+            bench("cold/k", 2, 2, Some(8.0)),
+            bench("cold/old", 1, 0, None),
+        ]);
         assert_eq!(RoundCosts::from_run(&run), None);
         run.groups.push(GroupMeasuring {
             group: "cold".into(),
