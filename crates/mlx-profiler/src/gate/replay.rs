@@ -245,7 +245,9 @@ pub struct ReplayReport {
     /// A/A: the share of gates that leave at most two benchmarks undecided.
     pub at_most_two_undecided: f64,
     /// A/A: per group (the id's first part), the mean over gates of the most rounds
-    /// any of its benchmarks took: the rounds the group runs for.
+    /// any of its benchmarks took: the rounds the group runs for, or a few fewer
+    /// where its benchmarks' looks fall at different rounds (the gate's looks wait
+    /// for every benchmark still measured; the replay judges each at its own).
     pub group_rounds: Vec<(String, f64)>,
     /// Whether the rounds behave as the replay assumes.
     pub model: ModelCheck,

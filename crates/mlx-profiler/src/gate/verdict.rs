@@ -334,7 +334,9 @@ pub struct Comparison {
 pub struct GroupMeasuring {
     /// The bench group (`cold`).
     pub group: String,
-    /// Rounds it ran (pairs of fresh processes; the most any of its benchmarks took).
+    /// Rounds it ran (pairs of fresh processes): the most any of its benchmarks took,
+    /// or a few more where their looks fall at different rounds (a look waits until
+    /// every benchmark still measured has its rounds).
     pub rounds: usize,
     /// Seconds from its first round's start to its last round's end.
     pub seconds: f64,

@@ -479,7 +479,8 @@ fn render(
         out,
         "- Undecided benchmarks per simulated A/A gate: **{:.1}** on average; at most two in \
          **{}** of gates. Rounds each group ran (mean over gates of the most any of its \
-         benchmarks took): {}.",
+         benchmarks took; the gate runs a few more where their looks interleave, since a \
+         look waits for every benchmark still measured): {}.",
         r.undecided_per_gate,
         pct(r.at_most_two_undecided),
         r.group_rounds

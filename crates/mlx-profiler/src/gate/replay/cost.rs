@@ -91,7 +91,9 @@ impl RoundCosts {
 
     /// The expected seconds of a gate whose benchmarks take `rounds` on average (per
     /// id) and whose groups run `group_rounds` (the most any member took, on
-    /// average), per group in that order.
+    /// average; a gate whose benchmarks' looks interleave runs a few more, each
+    /// a round of its servers' starts and stops, which this leaves out), per group
+    /// in that order.
     pub fn expected(
         &self,
         rounds: &BTreeMap<String, f64>,
